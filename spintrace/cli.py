@@ -1,0 +1,282 @@
+"""The ``spintrace`` command: a thin layer over the library (see docs/cli.md).
+
+Every user mistake (bad file, bad URL, unmigrated database) ends as one ``Error:`` line on
+stderr and a non-zero exit; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from spintrace import __version__
+from spintrace.config import DB_ENV_VAR, DEFAULT_DB_URL, Settings
+from spintrace.db.engine import open_engine
+from spintrace.db.migrate import current_revision, head_revision, require_current_schema, upgrade
+from spintrace.errors import SpintraceError
+from spintrace.ingest import ImportReport, import_file
+from spintrace.pipeline import match_pages
+from spintrace.records import Role
+from spintrace.reports.export import EXPORT_FORMATS, EXPORT_TABLES, export_table
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# How many rejected lines an import lists before it only counts them.
+MAX_LISTED_ERRORS = 20
+
+
+class _Group(click.Group):
+    """Turns spintrace's own errors into one clear line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SpintraceError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise click.ClickException(f"database error: {reason}") from None
+
+
+@dataclass
+class _App:
+    db_url: str
+
+    def engine(self, *, migrated: bool = True, create: bool = False) -> Engine:
+        engine = open_engine(self.db_url, create=create)
+        if migrated:
+            try:
+                require_current_schema(engine)
+            except SpintraceError:
+                engine.dispose()
+                raise
+        return engine
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+@contextmanager
+def _progress(label: str, length: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on an interactive stderr; nothing when output is piped or logged."""
+    if not sys.stderr.isatty() or length <= 0:
+        yield lambda _position: None
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        last = 0
+
+        def update(position: int) -> None:
+            nonlocal last
+            bar.update(position - last)
+            last = position
+
+        yield update
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "db_url",
+    envvar=DB_ENV_VAR,
+    default=DEFAULT_DB_URL,
+    show_default=True,
+    metavar="URL",
+    help=f"Database URL (SQLite or PostgreSQL); also ${DB_ENV_VAR}.",
+)
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+@click.version_option(__version__, prog_name="spintrace")
+@click.pass_context
+def cli(ctx: click.Context, db_url: str, verbose: int) -> None:
+    """Find scraped and synonym-spun copies of articles and link them to their sources."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = _App(db_url)
+
+
+@cli.group()
+def db() -> None:
+    """Create or migrate the database schema."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(app: _App) -> None:
+    """Create the tables, or migrate them to this version (safe to repeat)."""
+    engine = app.engine(migrated=False, create=True)
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        click.echo(f"database is up to date (schema {after})")
+    else:
+        click.echo(f"database upgraded from schema {before or 'none'} to {after}")
+
+
+@db.command("current")
+@click.pass_obj
+def db_current(app: _App) -> None:
+    """Print the database's schema revision and the one this spintrace needs."""
+    engine = app.engine(migrated=False)
+    try:
+        click.echo(f"database: {current_revision(engine) or 'none'}; needed: {head_revision()}")
+    finally:
+        engine.dispose()
+
+
+def _echo_import(report: ImportReport) -> None:
+    click.echo(
+        f"{report.path}: {report.new} new, {report.unchanged} unchanged, {report.rejected} rejected"
+    )
+    for error in report.errors[:MAX_LISTED_ERRORS]:
+        click.echo(f"  rejected {error}", err=True)
+    if len(report.errors) > MAX_LISTED_ERRORS:
+        click.echo(f"  ... and {len(report.errors) - MAX_LISTED_ERRORS} more", err=True)
+
+
+def _import_command(role: Role) -> Callable[[F], F]:
+    def decorate(group: F) -> F:
+        @group.command("import")  # type: ignore[attr-defined]
+        @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+        @click.option("--strict", is_flag=True, help="Exit with status 2 if any line was rejected.")
+        @click.pass_obj
+        def import_(app: _App, files: tuple[Path, ...], strict: bool) -> None:
+            settings = _settings()
+            engine = app.engine()
+            rejected = 0
+            try:
+                for path in files:
+                    size = path.stat().st_size if path.is_file() else 0
+                    with _progress(str(path), size) as update:
+                        report = import_file(engine, path, role, settings, update)
+                    _echo_import(report)
+                    rejected += report.rejected
+            finally:
+                engine.dispose()
+            if strict and rejected:
+                sys.exit(2)
+
+        import_.__doc__ = (
+            f"Import {role}s from JSONL FILES (url, and text or html; optional title, "
+            "published). Idempotent: the same URL with the same text adds nothing."
+        )
+        return group
+
+    return decorate
+
+
+@_import_command("source")
+@cli.group()
+def sources() -> None:
+    """Original articles (the works that get copied)."""
+
+
+@_import_command("page")
+@cli.group()
+def pages() -> None:
+    """Suspect pages (possible copies)."""
+
+
+@cli.command()
+@click.pass_obj
+def match(app: _App) -> None:
+    """Link every page not yet matched to the source it copies."""
+    settings = _settings()
+    engine = app.engine()
+    try:
+        bar_total = [0]
+
+        def progress(done: int, total: int) -> None:
+            bar_total[0] = total
+
+        report = match_pages(engine, settings, progress)
+    finally:
+        engine.dispose()
+    click.echo(
+        f"checked {report.checked} pages against {report.sources} sources: "
+        f"{report.linked} linked, {report.unlinked} not linked, {report.too_short} too short "
+        f"(under {settings.min_page_tokens} words)"
+    )
+
+
+@cli.command("export")
+@click.argument("table", type=click.Choice(EXPORT_TABLES))
+@click.option(
+    "--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="csv", show_default=True
+)
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path), help="Write here instead of stdout."
+)
+@click.pass_obj
+def export(app: _App, table: str, fmt: str, output: Path | None) -> None:
+    """Export matches, pages or sources as CSV, JSON or JSON Lines."""
+    engine = app.engine()
+    try:
+        if output is None:
+            export_table(engine, table, fmt, sys.stdout)
+            return
+        try:
+            handle: IO[str] = output.open("w", newline="", encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
+        with handle:
+            count = export_table(engine, table, fmt, handle)
+        click.echo(f"wrote {count} {table} to {output}", err=True)
+    finally:
+        engine.dispose()
+
+
+@cli.command()
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("spintrace-demo"),
+    show_default=True,
+    help="Folder for the demo database, data and matches.csv.",
+)
+def demo(output: Path) -> None:
+    """Run the whole pipeline on bundled demo articles (SQLite, nothing leaves this machine)."""
+    from spintrace.demo import run_demo
+
+    result = run_demo(output, _settings())
+    for report in result.imports:
+        _echo_import(report)
+    assert result.match is not None
+    click.echo(
+        f"matched {result.match.checked} pages against {result.match.sources} sources: "
+        f"{result.match.linked} linked"
+    )
+    click.echo("")
+    for row in result.links:
+        click.echo(
+            f"  {row['page_url']}\n    copies {row['source_url']}\n"
+            f"    score {float(row['score']):.2f}, spin rate {float(row['spin_rate']):.0%}, "
+            f"{row['substitutions']} substitutions, {row['passages']} aligned passages"
+        )
+    click.echo("")
+    click.echo(
+        f"{result.found} of {result.copies} copies linked to their true source, "
+        f"{result.wrong} to a wrong source, {result.false_links} false links"
+    )
+    click.echo(f"database: {result.database_url}")
+    click.echo(f"matches:  {output / 'matches.csv'}")
+
+
+def main() -> None:
+    """Entry point of the ``spintrace`` console script."""
+    cli(prog_name="spintrace")

@@ -1,0 +1,94 @@
+"""Settings, declared once as data.
+
+:class:`Settings` lists every tunable value with its default and help text (in the field
+metadata); ``docs/settings.md`` documents every one of them and a test checks that it does. Each
+can be overridden with the environment variable ``SPINTRACE_<NAME>`` (upper case), e.g.
+``SPINTRACE_MATCH_THRESHOLD=0.6``. The database URL is ``--db``, else ``SPINTRACE_DB``, else
+:data:`DEFAULT_DB_URL`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from spintrace.errors import ConfigError
+
+__all__ = ["DB_ENV_VAR", "DEFAULT_DB_URL", "Settings", "describe_settings"]
+
+DEFAULT_DB_URL = "sqlite:///spintrace.db"
+DB_ENV_VAR = "SPINTRACE_DB"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable value of spintrace, with its default."""
+
+    match_threshold: float = _setting(
+        0.6,
+        "Lowest verified score (share of the page aligned with the source) stored as a link. "
+        "On the dev set non-copies reach 0.53 and copies start at 0.74 (docs/accuracy.md).",
+    )
+    min_page_tokens: int = _setting(
+        10,
+        "Pages with fewer word tokens are not matched but counted as too short: below it a "
+        "chance overlap is as likely as a copy. The shortest copy in the dev set has 13.",
+    )
+    num_perm: int = _setting(
+        128, "MinHash permutations per signature; changing it re-signs every document."
+    )
+    seed: int = _setting(1, "MinHash permutation seed (the same seed as datasketch's default).")
+    candidate_threshold: float = _setting(
+        0.1, "Containment threshold of the LSH Ensemble that proposes candidate sources."
+    )
+    max_candidates: int = _setting(
+        10, "Candidates verified per page, highest estimated containment first."
+    )
+    batch_size: int = _setting(500, "Rows written per database transaction during imports.")
+    max_html_bytes: int = _setting(
+        5_000_000, "HTML larger than this many UTF-8 bytes is rejected instead of extracted."
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("match_threshold", "candidate_threshold"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ConfigError(f"{name} must be in (0, 1], got {value}")
+        for name in ("min_page_tokens", "num_perm", "max_candidates", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Defaults overridden by ``SPINTRACE_<NAME>`` variables; :class:`ConfigError` if bad."""
+        env = os.environ if environ is None else environ
+        changes: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(env_var(f.name))
+            if raw is None or raw == "":
+                continue
+            kind = type(f.default)
+            try:
+                changes[f.name] = kind(raw)
+            except ValueError:
+                raise ConfigError(
+                    f"{env_var(f.name)}={raw!r} is not a valid {kind.__name__} "
+                    f"(the default is {f.default!r})"
+                ) from None
+        return replace(cls(), **changes)
+
+
+def env_var(name: str) -> str:
+    """The environment variable that overrides setting ``name``."""
+    return "SPINTRACE_" + name.upper()
+
+
+def describe_settings() -> list[tuple[str, str, Any, str]]:
+    """``(name, environment variable, default, help)`` for every setting, in declaration order."""
+    return [(f.name, env_var(f.name), f.default, f.metadata["help"]) for f in fields(Settings)]

@@ -1,0 +1,38 @@
+"""Persistence: typed models, engines and migrations (SQLite by default, PostgreSQL at scale)."""
+
+from __future__ import annotations
+
+from spintrace.db.engine import open_engine, sqlite_path
+from spintrace.db.migrate import (
+    current_revision,
+    downgrade,
+    head_revision,
+    require_current_schema,
+    upgrade,
+)
+from spintrace.db.models import (
+    Base,
+    Capture,
+    Document,
+    Match,
+    MatchCheck,
+    Signature,
+    Site,
+)
+
+__all__ = [
+    "Base",
+    "Capture",
+    "Document",
+    "Match",
+    "MatchCheck",
+    "Signature",
+    "Site",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "open_engine",
+    "require_current_schema",
+    "sqlite_path",
+    "upgrade",
+]

@@ -1,0 +1,98 @@
+"""Opening a database: URL checks, SQLite pragmas, and one-sentence errors."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+
+from spintrace.errors import DatabaseError
+
+__all__ = ["open_engine", "sqlite_path"]
+
+
+def _redact(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; ``None`` for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+
+def open_engine(url: str, *, create: bool = False) -> Engine:
+    """Create an engine for ``url`` and check that the database can be reached.
+
+    SQLite gets WAL mode, foreign keys and a busy timeout on every connection. Unless ``create``
+    is true, a SQLite file that does not exist is an error rather than silently created empty.
+    Every failure is a :class:`DatabaseError` whose message says what to fix.
+    """
+    shown = _redact(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise DatabaseError(
+            f"{url!r} is not a database URL; use e.g. sqlite:///spintrace.db or "
+            "postgresql+psycopg://user@host/dbname",
+            url=url,
+        ) from None
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
+        try:
+            import psycopg2  # type: ignore[import-not-found,import-untyped,unused-ignore]  # noqa: F401
+        except ImportError:
+            parsed = parsed.set(drivername="postgresql+psycopg")
+    path = sqlite_path(url)
+    if path is not None:
+        if not path.parent.is_dir():
+            raise DatabaseError(
+                f"cannot open {shown}: folder {path.parent} does not exist", url=url
+            )
+        if not create and not path.exists():
+            raise DatabaseError(
+                f"no database at {path}; create it with `spintrace --db {shown} db upgrade`",
+                url=url,
+            )
+    try:
+        engine = create_engine(parsed, pool_pre_ping=True)
+    except NoSuchModuleError:
+        raise DatabaseError(
+            f"{shown}: unknown database kind {parsed.drivername!r}; spintrace supports "
+            "sqlite:/// and postgresql+psycopg://",
+            url=url,
+        ) from None
+    except (ImportError, ArgumentError) as exc:
+        raise DatabaseError(f"{shown}: cannot use this database URL ({exc})", url=url) from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        with engine.connect() as connection:
+            inspect(connection).get_table_names()
+    except OperationalError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise DatabaseError(f"cannot connect to {shown}: {reason}", url=url) from None
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise DatabaseError(
+            f"cannot use {shown}: {exc.__class__.__name__}: {exc}", url=url
+        ) from None
+    return engine

@@ -1,0 +1,202 @@
+"""The database schema as SQLAlchemy 2.0 typed models.
+
+Alembic migrations (``alembic/versions``) are the only way this schema is created; a test checks
+that they and these models never drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "Base",
+    "Capture",
+    "Document",
+    "Match",
+    "MatchCheck",
+    "Signature",
+    "Site",
+    "UTCDateTime",
+    "utcnow",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always returned timezone-aware.
+
+    SQLite has no time zones and returns naive values; PostgreSQL converts to the session's zone.
+    Both come back here as aware UTC datetimes, so values compare and export the same everywhere.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: spintrace stores aware UTC times only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class Site(Base):
+    """A web site, by host name (``www.`` kept: it can be a different operator)."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Capture(Base):
+    """The raw bytes of one fetched (or imported) page, kept as evidence."""
+
+    __tablename__ = "captures"
+    __table_args__ = (UniqueConstraint("url", "sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    final_url: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[int | None] = mapped_column(Integer)
+    headers: Mapped[dict[str, Any] | None]
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sha256: Mapped[str] = mapped_column(String(64), doc="SHA-256 of the raw (uncompressed) body")
+    body: Mapped[bytes] = mapped_column(LargeBinary, doc="the raw body, zlib-compressed")
+    body_size: Mapped[int] = mapped_column(Integer)
+
+    site: Mapped[Site] = relationship()
+
+
+class Document(Base):
+    """Extracted text with its metadata: a ``source`` (an original) or a ``page`` (a suspect).
+
+    One row per distinct text of a URL: re-importing the same text adds nothing, a changed text
+    adds a new row and keeps the old one (history).
+    """
+
+    __tablename__ = "documents"
+    __table_args__ = (
+        UniqueConstraint("role", "url", "text_sha256"),
+        CheckConstraint("role IN ('source', 'page')", name="role"),
+        Index("ix_documents_role_id", "role", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    role: Mapped[str] = mapped_column(String(6))
+    url: Mapped[str] = mapped_column(Text)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    capture_id: Mapped[int | None] = mapped_column(
+        ForeignKey("captures.id", ondelete="SET NULL"), index=True
+    )
+    title: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
+    published: Mapped[datetime | None]
+    language: Mapped[str | None] = mapped_column(String(16))
+    canonical_url: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    site: Mapped[Site] = relationship()
+    capture: Mapped[Capture | None] = relationship()
+
+
+class Signature(Base):
+    """A MinHash signature of a document, with the parameters that made it."""
+
+    __tablename__ = "signatures"
+    __table_args__ = (UniqueConstraint("document_id", "kind", "num_perm", "seed", "scheme"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32), doc="feature set and its version")
+    num_perm: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)
+    scheme: Mapped[str] = mapped_column(String(16), doc="datasketch permutation scheme")
+    set_size: Mapped[int] = mapped_column(Integer)
+    hashvalues: Mapped[bytes] = mapped_column(LargeBinary, doc="little-endian uint32 values")
+
+
+class Match(Base):
+    """A link from a page to the source it copies, with the evidence for it."""
+
+    __tablename__ = "matches"
+    __table_args__ = (UniqueConstraint("page_id", "source_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    score: Mapped[float] = mapped_column(Float)
+    containment: Mapped[float] = mapped_column(Float)
+    coverage: Mapped[float] = mapped_column(Float)
+    spin_rate: Mapped[float] = mapped_column(Float)
+    evidence: Mapped[dict[str, Any]]
+    matcher: Mapped[str] = mapped_column(String(32))
+    matched_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    page: Mapped[Document] = relationship(foreign_keys=[page_id])
+    source: Mapped[Document] = relationship(foreign_keys=[source_id])
+
+
+class MatchCheck(Base):
+    """That a page was matched against every source up to ``max_source_id``, linked or not."""
+
+    __tablename__ = "match_checks"
+
+    page_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    max_source_id: Mapped[int] = mapped_column(Integer)
+    matcher: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(16), doc="linked, unlinked or too-short")
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,62 @@
+"""Main-text extraction from HTML: the only module that calls trafilatura."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import trafilatura
+
+from spintrace.records import ExtractedText
+
+__all__ = ["extract_html"]
+
+logger = logging.getLogger(__name__)
+
+
+def _parse_date(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _clean(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def extract_html(html: str | bytes, url: str | None = None) -> ExtractedText | None:
+    """Extract the main text and metadata of an HTML page.
+
+    Comments, navigation and boilerplate are left out. Returns ``None`` when no main text can be
+    found (an empty, non-article or unparsable page); never raises on malformed HTML.
+    """
+    try:
+        doc = trafilatura.bare_extraction(
+            html,
+            url=url,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=True,
+            deduplicate=False,
+        )
+    except Exception as exc:  # trafilatura/lxml raise a variety of errors on hostile input
+        logger.warning("extraction failed for %s: %s", url or "<html>", exc)
+        return None
+    if doc is None:
+        return None
+    data = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
+    text = _clean(data.get("text"))
+    if text is None:
+        return None
+    return ExtractedText(
+        text=text,
+        title=_clean(data.get("title")),
+        author=_clean(data.get("author")),
+        published=_parse_date(data.get("date")),
+        language=_clean(data.get("language")),
+        canonical_url=_clean(data.get("url")),
+    )

@@ -1,0 +1,230 @@
+"""Import stage: JSONL files of sources or pages into the database, idempotently.
+
+A record's identity is (role, URL, SHA-256 of its text): importing the same file twice adds
+nothing; a changed text at a known URL adds a new document and keeps the old one. HTML goes
+through :func:`spintrace.extract.extract_html` and its raw bytes are kept as a capture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from spintrace.config import Settings
+from spintrace.db.models import Capture, Document, Site, utcnow
+from spintrace.errors import InputError
+from spintrace.extract import extract_html
+from spintrace.jsonl import open_input, read_jsonl
+from spintrace.records import InputRecord, Role
+
+__all__ = ["ImportReport", "import_file", "text_sha256"]
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class ImportReport:
+    """What an import did: counts, and the errors of the lines it rejected."""
+
+    path: str
+    new: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    errors: list[InputError] = field(default_factory=list)
+
+
+def text_sha256(text: str) -> str:
+    """The identity of a text: SHA-256 of its UTF-8 bytes, white space at the ends ignored."""
+    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    record: InputRecord
+    text: str
+    title: str | None
+    author: str | None
+    published: datetime | None
+    language: str | None
+    canonical_url: str | None
+    html_bytes: bytes | None
+
+
+def _prepare(record: InputRecord, path: str, settings: Settings) -> _Prepared:
+    if record.text is not None:
+        return _Prepared(
+            record, record.text.strip(), record.title, None, record.published, None, None, None
+        )
+    assert record.html is not None
+    raw = record.html.encode("utf-8", errors="surrogatepass")
+    if len(raw) > settings.max_html_bytes:
+        raise InputError(
+            f"'html' is {len(raw):,} bytes, over the {settings.max_html_bytes:,}-byte limit "
+            "(SPINTRACE_MAX_HTML_BYTES)",
+            path=path,
+            line=record.line,
+        )
+    extracted = extract_html(record.html, record.url)
+    if extracted is None:
+        raise InputError(
+            "no article text could be extracted from 'html'", path=path, line=record.line
+        )
+    return _Prepared(
+        record,
+        extracted.text,
+        record.title or extracted.title,
+        extracted.author,
+        record.published or extracted.published,
+        extracted.language,
+        extracted.canonical_url,
+        raw,
+    )
+
+
+class _Writer:
+    """Writes prepared records in batches; remembers sites so each is looked up once."""
+
+    def __init__(self, engine: Engine, role: Role) -> None:
+        self.engine = engine
+        self.role = role
+        self.sites: dict[str, int] = {}
+
+    def _site_id(self, session: Session, url: str) -> int:
+        domain = (urlsplit(url).hostname or "").lower()
+        if domain in self.sites:
+            return self.sites[domain]
+        site_id = session.scalar(select(Site.id).where(Site.domain == domain))
+        if site_id is None:
+            site = Site(domain=domain)
+            session.add(site)
+            session.flush()
+            site_id = site.id
+        self.sites[domain] = site_id
+        return site_id
+
+    def _write_one(self, session: Session, item: _Prepared) -> bool:
+        url = item.record.url
+        digest = text_sha256(item.text)
+        exists = session.scalar(
+            select(Document.id).where(
+                Document.role == self.role, Document.url == url, Document.text_sha256 == digest
+            )
+        )
+        if exists is not None:
+            return False
+        site_id = self._site_id(session, url)
+        capture_id = None
+        if item.html_bytes is not None:
+            capture_id = self._capture(session, site_id, url, item.html_bytes)
+        session.add(
+            Document(
+                role=self.role,
+                url=url,
+                site_id=site_id,
+                capture_id=capture_id,
+                title=item.title,
+                author=item.author,
+                published=item.published,
+                language=item.language,
+                canonical_url=item.canonical_url,
+                text=item.text,
+                text_sha256=digest,
+            )
+        )
+        session.flush()
+        return True
+
+    def _capture(self, session: Session, site_id: int, url: str, body: bytes) -> int:
+        digest = hashlib.sha256(body).hexdigest()
+        found = session.scalar(
+            select(Capture.id).where(Capture.url == url, Capture.sha256 == digest)
+        )
+        if found is not None:
+            return found
+        capture = Capture(
+            site_id=site_id,
+            url=url,
+            final_url=None,
+            status=None,
+            headers={"content-type": "text/html; charset=utf-8", "x-spintrace-source": "import"},
+            fetched_at=utcnow(),
+            sha256=digest,
+            body=zlib.compress(body, 6),
+            body_size=len(body),
+        )
+        session.add(capture)
+        session.flush()
+        return capture.id
+
+    def write(self, batch: list[_Prepared], report: ImportReport) -> None:
+        """Store a batch in one transaction; on a conflict with a concurrent import, one by one."""
+        try:
+            with Session(self.engine) as session, session.begin():
+                results = [self._write_one(session, item) for item in batch]
+        except IntegrityError:
+            self.sites.clear()
+            results = []
+            for item in batch:
+                try:
+                    with Session(self.engine) as session, session.begin():
+                        results.append(self._write_one(session, item))
+                except IntegrityError:
+                    self.sites.clear()
+                    results.append(False)
+        for added in results:
+            if added:
+                report.new += 1
+            else:
+                report.unchanged += 1
+
+
+def import_file(
+    engine: Engine,
+    path: str | Path,
+    role: Role,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import one JSONL file of ``role`` documents; bad lines are logged, counted and skipped.
+
+    ``progress`` is called with the number of bytes read so far. A file that cannot be opened
+    raises :class:`InputError`; nothing about a single line ever does.
+    """
+    settings = settings or Settings()
+    name = str(path)
+    report = ImportReport(name)
+    writer = _Writer(engine, role)
+    batch: list[_Prepared] = []
+    stream = open_input(path)
+    try:
+        for item in read_jsonl(stream, name):
+            try:
+                if isinstance(item, InputError):
+                    raise item
+                batch.append(_prepare(item, name, settings))
+            except InputError as exc:
+                logger.warning("skipped %s", exc)
+                report.rejected += 1
+                report.errors.append(exc)
+            if len(batch) >= settings.batch_size:
+                writer.write(batch, report)
+                batch = []
+            if progress is not None:
+                progress(stream.tell())
+        if batch:
+            writer.write(batch, report)
+    finally:
+        stream.close()
+    return report

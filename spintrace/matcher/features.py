@@ -1,0 +1,55 @@
+"""The feature sets that signatures are made of.
+
+Two kinds, united in one set with a prefix each:
+
+- ``c:`` content shingles, word 2-grams of the normalised tokens. A spinner that replaces a quarter
+  of the words still leaves about half of the 2-grams intact (3-grams: about a third).
+- ``s:`` skeleton shingles, 2-grams of the tokens a synonym spinner does not touch: numbers and
+  capitalised words that do not open a sentence (names, places, organisations), stopwords
+  dropped (DSpin's "immutables", Zhang et al., NDSS 2014).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from spintrace.matcher.tokens import Token
+
+__all__ = ["STOPWORDS", "content_features", "skeleton_tokens"]
+
+_STOPWORD_TEXT = """
+a an the of in on at to for and or but nor is was are were be been being has have had do
+does did it its this that these those with by from as he she they we i you his her their our
+my your not no will would can could shall should may might must said says there here than
+then so if when who whom which what while also
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+_SENTENCE_END = frozenset(".!?\n")
+
+
+def skeleton_tokens(tokens: Sequence[Token], text: str) -> list[str]:
+    """Numbers and mid-sentence capitalised words of ``text``, in order, stopwords dropped."""
+    out: list[str] = []
+    previous_end = 0
+    for token in tokens:
+        gap = text[previous_end : token.start]
+        starts_sentence = previous_end == 0 or any(c in _SENTENCE_END for c in gap)
+        previous_end = token.end
+        if token.norm in STOPWORDS:
+            continue
+        if token.norm.isdigit() or (token.capitalised and not starts_sentence):
+            out.append(token.norm)
+    return out
+
+
+def _shingles(words: Sequence[str], prefix: str, k: int = 2) -> set[str]:
+    if len(words) < k:
+        return {prefix + " ".join(words)} if words else set()
+    return {prefix + " ".join(words[i : i + k]) for i in range(len(words) - k + 1)}
+
+
+def content_features(tokens: Sequence[Token], text: str) -> set[str]:
+    """The union of content and skeleton shingles of a tokenised ``text``."""
+    words = [t.norm for t in tokens]
+    return _shingles(words, "c:") | _shingles(skeleton_tokens(tokens, text), "s:")
