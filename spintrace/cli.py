@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import click
 from sqlalchemy import Engine
@@ -29,8 +29,6 @@ from spintrace.records import Role
 from spintrace.reports.export import EXPORT_FORMATS, EXPORT_TABLES, export_table
 
 __all__ = ["cli", "main"]
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 # How many rejected lines an import lists before it only counts them.
 MAX_LISTED_ERRORS = 20
@@ -148,47 +146,77 @@ def _echo_import(report: ImportReport) -> None:
         click.echo(f"  ... and {len(report.errors) - MAX_LISTED_ERRORS} more", err=True)
 
 
-def _import_command(role: Role) -> Callable[[F], F]:
-    def decorate(group: F) -> F:
-        @group.command("import")  # type: ignore[attr-defined]
-        @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-        @click.option("--strict", is_flag=True, help="Exit with status 2 if any line was rejected.")
-        @click.pass_obj
-        def import_(app: _App, files: tuple[Path, ...], strict: bool) -> None:
-            settings = _settings()
-            engine = app.engine()
-            rejected = 0
-            try:
-                for path in files:
-                    size = path.stat().st_size if path.is_file() else 0
-                    with _progress(str(path), size) as update:
-                        report = import_file(engine, path, role, settings, update)
-                    _echo_import(report)
-                    rejected += report.rejected
-            finally:
-                engine.dispose()
-            if strict and rejected:
-                sys.exit(2)
-
-        import_.__doc__ = (
-            f"Import {role}s from JSONL FILES (url, and text or html; optional title, "
-            "published). Idempotent: the same URL with the same text adds nothing."
-        )
-        return group
-
-    return decorate
+def _run_import(app: _App, files: tuple[Path, ...], role: Role, strict: bool) -> None:
+    settings = _settings()
+    engine = app.engine()
+    rejected = 0
+    try:
+        for path in files:
+            size = path.stat().st_size if path.is_file() else 0
+            with _progress(str(path), size) as update:
+                report = import_file(engine, path, role, settings, update)
+            _echo_import(report)
+            rejected += report.rejected
+    finally:
+        engine.dispose()
+    if strict and rejected:
+        sys.exit(2)
 
 
-@_import_command("source")
+_files_argument = click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+_strict_option = click.option(
+    "--strict", is_flag=True, help="Exit with status 2 if any line was rejected."
+)
+
+
 @cli.group()
 def sources() -> None:
     """Original articles (the works that get copied)."""
 
 
-@_import_command("page")
+@sources.command("import")
+@_files_argument
+@_strict_option
+@click.pass_obj
+def sources_import(app: _App, files: tuple[Path, ...], strict: bool) -> None:
+    """Import sources from JSONL FILES: url, and text or html; optional title, published.
+
+    Idempotent: the same URL with the same text adds nothing. Bad lines are listed with their
+    line numbers and skipped.
+    """
+    _run_import(app, files, "source", strict)
+
+
 @cli.group()
 def pages() -> None:
     """Suspect pages (possible copies)."""
+
+
+@pages.command("import")
+@_files_argument
+@_strict_option
+@click.pass_obj
+def pages_import(app: _App, files: tuple[Path, ...], strict: bool) -> None:
+    """Import suspect pages from JSONL FILES: url, and text or html; optional title, published.
+
+    Idempotent: the same URL with the same text adds nothing. Bad lines are listed with their
+    line numbers and skipped.
+    """
+    _run_import(app, files, "page", strict)
+
+
+def _match_progress() -> Callable[[int, int], None]:
+    """A page counter on an interactive stderr, updated in place."""
+    if not sys.stderr.isatty():
+        return lambda _done, _total: None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        click.echo(f"\rmatching pages: {done}/{total}", nl=False, err=True)
+        if end:
+            click.echo("", err=True)
+
+    return show
 
 
 @cli.command()
@@ -198,12 +226,7 @@ def match(app: _App) -> None:
     settings = _settings()
     engine = app.engine()
     try:
-        bar_total = [0]
-
-        def progress(done: int, total: int) -> None:
-            bar_total[0] = total
-
-        report = match_pages(engine, settings, progress)
+        report = match_pages(engine, settings, _match_progress())
     finally:
         engine.dispose()
     click.echo(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, cast
 
 from spintrace.errors import ConfigError
 
@@ -73,7 +73,7 @@ class Settings:
             raw = env.get(env_var(f.name))
             if raw is None or raw == "":
                 continue
-            kind = type(f.default)
+            kind: type[Any] = type(cast(Any, f.default))
             try:
                 changes[f.name] = kind(raw)
             except ValueError:

@@ -11,6 +11,7 @@ import shutil
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from spintrace.config import Settings
 from spintrace.db.engine import open_engine
@@ -30,7 +31,7 @@ class DemoResult:
     database_url: str
     imports: list[ImportReport] = field(default_factory=list)
     match: MatchReport | None = None
-    links: list[dict[str, object]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)
     copies: int = 0
     found: int = 0
     wrong: int = 0

@@ -25,11 +25,29 @@ class Token(NamedTuple):
 def tokenize(text: str) -> list[Token]:
     """Split ``text`` into word tokens, normalised with NFKC and case folding.
 
-    Offsets always index the original ``text``, whatever the normalisation does to the word.
+    Offsets always index the original ``text``, whatever the normalisation does to the word; a
+    character that normalises to several words ("¼" -> "1⁄4") gives several tokens that share
+    its offsets, so normalising twice gives the same tokens as normalising once.
     """
     tokens: list[Token] = []
     for m in _WORD.finditer(text):
         word = m.group()
-        norm = unicodedata.normalize("NFKC", word).casefold()
-        tokens.append(Token(norm, m.start(), m.end(), word[0].isupper()))
+        capitalised = word[0].isupper()
+        norm = _normalise(word)
+        if _WORD.fullmatch(norm):
+            tokens.append(Token(norm, m.start(), m.end(), capitalised))
+            continue
+        for part in _WORD.findall(norm):
+            tokens.append(Token(part, m.start(), m.end(), capitalised))
     return tokens
+
+
+def _normalise(word: str) -> str:
+    # Case folding can produce characters NFKC changes again (and back): repeat to a fixed point.
+    norm = unicodedata.normalize("NFKC", word).casefold()
+    for _ in range(3):
+        again = unicodedata.normalize("NFKC", norm).casefold()
+        if again == norm:
+            break
+        norm = again
+    return norm

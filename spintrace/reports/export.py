@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, Executable, select
 from sqlalchemy.orm import Session, aliased
 
 from spintrace.db.models import Document, Match, Site
@@ -55,7 +55,7 @@ _MATCH_COLUMNS = (
 )
 
 
-def _documents_query(role: str) -> Select[Any]:
+def _documents_query(role: str) -> Executable:
     return (
         select(
             Document.url,
@@ -75,7 +75,7 @@ def _documents_query(role: str) -> Select[Any]:
     )
 
 
-def _matches_query() -> Select[Any]:
+def _matches_query() -> Executable:
     page, source = aliased(Document), aliased(Document)
     page_site, source_site = aliased(Site), aliased(Site)
     return (

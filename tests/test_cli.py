@@ -1,0 +1,207 @@
+"""The CLI contract of DESIGN.md, end to end on real SQLite (and PostgreSQL where noted)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from spintrace.cli import cli
+
+DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo_data"
+
+
+def run(runner: CliRunner, url: str, *args: str) -> Result:
+    return runner.invoke(cli, ["--db", url, *args], catch_exceptions=False)
+
+
+def one_error_line(result: Result) -> str:
+    """The single ``Error:`` line a user mistake must produce, with no traceback."""
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+@pytest.fixture
+def db(runner: CliRunner, any_db_url: str) -> str:
+    result = run(runner, any_db_url, "db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "upgraded" in result.output
+    return any_db_url
+
+
+def test_full_flow_is_idempotent(runner: CliRunner, db: str, tmp_path: Path) -> None:
+    first = run(runner, db, "sources", "import", str(DEMO / "sources.jsonl"))
+    assert first.exit_code == 0
+    assert "8 new, 0 unchanged, 0 rejected" in first.output
+    pages = run(runner, db, "pages", "import", str(DEMO / "pages.jsonl"))
+    assert "10 new, 0 unchanged, 0 rejected" in pages.output
+
+    matched = run(runner, db, "match")
+    assert matched.exit_code == 0
+    assert "checked 10 pages against 8 sources: 7 linked" in matched.output
+
+    out = tmp_path / "m.csv"
+    exported = run(runner, db, "export", "matches", "--format", "csv", "--output", str(out))
+    assert exported.exit_code == 0
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    with (DEMO / "truth.csv").open(newline="", encoding="utf-8") as handle:
+        truth = {r["page_url"]: r["source_url"] for r in csv.DictReader(handle)}
+    assert {r["page_url"]: r["source_url"] for r in rows} == {
+        page: source for page, source in truth.items() if source
+    }
+    for row in rows:
+        assert 0.6 <= float(row["score"]) <= 1.0
+        assert 0.0 <= float(row["spin_rate"]) <= 1.0
+        assert row["matched_at"].endswith("Z")
+        evidence = json.loads(row["evidence"])
+        assert evidence["passages"] and "substitutions" in evidence
+
+    # The second time, nothing is added and nothing is re-checked.
+    again = run(runner, db, "sources", "import", str(DEMO / "sources.jsonl"))
+    assert "0 new, 8 unchanged, 0 rejected" in again.output
+    again = run(runner, db, "pages", "import", str(DEMO / "pages.jsonl"))
+    assert "0 new, 10 unchanged, 0 rejected" in again.output
+    assert "checked 0 pages" in run(runner, db, "match").output
+    out2 = tmp_path / "m2.csv"
+    run(runner, db, "export", "matches", "--output", str(out2))
+    assert len(out2.read_text(encoding="utf-8").splitlines()) == len(rows) + 1
+
+
+def test_exports_in_every_format(runner: CliRunner, db: str, tmp_path: Path) -> None:
+    run(runner, db, "sources", "import", str(DEMO / "sources.jsonl"))
+    run(runner, db, "pages", "import", str(DEMO / "pages.jsonl"))
+    run(runner, db, "match")
+    as_json = json.loads(run(runner, db, "export", "matches", "--format", "json").output)
+    lines = run(runner, db, "export", "matches", "--format", "jsonl").output.splitlines()
+    assert len(as_json) == len(lines) == 7
+    assert [json.loads(line) for line in lines] == as_json
+    first = as_json[0]
+    for key in ("page_url", "source_url", "score", "containment", "spin_rate", "matched_at"):
+        assert key in first
+    assert isinstance(first["evidence"]["substitutions"], list)
+    sources = json.loads(run(runner, db, "export", "sources", "--format", "json").output)
+    assert len(sources) == 8 and sources[0]["published"].startswith("2026-")
+    pages = list(csv.DictReader(io.StringIO(run(runner, db, "export", "pages").output)))
+    assert len(pages) == 10
+    html_page = next(p for p in pages if "port-wexmoor-ferry" in p["url"])
+    assert "Advertisement" not in html_page["text"][:20]
+    assert html_page["site"] == "dailytrendwire.example"
+
+
+BAD_LINES = [
+    (b'{"url": "https://a.example/1", "text": "Good line one with some words."}', None),
+    (b'{"url": "https://a.example/2", "text": "broken', "not valid JSON"),
+    (b'{"text": "no url here"}', "'url' must be a non-empty string"),
+    (b'{"url": "ftp://a.example/3", "text": "x"}', "absolute http(s) URL"),
+    (b'{"url": "not a url", "text": "x"}', "white space"),
+    (b'{"url": "https://a.example/4", "text": "   "}', "'text' is empty"),
+    (b'{"url": "https://a.example/5", "text": "caf\xe9 latin-1"}', "not UTF-8"),
+    (b'["a", "list"]', "expected a JSON object"),
+    (b'{"url": "https://a.example/6", "text": 42}', "'text' must be a string"),
+    (b'{"url": "https://a.example/7"}', "needs a 'text' or an 'html' field"),
+    (b'{"url": "https://a.example/8", "text": "x", "published": "yesterday"}', "ISO 8601"),
+    (b'{"url": "https://a.example/9", "html": "<html><body></body></html>"}', "extracted"),
+    (b'{"url": "https://a.example:99999/10", "text": "bad port"}', "not a valid URL"),
+    (b"", None),
+    (b'{"url": "https://a.example/11", "text": "Good line two, after the broken ones."}', None),
+]
+
+
+def test_broken_lines_are_named_and_skipped(runner: CliRunner, db: str, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\n".join(line for line, _ in BAD_LINES) + b"\n")
+    result = runner.invoke(cli, ["--db", db, "pages", "import", str(path)])
+    assert result.exit_code == 0
+    assert "Traceback" not in result.output
+    assert "2 new, 0 unchanged, 12 rejected" in result.output
+    for number, (_, reason) in enumerate(BAD_LINES, start=1):
+        if reason is not None:
+            assert f"{path}:{number}: " in result.output
+            assert reason in result.output.split(f"{path}:{number}: ")[1].splitlines()[0]
+    urls = [
+        r["url"] for r in csv.DictReader(io.StringIO(run(runner, db, "export", "pages").output))
+    ]
+    assert urls == ["https://a.example/1", "https://a.example/11"]
+    strict = runner.invoke(cli, ["--db", db, "pages", "import", "--strict", str(path)])
+    assert strict.exit_code == 2
+    assert "0 new, 2 unchanged, 12 rejected" in strict.output
+
+
+def test_changed_text_adds_a_version(runner: CliRunner, db: str, tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"url": "https://b.example/x", "text": "First text."}) + "\n")
+    run(runner, db, "pages", "import", str(path))
+    path.write_text(
+        json.dumps({"url": "https://b.example/x", "text": "Second text."})
+        + "\n"
+        + json.dumps({"url": "https://b.example/x", "text": "Second text."})
+        + "\n"
+    )
+    result = run(runner, db, "pages", "import", str(path))
+    assert "1 new, 1 unchanged, 0 rejected" in result.output
+
+
+def test_wrong_database_urls_are_one_clear_line(runner: CliRunner, tmp_path: Path) -> None:
+    assert "not a database URL" in one_error_line(run(runner, "not a url", "match"))
+    assert "unknown database kind" in one_error_line(run(runner, "foo://x/y", "match"))
+    missing = f"sqlite:///{tmp_path / 'none.db'}"
+    assert "db upgrade" in one_error_line(run(runner, missing, "match"))
+    assert not (tmp_path / "none.db").exists()
+    nofolder = f"sqlite:///{tmp_path / 'no' / 'such' / 'x.db'}"
+    assert "does not exist" in one_error_line(run(runner, nofolder, "db", "upgrade"))
+    unreachable = "postgresql+psycopg://postgres@127.0.0.1:1/x"
+    assert "cannot connect" in one_error_line(run(runner, unreachable, "match"))
+
+
+def test_unmigrated_database_and_missing_file(runner: CliRunner, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    (tmp_path / "empty.db").write_bytes(b"")
+    assert "db upgrade" in one_error_line(run(runner, url, "pages", "import", "x.jsonl"))
+    assert run(runner, url, "db", "upgrade").exit_code == 0
+    line = one_error_line(run(runner, url, "pages", "import", str(tmp_path / "nope.jsonl")))
+    assert "nope.jsonl: no such file" in line
+    line = one_error_line(run(runner, url, "sources", "import", str(tmp_path)))
+    assert "is a directory" in line
+
+
+def test_db_from_environment_and_bad_settings(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.setenv("SPINTRACE_DB", url)
+    assert runner.invoke(cli, ["db", "upgrade"]).exit_code == 0
+    assert (tmp_path / "env.db").exists()
+    assert "up to date" in runner.invoke(cli, ["db", "upgrade"]).output
+    monkeypatch.setenv("SPINTRACE_MATCH_THRESHOLD", "high")
+    line = one_error_line(runner.invoke(cli, ["match"]))
+    assert "SPINTRACE_MATCH_THRESHOLD" in line
+    monkeypatch.setenv("SPINTRACE_MATCH_THRESHOLD", "3")
+    assert "match_threshold" in one_error_line(runner.invoke(cli, ["match"]))
+
+
+def test_export_to_unwritable_place(runner: CliRunner, sqlite_url: str, tmp_path: Path) -> None:
+    run(runner, sqlite_url, "db", "upgrade")
+    target = tmp_path / "missing-folder" / "m.csv"
+    line = one_error_line(run(runner, sqlite_url, "export", "matches", "--output", str(target)))
+    assert "cannot write" in line
+
+
+def test_demo_command(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["demo", "--output", str(tmp_path / "d")], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "7 of 7 copies linked to their true source, 0 to a wrong source, 0 false links" in (
+        result.output
+    )
+    assert (tmp_path / "d" / "matches.csv").is_file()
+    # Running it again starts from a fresh database and gives the same result.
+    again = runner.invoke(cli, ["demo", "--output", str(tmp_path / "d")])
+    assert "7 of 7 copies linked" in again.output
