@@ -25,9 +25,10 @@ class Token(NamedTuple):
 def tokenize(text: str) -> list[Token]:
     """Split ``text`` into word tokens, normalised with NFKC and case folding.
 
-    Offsets always index the original ``text``, whatever the normalisation does to the word; a
-    character that normalises to several words ("¼" -> "1⁄4") gives several tokens that share
-    its offsets, so normalising twice gives the same tokens as normalising once.
+    Offsets always index the original ``text``, whatever the normalisation does to the word.
+    A character that normalises to several words (the vulgar fraction one quarter becomes
+    1, fraction slash, 4) gives several tokens that share its offsets, so normalising twice
+    gives the same tokens as normalising once.
     """
     tokens: list[Token] = []
     for m in _WORD.finditer(text):
