@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-import trafilatura
-
 from spintrace.records import ExtractedText
 
 __all__ = ["extract_html"]
@@ -34,6 +32,8 @@ def extract_html(html: str | bytes, url: str | None = None) -> ExtractedText | N
     Comments, navigation and boilerplate are left out. Returns ``None`` when no main text can be
     found (an empty, non-article or unparsable page); never raises on malformed HTML.
     """
+    import trafilatura  # imported here: slow to import, and only HTML needs it
+
     try:
         doc = trafilatura.bare_extraction(
             html,
