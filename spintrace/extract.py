@@ -26,6 +26,23 @@ def _clean(value: object) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+def _strip_heading(text: str, title: str | None, author: str | None) -> str:
+    """Drop the headline and byline trafilatura puts before the body ("Title By Admin ...").
+
+    The title is kept in its own field; left in the text, it would count as page words that
+    the source's body does not contain.
+    """
+    body = text
+    if title and body.startswith(title):
+        body = body[len(title) :].lstrip()
+        if author:
+            for byline in (f"By {author}", f"by {author}", author):
+                if body.startswith(byline):
+                    body = body[len(byline) :].lstrip()
+                    break
+    return body or text
+
+
 def extract_html(html: str | bytes, url: str | None = None) -> ExtractedText | None:
     """Extract the main text and metadata of an HTML page.
 
@@ -52,10 +69,11 @@ def extract_html(html: str | bytes, url: str | None = None) -> ExtractedText | N
     text = _clean(data.get("text"))
     if text is None:
         return None
+    title, author = _clean(data.get("title")), _clean(data.get("author"))
     return ExtractedText(
-        text=text,
-        title=_clean(data.get("title")),
-        author=_clean(data.get("author")),
+        text=_strip_heading(text, title, author),
+        title=title,
+        author=author,
         published=_parse_date(data.get("date")),
         language=_clean(data.get("language")),
         canonical_url=_clean(data.get("url")),
