@@ -1,91 +1,161 @@
 """Verification: align a page with a candidate source and measure what was copied.
 
-The alignment works on normalised word tokens, never on lines or paragraphs, so hard-wrapped
-text aligns as well as flowing text. A first pass aligns the two texts in order (difflib's
-longest-matching-block recursion); page stretches it leaves unaligned are then aligned again
-against the whole source, which recovers paragraphs the copy reordered.
+Alignment works on normalised word tokens, never on lines or paragraphs, so hard-wrapped text
+aligns like flowing text, and it is order-free: anchors are found wherever they are, so a copy
+with reordered paragraphs aligns as well as one in order.
 
-Inside an aligned stretch, a short replaced block between equal anchors is a substitution
-(a spun word or phrase): spinners replace one to a few words with one to a few words.
+1. **Anchors**: maximal runs of at least two equal tokens, found through the source's word
+   bigrams; where a page bigram occurs several times in the source, the occurrence that gives
+   the longest run (then the one nearest the previous anchor's end) wins.
+2. **Stretches**: consecutive anchors (in page order) joined by a gap are one stretch when the
+   gap is a plausible spin: at most ``MAX_GAP`` tokens a side (a spinner replaces a word or a
+   short phrase), or an equal-length block of up to ``MAX_LINKED_GAP`` tokens in which most
+   word pairs are linked (``linked``: a thesaurus or learned substitutions). A gap that changes
+   a number never joins: spinners do not touch digits, so it is a real difference (another
+   edition of a results story).
+3. A stretch counts only with at least ``MIN_STRETCH_EQUAL`` equal tokens: the few bigrams any
+   two English texts share ("of the") do not add up to a copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from difflib import SequenceMatcher
 
 from spintrace.matcher.tokens import Token
 from spintrace.records import Evidence, Passage, Substitution
 
-__all__ = ["align"]
+__all__ = ["MAX_GAP", "MAX_LINKED_GAP", "MIN_STRETCH_EQUAL", "Linked", "align"]
 
-# A replaced block longer than this on either side is not a spin but a different text.
-MAX_SUBSTITUTION = 4
-# A stretch must hold this many equal tokens, with a run of at least MIN_RUN, to count: lone
-# function words ("of the") line up between any two English texts.
+Linked = Callable[[str, str], bool]
+
+MAX_GAP = 4
+MAX_LINKED_GAP = 16
 MIN_STRETCH_EQUAL = 3
-MIN_RUN = 2
-# Page gaps at least this long are aligned again against the whole source (reordered text).
-MIN_REALIGN = 8
-# Each round recovers at least one reordered block; a copy rarely moves more than a few dozen.
-MAX_REALIGN_ROUNDS = 32
+# Gaps up to this long are split at their equal words before being judged.
+MAX_SPLIT_GAP = 24
+# Occurrences of one bigram tried as a run start; boilerplate bigrams recur, content rarely.
+_MAX_STARTS = 32
 
-_Op = tuple[str, int, int, int, int]
+_Run = tuple[int, int, int]  # page start, source start, length
+
+
+def _runs(a: Sequence[str], b: Sequence[str]) -> list[_Run]:
+    starts: dict[tuple[str, str], list[int]] = {}
+    for j in range(len(b) - 1):
+        starts.setdefault((b[j], b[j + 1]), []).append(j)
+    runs: list[_Run] = []
+    n, m = len(a), len(b)
+    i, expected = 0, 0
+    while i < n - 1:
+        candidates = starts.get((a[i], a[i + 1]))
+        if not candidates:
+            i += 1
+            continue
+        best_j, best_len, best_dist = -1, 0, 0
+        for j in candidates[:_MAX_STARTS]:
+            length = 2
+            while i + length < n and j + length < m and a[i + length] == b[j + length]:
+                length += 1
+            dist = abs(j - expected)
+            if length > best_len or (length == best_len and dist < best_dist):
+                best_j, best_len, best_dist = j, length, dist
+        runs.append((i, best_j, best_len))
+        i += best_len
+        expected = best_j + best_len
+    return runs
 
 
 def _has_digit(words: Sequence[str]) -> bool:
     return any(c.isdigit() for w in words for c in w)
 
 
-def _stretches(ops: Sequence[_Op], a: Sequence[str], b: Sequence[str]) -> list[list[_Op]]:
-    """Group opcodes into accepted stretches of equal runs and small substitutions.
+def _spun_block(gap_a: Sequence[str], gap_b: Sequence[str], linked: Linked | None) -> bool:
+    if len(gap_a) <= MAX_GAP and len(gap_b) <= MAX_GAP:
+        return True
+    if linked is None or len(gap_a) != len(gap_b) or len(gap_a) > MAX_LINKED_GAP:
+        return False
+    explained = sum(1 for x, y in zip(gap_a, gap_b, strict=True) if x == y or linked(x, y))
+    return explained * 2 >= len(gap_a)
 
-    Spinners never change digits, so a replaced block with a number in it is a real
-    difference (another edition, another match report), never a substitution.
+
+_Piece = tuple[int, int, int, int]  # page start, page end, source start, source end
+
+
+def _trim(a: Sequence[str], b: Sequence[str], i1: int, i2: int, j1: int, j2: int) -> _Piece:
+    while i1 < i2 and j1 < j2 and a[i1] == b[j1]:
+        i1, j1 = i1 + 1, j1 + 1
+    while i1 < i2 and j1 < j2 and a[i2 - 1] == b[j2 - 1]:
+        i2, j2 = i2 - 1, j2 - 1
+    return i1, i2, j1, j2
+
+
+def _joins(
+    gap_a: Sequence[str], gap_b: Sequence[str], linked: Linked | None
+) -> list[_Piece] | None:
+    """The substitutions that make a gap between two anchors a spin; ``None`` if it is not one.
+
+    A long gap is split at its single equal words (heavy spinning leaves few equal bigrams
+    but many equal words); then every piece must be a plausible spin on its own. Offsets are
+    relative to the gap.
     """
-    accepted: list[list[_Op]] = []
-    current: list[_Op] = []
+    if not gap_a and not gap_b:
+        return None
+    if _has_digit(gap_a) or _has_digit(gap_b):
+        return None
+    if _spun_block(gap_a, gap_b, linked):
+        return [_trim(gap_a, gap_b, 0, len(gap_a), 0, len(gap_b))]
+    if len(gap_a) > MAX_SPLIT_GAP or len(gap_b) > MAX_SPLIT_GAP:
+        return None
+    blocks = SequenceMatcher(None, gap_a, gap_b, autojunk=False).get_matching_blocks()
+    if len(blocks) < 2:  # only the terminating dummy block: nothing equal inside
+        return None
+    pieces: list[_Piece] = []
+    i = j = 0
+    for block in blocks:
+        if block.a > i or block.b > j:
+            if not _spun_block(gap_a[i : block.a], gap_b[j : block.b], linked):
+                return None
+            pieces.append((i, block.a, j, block.b))
+        i, j = block.a + block.size, block.b + block.size
+    return pieces
+
+
+_Link = tuple[_Run, list[_Piece]]  # a run and the substitutions between it and the next run
+
+
+def _stretches(
+    runs: list[_Run], a: Sequence[str], b: Sequence[str], linked: Linked | None
+) -> list[list[_Link]]:
+    """Accepted stretches: each run with the substitutions (absolute offsets) after it."""
+    accepted: list[list[_Link]] = []
+    current: list[_Link] = []
 
     def close() -> None:
-        while current and current[-1][0] != "equal":
-            current.pop()
-        equal = [i2 - i1 for tag, i1, i2, _, _ in current if tag == "equal"]
-        if sum(equal) >= MIN_STRETCH_EQUAL and max(equal, default=0) >= MIN_RUN:
+        if current and sum(run[2] for run, _ in current) >= MIN_STRETCH_EQUAL:
             accepted.append(list(current))
         current.clear()
 
-    for op in ops:
-        tag, i1, i2, j1, j2 = op
-        if tag == "equal" or (
-            current
-            and i2 - i1 <= MAX_SUBSTITUTION
-            and j2 - j1 <= MAX_SUBSTITUTION
-            and not _has_digit(a[i1:i2])
-            and not _has_digit(b[j1:j2])
-        ):
-            current.append(op)
-        else:
+    for run in runs:
+        if current:
+            (pi, pj, pl), _ = current[-1]
+            i0, j0 = pi + pl, pj + pl
+            pieces = None
+            if run[0] >= i0 and run[1] >= j0:
+                pieces = _joins(a[i0 : run[0]], b[j0 : run[1]], linked)
+            if pieces is not None:
+                shifted = [(i0 + p1, i0 + p2, j0 + q1, j0 + q2) for p1, p2, q1, q2 in pieces]
+                current[-1] = (current[-1][0], shifted)
+                current.append((run, []))
+                continue
             close()
+        current.append((run, []))
     close()
     return accepted
 
 
-def _align_range(a: Sequence[str], b: Sequence[str], a_lo: int, a_hi: int) -> list[list[_Op]]:
-    matcher = SequenceMatcher(None, a[a_lo:a_hi], b, autojunk=False)
-    shifted = [(tag, i1 + a_lo, i2 + a_lo, j1, j2) for tag, i1, i2, j1, j2 in matcher.get_opcodes()]
-    return _stretches(shifted, a, b)
-
-
-def _page_gaps(stretches: Sequence[list[_Op]], n: int) -> list[tuple[int, int]]:
-    covered = sorted((s[0][1], s[-1][2]) for s in stretches)
-    gaps, position = [], 0
-    for lo, hi in covered:
-        if lo - position >= MIN_REALIGN:
-            gaps.append((position, lo))
-        position = max(position, hi)
-    if n - position >= MIN_REALIGN:
-        gaps.append((position, n))
-    return gaps
+def _quote(text: str, tokens: Sequence[Token], lo: int, hi: int) -> str:
+    return text[tokens[lo].start : tokens[hi - 1].end] if hi > lo else ""
 
 
 def align(
@@ -93,68 +163,63 @@ def align(
     source_tokens: Sequence[Token],
     page_text: str,
     source_text: str,
+    linked: Linked | None = None,
 ) -> Evidence:
     """Align a page with a source and return the :class:`Evidence` of what was copied.
 
     ``page_text`` and ``source_text`` are the texts the tokens came from: passages and
-    substitutions carry offsets into them and quote them.
+    substitutions carry offsets into them and quote them. ``linked(spun, original)`` says
+    whether two normalised words are known substitutes; without it, only short gaps join.
     """
     a = [t.norm for t in page_tokens]
     b = [t.norm for t in source_tokens]
     if not a or not b:
         return Evidence(0.0, 0.0, 0.0, 0.0, len(a), len(b))
-    stretches = _align_range(a, b, 0, len(a))
-    tried: set[tuple[int, int]] = set()
-    for _ in range(MAX_REALIGN_ROUNDS):
-        gaps = [gap for gap in _page_gaps(stretches, len(a)) if gap not in tried]
-        tried.update(gaps)
-        found = [s for lo, hi in gaps for s in _align_range(a, b, lo, hi)]
-        if not found:
-            break
-        stretches.extend(found)
-    stretches.sort(key=lambda s: s[0][1])
-
-    page_aligned = 0
-    page_substituted = 0
+    page_aligned = page_substituted = 0
     source_covered: set[int] = set()
     passages: list[Passage] = []
     substitutions: list[Substitution] = []
-    for stretch in stretches:
+    for stretch in _stretches(_runs(a, b), a, b, linked):
         subs_here = 0
-        for tag, i1, i2, j1, j2 in stretch:
-            page_aligned += i2 - i1
-            source_covered.update(range(j1, j2))
-            if tag == "equal":
-                continue
-            page_substituted += i2 - i1
-            subs_here += 1
-            spun = page_text[page_tokens[i1].start : page_tokens[i2 - 1].end] if i2 > i1 else ""
-            original = (
-                source_text[source_tokens[j1].start : source_tokens[j2 - 1].end] if j2 > j1 else ""
-            )
-            anchor_page = page_tokens[min(i1, len(a) - 1)].start
-            anchor_source = source_tokens[min(j1, len(b) - 1)].start
-            substitutions.append(Substitution(spun, original, anchor_page, anchor_source))
-        _, i1, _, j1, _ = stretch[0]
-        _, _, i2, _, j2 = stretch[-1]
+        for k, ((i, j, length), pieces) in enumerate(stretch):
+            page_aligned += length
+            source_covered.update(range(j, j + length))
+            if k + 1 == len(stretch):
+                break
+            (next_i, next_j, _), _ = stretch[k + 1]
+            page_aligned += next_i - (i + length)
+            source_covered.update(range(j + length, next_j))
+            for i1, i2, j1, j2 in pieces:
+                if i2 == i1 and j2 == j1:
+                    continue
+                page_substituted += i2 - i1
+                subs_here += 1
+                substitutions.append(
+                    Substitution(
+                        spun=_quote(page_text, page_tokens, i1, i2),
+                        original=_quote(source_text, source_tokens, j1, j2),
+                        page_start=page_tokens[min(i1, len(a) - 1)].start,
+                        source_start=source_tokens[min(j1, len(b) - 1)].start,
+                    )
+                )
+        (first_i, first_j, _), _ = stretch[0]
+        (last_i, last_j, last_len), _ = stretch[-1]
         passages.append(
             Passage(
-                page_start=page_tokens[i1].start,
-                page_end=page_tokens[i2 - 1].end,
-                source_start=source_tokens[j1].start,
-                source_end=source_tokens[j2 - 1].end,
-                tokens=i2 - i1,
+                page_start=page_tokens[first_i].start,
+                page_end=page_tokens[last_i + last_len - 1].end,
+                source_start=source_tokens[first_j].start,
+                source_end=source_tokens[last_j + last_len - 1].end,
+                tokens=last_i + last_len - first_i,
                 substitutions=subs_here,
             )
         )
     containment = page_aligned / len(a)
-    coverage = len(source_covered) / len(b)
-    spin_rate = page_substituted / page_aligned if page_aligned else 0.0
     return Evidence(
         score=round(containment, 4),
         containment=round(containment, 4),
-        coverage=round(coverage, 4),
-        spin_rate=round(spin_rate, 4),
+        coverage=round(len(source_covered) / len(b), 4),
+        spin_rate=round(page_substituted / page_aligned, 4) if page_aligned else 0.0,
         page_tokens=len(a),
         source_tokens=len(b),
         passages=tuple(passages),
