@@ -32,7 +32,17 @@ from spintrace.db import (
 from spintrace.db.migrate import alembic_config, migrations_dir
 from spintrace.errors import DatabaseError, NotMigratedError
 
-SPINTRACE_TABLES = {"sites", "captures", "documents", "signatures", "matches", "match_checks"}
+SPINTRACE_TABLES = {
+    "sites",
+    "captures",
+    "documents",
+    "signatures",
+    "matches",
+    "match_checks",
+    "substitutions",
+    "substitution_sites",
+    "index_segments",
+}
 
 
 @pytest.fixture

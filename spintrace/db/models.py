@@ -31,10 +31,13 @@ __all__ = [
     "Base",
     "Capture",
     "Document",
+    "IndexSegment",
+    "LearnedSubstitution",
     "Match",
     "MatchCheck",
     "Signature",
     "Site",
+    "SubstitutionSite",
     "UTCDateTime",
     "utcnow",
 ]
@@ -183,6 +186,9 @@ class Match(Base):
     evidence: Mapped[dict[str, Any]]
     matcher: Mapped[str] = mapped_column(String(32))
     matched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    learned_at: Mapped[datetime | None] = mapped_column(
+        doc="when its substitutions were harvested into the learned table"
+    )
 
     page: Mapped[Document] = relationship(foreign_keys=[page_id])
     source: Mapped[Document] = relationship(foreign_keys=[source_id])
@@ -200,3 +206,56 @@ class MatchCheck(Base):
     matcher: Mapped[str] = mapped_column(String(32))
     outcome: Mapped[str] = mapped_column(String(16), doc="linked, unlinked or too-short")
     checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LearnedSubstitution(Base):
+    """A spinner substitution harvested from accepted matches: ``spun`` replaces ``original``.
+
+    Both sides are normalised phrases of at most four tokens. ``pairs`` counts the distinct
+    (page, source) matches it was seen in; it is used for matching once a thesaurus links a word
+    inside it (``relation``) or it recurs in two or more matches.
+    """
+
+    __tablename__ = "substitutions"
+    __table_args__ = (UniqueConstraint("spun", "original"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    spun: Mapped[str] = mapped_column(Text)
+    original: Mapped[str] = mapped_column(Text)
+    pairs: Mapped[int] = mapped_column(Integer)
+    occurrences: Mapped[int] = mapped_column(Integer)
+    relation: Mapped[str | None] = mapped_column(String(32))
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SubstitutionSite(Base):
+    """How many matches of a site's pages used a learned substitution (spinner fingerprint)."""
+
+    __tablename__ = "substitution_sites"
+
+    substitution_id: Mapped[int] = mapped_column(
+        ForeignKey("substitutions.id", ondelete="CASCADE"), primary_key=True
+    )
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    pairs: Mapped[int] = mapped_column(Integer)
+
+
+class IndexSegment(Base):
+    """An immutable piece of the candidate index, covering a range of source documents.
+
+    Segments are only ever added (and merged by replacing several with one in a transaction),
+    so a reader always sees a consistent set of them while another process adds sources.
+    """
+
+    __tablename__ = "index_segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), doc="index kind and version")
+    first_document_id: Mapped[int] = mapped_column(Integer)
+    last_document_id: Mapped[int] = mapped_column(Integer)
+    items: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,198 @@
+"""Learning spinner substitutions from accepted matches, and reading them back.
+
+After ``match``, every link not yet harvested gives its substitutions (spun -> original, at
+most four tokens a side, no digits). A pair is *confirmed*, and used by later matching, once a
+thesaurus links a word inside it or it recurs in two or more matches; until then it is kept
+with its count. Each pair also records which sites' pages used it: a spinner's vocabulary is
+a fingerprint shared by the sites of one operator.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Engine, or_, select
+from sqlalchemy.orm import Session
+
+from spintrace.db.models import (
+    Document,
+    LearnedSubstitution,
+    Match,
+    Site,
+    SubstitutionSite,
+    utcnow,
+)
+from spintrace.matcher.despin import MAX_PHRASE, Substitutions
+from spintrace.matcher.thesaurus import Thesaurus
+from spintrace.matcher.tokens import tokenize
+
+__all__ = [
+    "MIN_PAIRS",
+    "LearnedPair",
+    "harvest",
+    "iter_learned",
+    "load_substitutions",
+]
+
+# A pair no thesaurus explains must recur in this many matches before it is trusted.
+MIN_PAIRS = 2
+
+
+@dataclass(frozen=True)
+class LearnedPair:
+    """One learned substitution as listed by ``spintrace spinners list``."""
+
+    spun: str
+    original: str
+    pairs: int
+    occurrences: int
+    relation: str | None
+    confirmed: bool
+    sites: str
+    first_seen: datetime
+    last_seen: datetime
+
+
+def _phrase(text: str) -> str:
+    return " ".join(t.norm for t in tokenize(text))
+
+
+def _relation(thesaurus: Thesaurus, spun: str, original: str) -> str | None:
+    relation = thesaurus.related(spun, original)
+    if relation is not None:
+        return relation
+    for a in spun.split():
+        for b in original.split():
+            if a != b and (relation := thesaurus.related(a, b)) is not None:
+                return relation
+    return None
+
+
+def _pairs_of(evidence: dict[str, object]) -> Counter[tuple[str, str]]:
+    found: Counter[tuple[str, str]] = Counter()
+    substitutions = evidence.get("substitutions", [])
+    assert isinstance(substitutions, list)
+    for sub in substitutions:
+        spun, original = _phrase(sub.get("spun", "")), _phrase(sub.get("original", ""))
+        if not spun or not original or spun == original:
+            continue
+        if len(spun.split()) > MAX_PHRASE or len(original.split()) > MAX_PHRASE:
+            continue
+        if any(c.isdigit() for c in spun + original):
+            continue
+        found[(spun, original)] += 1
+    return found
+
+
+def harvest(engine: Engine, thesaurus: Thesaurus | None = None) -> int:
+    """Add the substitutions of every match not yet harvested; returns how many matches."""
+    thesaurus = thesaurus or Thesaurus.load()
+    with Session(engine) as session, session.begin():
+        rows = session.execute(
+            select(Match, Document.site_id)
+            .join(Document, Document.id == Match.page_id)
+            .where(Match.learned_at.is_(None))
+            .order_by(Match.id)
+        ).all()
+        if not rows:
+            return 0
+        per_pair: Counter[tuple[str, str]] = Counter()
+        occurrences: Counter[tuple[str, str]] = Counter()
+        sites: defaultdict[tuple[str, str], Counter[int]] = defaultdict(Counter)
+        now = utcnow()
+        for match, site_id in rows:
+            found = _pairs_of(match.evidence)
+            for pair, count in found.items():
+                per_pair[pair] += 1
+                occurrences[pair] += count
+                sites[pair][site_id] += 1
+            match.learned_at = now
+        existing = {
+            (row.spun, row.original): row
+            for row in session.scalars(
+                select(LearnedSubstitution).where(
+                    LearnedSubstitution.spun.in_({spun for spun, _ in per_pair})
+                )
+            )
+        }
+        for pair, count in per_pair.items():
+            row = existing.get(pair)
+            if row is None:
+                row = LearnedSubstitution(
+                    spun=pair[0],
+                    original=pair[1],
+                    pairs=0,
+                    occurrences=0,
+                    relation=_relation(thesaurus, *pair),
+                    first_seen=now,
+                )
+                session.add(row)
+                session.flush()
+            row.pairs += count
+            row.occurrences += occurrences[pair]
+            row.last_seen = now
+            for site_id, n in sites[pair].items():
+                link = session.get(SubstitutionSite, (row.id, site_id))
+                if link is None:
+                    session.add(SubstitutionSite(substitution_id=row.id, site_id=site_id, pairs=n))
+                else:
+                    link.pairs += n
+        return len(rows)
+
+
+def _confirmed() -> ColumnElement[bool]:
+    return or_(LearnedSubstitution.relation.is_not(None), LearnedSubstitution.pairs >= MIN_PAIRS)
+
+
+def load_substitutions(engine: Engine) -> Substitutions:
+    """The confirmed learned substitutions, most frequent first, ready for matching."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(LearnedSubstitution.spun, LearnedSubstitution.original)
+            .where(_confirmed())
+            .order_by(LearnedSubstitution.pairs.desc(), LearnedSubstitution.id)
+        ).all()
+    return Substitutions((spun, original) for spun, original in rows)
+
+
+def iter_learned(
+    engine: Engine, *, include_unconfirmed: bool = False, site: str | None = None
+) -> Iterator[LearnedPair]:
+    """Learned substitutions, most frequent first, with the sites whose pages used them."""
+    with Session(engine) as session:
+        query = select(LearnedSubstitution).order_by(
+            LearnedSubstitution.pairs.desc(), LearnedSubstitution.spun
+        )
+        if not include_unconfirmed:
+            query = query.where(_confirmed())
+        if site is not None:
+            query = query.where(
+                LearnedSubstitution.id.in_(
+                    select(SubstitutionSite.substitution_id)
+                    .join(Site, Site.id == SubstitutionSite.site_id)
+                    .where(Site.domain == site.lower())
+                )
+            )
+        rows = session.scalars(query).all()
+        domains: defaultdict[int, list[str]] = defaultdict(list)
+        for substitution_id, domain, n in session.execute(
+            select(SubstitutionSite.substitution_id, Site.domain, SubstitutionSite.pairs)
+            .join(Site, Site.id == SubstitutionSite.site_id)
+            .order_by(SubstitutionSite.pairs.desc(), Site.domain)
+        ):
+            domains[substitution_id].append(f"{domain}:{n}")
+        for row in rows:
+            yield LearnedPair(
+                spun=row.spun,
+                original=row.original,
+                pairs=row.pairs,
+                occurrences=row.occurrences,
+                relation=row.relation,
+                confirmed=row.relation is not None or row.pairs >= MIN_PAIRS,
+                sites=" ".join(domains[row.id]),
+                first_seen=row.first_seen,
+                last_seen=row.last_seen,
+            )
