@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "db": 2,
     "crawler": 3,
     "ingest": 4,
+    "spinners": 4,
     "pipeline": 4,
     "reports": 4,
     "demo": 5,
