@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,7 +26,7 @@ from spintrace.errors import SpintraceError
 from spintrace.ingest import ImportReport, import_file
 from spintrace.pipeline import match_pages
 from spintrace.records import Role
-from spintrace.reports.export import EXPORT_FORMATS, EXPORT_TABLES, export_table
+from spintrace.reports.export import EXPORT_FORMATS, EXPORT_TABLES, export_table, write_rows
 
 __all__ = ["cli", "main"]
 
@@ -234,6 +234,56 @@ def match(app: _App) -> None:
         f"{report.linked} linked, {report.unlinked} not linked, {report.too_short} too short "
         f"(under {settings.min_page_tokens} words)"
     )
+
+
+@cli.group()
+def spinners() -> None:
+    """Spinner substitutions learned from accepted matches."""
+
+
+@spinners.command("list")
+@click.option("--all", "include_all", is_flag=True, help="Also list pairs not yet confirmed.")
+@click.option("--site", metavar="DOMAIN", help="Only pairs used by this site's pages.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many pairs.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("table", *EXPORT_FORMATS)),
+    default="table",
+    show_default=True,
+)
+@click.pass_obj
+def spinners_list(
+    app: _App, include_all: bool, site: str | None, limit: int | None, fmt: str
+) -> None:
+    """List learned substitutions (spun -> original), most frequent first.
+
+    A pair is confirmed, and used by later matching, once a thesaurus links a word inside it
+    or it was seen in two or more matches; --all shows the others too.
+    """
+    from itertools import islice
+
+    from spintrace.spinners import iter_learned
+
+    engine = app.engine()
+    try:
+        rows = list(islice(iter_learned(engine, include_unconfirmed=include_all, site=site), limit))
+    finally:
+        engine.dispose()
+    if fmt != "table":
+        write_rows([asdict(row) for row in rows], fmt, sys.stdout)
+        return
+    if not rows:
+        click.echo("no learned substitutions yet: run `spintrace match` on spun copies first")
+        return
+    width = max(len(row.spun) for row in rows)
+    for row in rows:
+        mark = "" if row.confirmed else "  (unconfirmed)"
+        relation = row.relation or "recurring"
+        click.echo(
+            f"{row.spun:<{width}} -> {row.original}  [{row.pairs} matches, {relation}]"
+            f"  {row.sites}{mark}"
+        )
 
 
 @cli.command("export")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import IO, Any
 
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from spintrace.db.models import Document, Match, Site
 
-__all__ = ["EXPORT_FORMATS", "EXPORT_TABLES", "export_table", "iter_rows"]
+__all__ = ["EXPORT_FORMATS", "EXPORT_TABLES", "export_table", "iter_rows", "write_rows"]
 
 EXPORT_FORMATS = ("csv", "json", "jsonl")
 EXPORT_TABLES = ("matches", "pages", "sources")
@@ -127,26 +127,32 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def export_table(engine: Engine, table: str, fmt: str, out: IO[str]) -> int:
-    """Write ``table`` to ``out`` as ``fmt`` (csv, json or jsonl); returns the row count.
+def write_rows(
+    rows: Iterable[dict[str, Any]], fmt: str, out: IO[str], columns: Sequence[str] | None = None
+) -> int:
+    """Write dict rows to ``out`` as ``fmt`` (csv, json or jsonl); returns the row count.
 
-    In CSV the ``evidence`` column holds JSON text; in JSON and JSON Lines it is an object.
+    Dates become ISO 8601 (``Z`` for UTC). In CSV, dict and list values are JSON text; in JSON
+    and JSON Lines they stay objects. ``columns`` defaults to the first row's keys.
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
-    columns = _MATCH_COLUMNS if table == "matches" else _DOCUMENT_COLUMNS
     count = 0
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n") if fmt == "csv" else None
-    if writer is not None:
-        writer.writeheader()
-    elif fmt == "json":
+    writer: csv.DictWriter[str] | None = None
+    if fmt == "json":
         out.write("[")
-    for row in iter_rows(engine, table):
+    for row in rows:
         plain = {key: _plain(value) for key, value in row.items()}
-        if writer is not None:
-            if "evidence" in plain:
-                plain["evidence"] = json.dumps(plain["evidence"], ensure_ascii=False)
-            writer.writerow(plain)
+        if fmt == "csv":
+            if writer is None:
+                writer = csv.DictWriter(out, fieldnames=list(columns or plain), lineterminator="\n")
+                writer.writeheader()
+            writer.writerow(
+                {
+                    k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
+                    for k, v in plain.items()
+                }
+            )
         else:
             if fmt == "json":
                 out.write(",\n" if count else "\n")
@@ -154,6 +160,17 @@ def export_table(engine: Engine, table: str, fmt: str, out: IO[str]) -> int:
             if fmt == "jsonl":
                 out.write("\n")
         count += 1
+    if fmt == "csv" and writer is None and columns:
+        csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n").writeheader()
     if fmt == "json":
         out.write("\n]\n" if count else "]\n")
     return count
+
+
+def export_table(engine: Engine, table: str, fmt: str, out: IO[str]) -> int:
+    """Write ``table`` to ``out`` as ``fmt`` (csv, json or jsonl); returns the row count.
+
+    In CSV the ``evidence`` column holds JSON text; in JSON and JSON Lines it is an object.
+    """
+    columns = _MATCH_COLUMNS if table == "matches" else _DOCUMENT_COLUMNS
+    return write_rows(iter_rows(engine, table), fmt, out, columns)
