@@ -35,16 +35,18 @@ def _sha1_32(token: str) -> int:
 def token_hashes(tokens: Sequence[str]) -> U32:
     """32-bit hashes of ``tokens`` (SHA-1 based, cached per distinct token)."""
     cache = _cache
-    out = np.empty(len(tokens), dtype=np.uint32)
-    for i, token in enumerate(tokens):
-        value = cache.get(token)
-        if value is None:
-            value = _sha1_32(token)
-            if len(cache) >= _CACHE_LIMIT:
-                cache.clear()
-            cache[token] = value
-        out[i] = value
-    return out
+    values = list(map(cache.get, tokens))
+    if None in values:
+        for i, value in enumerate(values):
+            if value is None:
+                token = tokens[i]
+                value = cache.get(token)
+                if value is None:
+                    if len(cache) >= _CACHE_LIMIT:
+                        cache.clear()
+                    value = cache[token] = _sha1_32(token)
+                values[i] = value
+    return np.array(values, dtype=np.uint32)
 
 
 def fmix32(values: U32) -> U32:
@@ -77,4 +79,12 @@ def shingle_hashes(
         combined = fmix32(combined ^ salt)
     if keep is not None:
         combined = combined[keep[: len(combined)]]
-    return np.unique(combined)
+    if len(combined) == 0:
+        return combined
+    # sort + neighbour comparison: np.unique's fixed overhead dominates on arrays this small.
+    combined.sort()
+    distinct = np.empty(len(combined), dtype=np.bool_)
+    distinct[0] = True
+    np.not_equal(combined[1:], combined[:-1], out=distinct[1:])
+    out: U32 = combined[distinct]
+    return out
