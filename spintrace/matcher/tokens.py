@@ -31,8 +31,12 @@ def tokenize(text: str) -> list[Token]:
     gives the same tokens as normalising once.
     """
     tokens: list[Token] = []
+    append = tokens.append
     for m in _WORD.finditer(text):
         word = m.group()
+        if word.isascii():  # NFKC leaves ASCII alone and casefold() is lower() there
+            append(Token(word.lower(), m.start(), m.end(), word[0].isupper()))
+            continue
         capitalised = word[0].isupper()
         norm = _normalise(word)
         if _WORD.fullmatch(norm):
