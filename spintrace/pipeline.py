@@ -1,34 +1,72 @@
-"""Stage orchestration: signing, candidate retrieval and verified linking of pages to sources.
+"""The match stage: index new sources, link pages to the sources they copy, learn from links.
 
-``match`` links every page not yet matched against the current sources. It is idempotent: a
-page already checked against every source (linked or not) is not checked again, and running it
-twice changes nothing. New sources make unlinked pages eligible again; links are never dropped.
+``match_pages`` is idempotent: a page checked against the current index (linked or not) is not
+checked again, and a second run changes nothing. New sources make unlinked pages eligible
+again; a stored link is never dropped. Steps:
+
+1. **Index** every source not yet indexed: tokens, lemmas, content and skeleton shingles, a
+   sketch in a new immutable index segment, and MinHash signatures of both shingle sets, all in
+   one transaction (the signatures mark the source as indexed).
+2. **Match** each stale page: de-spin it (confirmed learned substitutions undone, lemmas),
+   query the containment index, align the page with each candidate, keep the best at or above
+   ``match_threshold`` with its evidence.
+3. **Learn**: harvest the substitutions of the new links (:mod:`spintrace.spinners`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
-from spintrace.db.models import Document, Match, MatchCheck, utcnow
+from spintrace.db.models import (
+    Document,
+    DocumentTokens,
+    IndexSegment,
+    Match,
+    MatchCheck,
+    utcnow,
+)
 from spintrace.db.models import Signature as SignatureRow
-from spintrace.matcher import CandidateIndex, Signature, align, content_features, sign, tokenize
+from spintrace.matcher.align import Bigrams, align, bigram_starts
+from spintrace.matcher.despin import Despinner
+from spintrace.matcher.index import (
+    FEATURE_VERSION,
+    FORMAT_VERSION,
+    ContainmentIndex,
+    Features,
+    IndexParams,
+    Segment,
+    sketch,
+    text_features,
+)
+from spintrace.matcher.minhash import minhash_many
 from spintrace.matcher.signatures import SCHEME
-from spintrace.records import Evidence, Role
+from spintrace.matcher.thesaurus import Thesaurus
+from spintrace.matcher.tokens import Token, TokenTable, normalise_phrase, tokenize
+from spintrace.records import Evidence
+from spintrace.spinners import harvest, load_substitutions
 
-__all__ = ["MATCHER_VERSION", "SIGNATURE_KIND", "MatchReport", "ensure_signatures", "match_pages"]
+__all__ = ["INDEX_NAME", "MATCHER_VERSION", "MatchReport", "index_sources", "match_pages"]
 
 logger = logging.getLogger(__name__)
 
-# Bump when features or alignment change in a way that should re-check unlinked pages.
-MATCHER_VERSION = "align-v1"
-SIGNATURE_KIND = "content-v1"
+MATCHER_VERSION = "align-v2"
+INDEX_NAME = f"containment-f{FORMAT_VERSION}.{FEATURE_VERSION}-lemma"
+SIGNATURE_KINDS = ("content-v2", "skeleton-v2")
+# Segments beyond this many are merged into one: each one costs every query a lookup.
+MAX_SEGMENTS = 8
+# Sources indexed per transaction (and per new segment).
+INDEX_BATCH = 5000
+# Batches lost to a concurrent run before giving up (each loss means the other run progressed).
+MAX_CONFLICTS = 100
 
 Progress = Callable[[int, int], None]
 
@@ -38,87 +76,169 @@ class MatchReport:
     """What a match run did."""
 
     sources: int = 0
-    signed: int = 0
+    indexed: int = 0
     checked: int = 0
     linked: int = 0
     unlinked: int = 0
     too_short: int = 0
+    learned_from: int = 0
 
 
-def _signature_filter(settings: Settings) -> list[Any]:
-    return [
-        SignatureRow.kind == SIGNATURE_KIND,
-        SignatureRow.num_perm == settings.num_perm,
-        SignatureRow.seed == settings.seed,
-        SignatureRow.scheme == SCHEME,
-    ]
+TOKENS_KIND = "lemma-v1"
 
 
-def ensure_signatures(engine: Engine, role: Role, settings: Settings) -> int:
-    """Sign every ``role`` document that has no signature with the current parameters.
+def _features(despinner: Despinner, text: str, *, source: bool) -> tuple[list[Token], Features]:
+    tokens = despinner.tokens(tokenize(text), undo_spin=not source)
+    lead = IndexParams().lead_tokens if source else 0
+    return tokens, text_features(tokens, text, lead_tokens=lead)
 
-    Returns how many were signed; documents already signed are not tokenised again.
-    """
-    signed = 0
+
+def _indexed_sources() -> Any:
+    return select(SignatureRow.document_id).where(SignatureRow.kind == SIGNATURE_KINDS[0])
+
+
+def index_sources(engine: Engine, despinner: Despinner, settings: Settings) -> int:
+    """Index every source not indexed yet, in new segments; returns how many were indexed."""
+    done = 0
     while True:
-        with Session(engine) as session, session.begin():
-            have = select(SignatureRow.document_id).where(*_signature_filter(settings))
-            rows = session.execute(
-                select(Document.id, Document.text)
-                .where(Document.role == role, Document.id.not_in(have))
-                .order_by(Document.id)
-                .limit(settings.batch_size)
-            ).all()
-            if not rows:
-                return signed
-            for doc_id, text in rows:
-                sig = sign(
-                    content_features(tokenize(text), text),
-                    num_perm=settings.num_perm,
-                    seed=settings.seed,
-                )
-                session.add(
-                    SignatureRow(
-                        document_id=doc_id,
-                        kind=SIGNATURE_KIND,
-                        num_perm=sig.num_perm,
-                        seed=sig.seed,
-                        scheme=SCHEME,
-                        set_size=sig.size,
-                        hashvalues=sig.to_bytes(),
-                    )
-                )
-            signed += len(rows)
+        try:
+            with Session(engine) as session, session.begin():
+                rows = session.execute(
+                    select(Document.id, Document.text)
+                    .where(Document.role == "source", Document.id.not_in(_indexed_sources()))
+                    .order_by(Document.id)
+                    .limit(INDEX_BATCH)
+                ).all()
+                if not rows:
+                    break
+                _index_batch(session, rows, despinner, settings)
+                done += len(rows)
+        except IntegrityError:
+            # Another process indexed some of the same sources first: take the next ones.
+            logger.info("sources were indexed concurrently; continuing")
+    _compact(engine)
+    return done
 
 
-def _load_signatures(
-    session: Session, role: Role, settings: Settings, ids: list[int] | None = None
-) -> Iterator[tuple[int, Signature]]:
-    query = (
-        select(SignatureRow.document_id, SignatureRow.set_size, SignatureRow.hashvalues)
-        .join(Document, Document.id == SignatureRow.document_id)
-        .where(Document.role == role, *_signature_filter(settings))
+def _index_batch(
+    session: Session, rows: Sequence[Any], despinner: Despinner, settings: Settings
+) -> None:
+    entries = []
+    content, skeleton = [], []
+    for doc_id, text in rows:
+        tokens, features = _features(despinner, text, source=True)
+        session.add(
+            DocumentTokens(
+                document_id=doc_id,
+                kind=TOKENS_KIND,
+                data=TokenTable.from_tokens(tokens).to_bytes(),
+            )
+        )
+        entries.append((doc_id, sketch(features)))
+        content.append(features.content)
+        skeleton.append(features.skeleton)
+    segment = Segment.build(entries)
+    session.add(
+        IndexSegment(
+            name=INDEX_NAME,
+            first_document_id=rows[0][0],
+            last_document_id=rows[-1][0],
+            items=len(segment),
+            data=segment.to_bytes(),
+        )
     )
-    if ids is not None:
-        query = query.where(SignatureRow.document_id.in_(ids))
-    for doc_id, size, data in session.execute(query):
-        yield (
-            doc_id,
-            Signature.from_bytes(data, size=size, num_perm=settings.num_perm, seed=settings.seed),
+    for kind, sets in zip(SIGNATURE_KINDS, (content, skeleton), strict=True):
+        values = minhash_many(sets, settings.num_perm, settings.seed)
+        session.add_all(
+            SignatureRow(
+                document_id=doc_id,
+                kind=kind,
+                num_perm=settings.num_perm,
+                seed=settings.seed,
+                scheme=SCHEME,
+                set_size=len(hashes),
+                hashvalues=row.astype("<u4").tobytes(),
+            )
+            for (doc_id, _), hashes, row in zip(rows, sets, values, strict=True)
         )
 
 
-def evidence_json(evidence: Evidence) -> dict[str, Any]:
-    """The evidence as plain JSON-ready data (as stored in ``matches.evidence``)."""
-    return asdict(evidence)
+def _compact(engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        segments = session.scalars(
+            select(IndexSegment).where(IndexSegment.name == INDEX_NAME).order_by(IndexSegment.id)
+        ).all()
+        if len(segments) <= MAX_SEGMENTS:
+            return
+        merged = ContainmentIndex([Segment.from_bytes(s.data) for s in segments]).merged()
+        (segment,) = merged.segments
+        session.execute(delete(IndexSegment).where(IndexSegment.id.in_([s.id for s in segments])))
+        session.add(
+            IndexSegment(
+                name=INDEX_NAME,
+                first_document_id=min(s.first_document_id for s in segments),
+                last_document_id=max(s.last_document_id for s in segments),
+                items=len(segment),
+                data=segment.to_bytes(),
+            )
+        )
 
 
-def _stale_pages(max_source_id: int) -> Any:
-    """Pages never checked, checked by another matcher, or unlinked and older than a source."""
+def _load_index(session: Session) -> ContainmentIndex:
+    blobs = session.scalars(
+        select(IndexSegment.data).where(IndexSegment.name == INDEX_NAME).order_by(IndexSegment.id)
+    ).all()
+    return ContainmentIndex([Segment.from_bytes(blob) for blob in blobs])
+
+
+def evidence_json(evidence: Evidence, despinner: Despinner) -> dict[str, Any]:
+    """The evidence as JSON-ready data, each substitution with the relation that explains it."""
+    data = asdict(evidence)
+    thesaurus = despinner.thesaurus
+    for sub in data["substitutions"]:
+        spun, original = normalise_phrase(sub["spun"]), normalise_phrase(sub["original"])
+        relation = None
+        if despinner.substitutions.lookup(spun.split()) == tuple(original.split()):
+            relation = "learned"
+        elif thesaurus is not None and spun and original:
+            relation = thesaurus.related(spun, original)
+        sub["relation"] = relation
+    return data
+
+
+class _Sources:
+    """Source texts and stored tokens, loaded on first use and kept for the run."""
+
+    def __init__(self, despinner: Despinner) -> None:
+        self.despinner = despinner
+        self.cache: dict[int, tuple[str, TokenTable, Bigrams]] = {}
+
+    def get(self, session: Session, source_id: int) -> tuple[str, TokenTable, Bigrams]:
+        if source_id not in self.cache:
+            text, data = session.execute(
+                select(Document.text, DocumentTokens.data)
+                .outerjoin(
+                    DocumentTokens,
+                    (DocumentTokens.document_id == Document.id)
+                    & (DocumentTokens.kind == TOKENS_KIND),
+                )
+                .where(Document.id == source_id)
+            ).one()
+            if data is not None:
+                table = TokenTable.from_bytes(data)
+            else:  # indexed by an older spintrace: tokenise it once more
+                table = TokenTable.from_tokens(
+                    self.despinner.tokens(tokenize(text), undo_spin=False)
+                )
+            self.cache[source_id] = (text, table, bigram_starts(table.norms))
+        return self.cache[source_id]
+
+
+def _stale_pages(sources_seen: int) -> Any:
     stale = or_(
         MatchCheck.page_id.is_(None),
         MatchCheck.matcher != MATCHER_VERSION,
-        (MatchCheck.outcome != "linked") & (MatchCheck.max_source_id < max_source_id),
+        (MatchCheck.outcome != "linked") & (MatchCheck.sources_seen < sources_seen),
     )
     return (
         select(Document.id, Document.text)
@@ -127,119 +247,104 @@ def _stale_pages(max_source_id: int) -> Any:
     )
 
 
-class _SourceTexts:
-    """Source texts and tokens, loaded on first use and kept for the run."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.cache: dict[int, tuple[str, list[Any]]] = {}
-
-    def get(self, session: Session, source_id: int) -> tuple[str, list[Any]]:
-        if source_id not in self.cache:
-            text = session.scalar(select(Document.text).where(Document.id == source_id)) or ""
-            self.cache[source_id] = (text, tokenize(text))
-        return self.cache[source_id]
-
-
-def _record(session: Session, page_id: int, max_source_id: int, outcome: str) -> None:
-    check = session.get(MatchCheck, page_id)
-    if check is None:
-        check = MatchCheck(page_id=page_id)
-        session.add(check)
-    check.max_source_id = max_source_id
+def _record(session: Session, page_id: int, sources_seen: int, outcome: str) -> None:
+    check = session.get(MatchCheck, page_id) or MatchCheck(page_id=page_id)
+    session.add(check)
+    check.sources_seen = sources_seen
     check.matcher = MATCHER_VERSION
     check.outcome = outcome
     check.checked_at = utcnow()
 
 
-def _store_link(session: Session, page_id: int, source_id: int, evidence: Evidence) -> None:
+def _store_link(
+    session: Session, page_id: int, source_id: int, evidence: Evidence, despinner: Despinner
+) -> None:
     match = session.scalar(
         select(Match).where(Match.page_id == page_id, Match.source_id == source_id)
-    )
-    if match is None:
-        match = Match(page_id=page_id, source_id=source_id)
-        session.add(match)
+    ) or Match(page_id=page_id, source_id=source_id)
+    session.add(match)
     match.score = evidence.score
     match.containment = evidence.containment
     match.coverage = evidence.coverage
     match.spin_rate = evidence.spin_rate
-    match.evidence = evidence_json(evidence)
+    match.evidence = evidence_json(evidence, despinner)
     match.matcher = MATCHER_VERSION
     match.matched_at = utcnow()
+
+
+def _match_one(
+    session: Session,
+    text: str,
+    index: ContainmentIndex,
+    sources: _Sources,
+    settings: Settings,
+) -> tuple[str, int, Evidence] | str:
+    despinner = sources.despinner
+    tokens, features = _features(despinner, text, source=False)
+    if len(tokens) < settings.min_page_tokens:
+        return "too-short"
+    page = TokenTable.from_tokens(tokens)
+    best: tuple[int, Evidence] | None = None
+    for source_id, _estimate in index.query(features, limit=settings.max_candidates):
+        source_text, source_tokens, bigrams = sources.get(session, source_id)
+        evidence = align(page, source_tokens, text, source_text, despinner.linked, bigrams)
+        if best is None or evidence.score > best[1].score:
+            best = (source_id, evidence)
+    if best is None or best[1].score < settings.match_threshold:
+        return "unlinked"
+    return ("linked", *best)
 
 
 def match_pages(
     engine: Engine, settings: Settings | None = None, progress: Progress | None = None
 ) -> MatchReport:
-    """Link every page not yet matched to the source it copies, if any.
+    """Index new sources, link every page not yet matched, and learn from the new links.
 
-    For each page: candidate sources from the LSH Ensemble (ranked by estimated containment),
-    each verified by alignment; the best one scoring at least ``settings.match_threshold`` is
-    stored with its evidence. ``progress(done, total)`` is called after every page.
+    ``progress(done, total)`` is called after every page.
     """
     settings = settings or Settings()
+    thesaurus = Thesaurus.load()
+    despinner = Despinner(thesaurus, load_substitutions(engine))
     report = MatchReport()
-    report.signed = ensure_signatures(engine, "source", settings)
-    report.signed += ensure_signatures(engine, "page", settings)
+    report.indexed = index_sources(engine, despinner, settings)
     with Session(engine) as session:
-        max_source_id = session.scalar(
-            select(func.max(Document.id)).where(Document.role == "source")
+        report.sources = (
+            session.scalar(select(func.count()).select_from(_indexed_sources().subquery())) or 0
         )
-        report.sources = session.scalar(select(func.count()).where(Document.role == "source")) or 0
-        index = CandidateIndex(
-            _load_signatures(session, "source", settings),
-            threshold=settings.candidate_threshold,
-        )
-        stale = _stale_pages(max_source_id or 0)
+        index = _load_index(session)
+        stale = _stale_pages(report.sources)
         total = session.scalar(select(func.count()).select_from(stale.subquery())) or 0
-    sources = _SourceTexts(engine)
-    done = 0
+    sources = _Sources(despinner)
+    conflicts = 0
     while True:
-        with Session(engine) as session, session.begin():
-            pages = session.execute(stale.order_by(Document.id).limit(settings.batch_size)).all()
-            if not pages:
-                break
-            page_sigs = dict(_load_signatures(session, "page", settings, [p for p, _ in pages]))
-            for page_id, text in pages:
-                outcome = _match_one(session, page_id, text, page_sigs, index, sources, settings)
-                setattr(
-                    report,
-                    outcome.replace("-", "_"),
-                    getattr(report, outcome.replace("-", "_")) + 1,
-                )
-                _record(session, page_id, max_source_id or 0, outcome)
-                report.checked += 1
-                done += 1
-                if progress is not None:
-                    progress(done, total)
+        outcomes: Counter[str] = Counter()
+        try:
+            with Session(engine) as session, session.begin():
+                batch = stale.order_by(Document.id).limit(settings.batch_size)
+                pages = session.execute(batch).all()
+                if not pages:
+                    break
+                for page_id, text in pages:
+                    result = _match_one(session, text, index, sources, settings)
+                    if isinstance(result, str):
+                        outcome = result
+                    else:
+                        outcome, source_id, evidence = result
+                        _store_link(session, page_id, source_id, evidence, despinner)
+                    _record(session, page_id, report.sources, outcome)
+                    outcomes[outcome] += 1
+        except IntegrityError:
+            # Another match run stored some of these pages first; they are no longer stale.
+            conflicts += 1
+            if conflicts > MAX_CONFLICTS:
+                raise
+            logger.info("pages were matched concurrently by another run; continuing")
+            continue
+        report.linked += outcomes["linked"]
+        report.unlinked += outcomes["unlinked"]
+        report.too_short += outcomes["too-short"]
+        report.checked += len(pages)
+        if progress is not None:
+            progress(report.checked, total)
+    report.learned_from = harvest(engine, thesaurus)
     return report
-
-
-def _match_one(
-    session: Session,
-    page_id: int,
-    text: str,
-    page_sigs: dict[int, Signature],
-    index: CandidateIndex,
-    sources: _SourceTexts,
-    settings: Settings,
-) -> str:
-    tokens = tokenize(text)
-    if len(tokens) < settings.min_page_tokens:
-        logger.info("page %d has %d tokens, under min_page_tokens", page_id, len(tokens))
-        return "too-short"
-    signature = page_sigs.get(page_id)
-    if signature is None:  # imported while this run was matching
-        signature = sign(
-            content_features(tokens, text), num_perm=settings.num_perm, seed=settings.seed
-        )
-    best: tuple[int, Evidence] | None = None
-    for source_id, _estimate in index.query(signature, limit=settings.max_candidates):
-        source_text, source_tokens = sources.get(session, source_id)
-        evidence = align(tokens, source_tokens, text, source_text)
-        if best is None or evidence.score > best[1].score:
-            best = (source_id, evidence)
-    if best is None or best[1].score < settings.match_threshold:
-        return "unlinked"
-    _store_link(session, page_id, best[0], best[1])
-    return "linked"

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Engine, or_, select
+from sqlalchemy import ColumnElement, Engine, or_, select, update
 from sqlalchemy.orm import Session
 
 from spintrace.db.models import (
@@ -27,7 +27,7 @@ from spintrace.db.models import (
 )
 from spintrace.matcher.despin import MAX_PHRASE, Substitutions
 from spintrace.matcher.thesaurus import Thesaurus
-from spintrace.matcher.tokens import tokenize
+from spintrace.matcher.tokens import normalise_phrase
 
 __all__ = [
     "MIN_PAIRS",
@@ -56,10 +56,6 @@ class LearnedPair:
     last_seen: datetime
 
 
-def _phrase(text: str) -> str:
-    return " ".join(t.norm for t in tokenize(text))
-
-
 def _relation(thesaurus: Thesaurus, spun: str, original: str) -> str | None:
     relation = thesaurus.related(spun, original)
     if relation is not None:
@@ -76,7 +72,10 @@ def _pairs_of(evidence: dict[str, object]) -> Counter[tuple[str, str]]:
     substitutions = evidence.get("substitutions", [])
     assert isinstance(substitutions, list)
     for sub in substitutions:
-        spun, original = _phrase(sub.get("spun", "")), _phrase(sub.get("original", ""))
+        spun, original = (
+            normalise_phrase(sub.get("spun", "")),
+            normalise_phrase(sub.get("original", "")),
+        )
         if not spun or not original or spun == original:
             continue
         if len(spun.split()) > MAX_PHRASE or len(original.split()) > MAX_PHRASE:
@@ -90,11 +89,15 @@ def _pairs_of(evidence: dict[str, object]) -> Counter[tuple[str, str]]:
 def harvest(engine: Engine, thesaurus: Thesaurus | None = None) -> int:
     """Add the substitutions of every match not yet harvested; returns how many matches."""
     thesaurus = thesaurus or Thesaurus.load()
+    claim = utcnow()
     with Session(engine) as session, session.begin():
+        # Claim the unharvested matches in one statement, so that two concurrent runs never
+        # count the same match twice; then read back exactly the claimed ones.
+        session.execute(update(Match).where(Match.learned_at.is_(None)).values(learned_at=claim))
         rows = session.execute(
             select(Match, Document.site_id)
             .join(Document, Document.id == Match.page_id)
-            .where(Match.learned_at.is_(None))
+            .where(Match.learned_at == claim)
             .order_by(Match.id)
         ).all()
         if not rows:
@@ -102,14 +105,13 @@ def harvest(engine: Engine, thesaurus: Thesaurus | None = None) -> int:
         per_pair: Counter[tuple[str, str]] = Counter()
         occurrences: Counter[tuple[str, str]] = Counter()
         sites: defaultdict[tuple[str, str], Counter[int]] = defaultdict(Counter)
-        now = utcnow()
+        now = claim
         for match, site_id in rows:
             found = _pairs_of(match.evidence)
             for pair, count in found.items():
                 per_pair[pair] += 1
                 occurrences[pair] += count
                 sites[pair][site_id] += 1
-            match.learned_at = now
         existing = {
             (row.spun, row.original): row
             for row in session.scalars(
@@ -118,26 +120,35 @@ def harvest(engine: Engine, thesaurus: Thesaurus | None = None) -> int:
                 )
             )
         }
-        for pair, count in per_pair.items():
-            row = existing.get(pair)
-            if row is None:
-                row = LearnedSubstitution(
-                    spun=pair[0],
-                    original=pair[1],
-                    pairs=0,
-                    occurrences=0,
-                    relation=_relation(thesaurus, *pair),
-                    first_seen=now,
-                )
-                session.add(row)
-                session.flush()
-            row.pairs += count
+        for pair in per_pair.keys() - existing.keys():
+            existing[pair] = LearnedSubstitution(
+                spun=pair[0],
+                original=pair[1],
+                pairs=0,
+                occurrences=0,
+                relation=_relation(thesaurus, *pair),
+                first_seen=now,
+            )
+            session.add(existing[pair])
+        session.flush()  # one round trip gives every new row its id
+        ids = {existing[pair].id: pair for pair in per_pair}
+        links = {
+            (link.substitution_id, link.site_id): link
+            for link in session.scalars(
+                select(SubstitutionSite).where(SubstitutionSite.substitution_id.in_(ids))
+            )
+        }
+        for substitution_id, pair in ids.items():
+            row = existing[pair]
+            row.pairs += per_pair[pair]
             row.occurrences += occurrences[pair]
             row.last_seen = now
             for site_id, n in sites[pair].items():
-                link = session.get(SubstitutionSite, (row.id, site_id))
+                link = links.get((substitution_id, site_id))
                 if link is None:
-                    session.add(SubstitutionSite(substitution_id=row.id, site_id=site_id, pairs=n))
+                    session.add(
+                        SubstitutionSite(substitution_id=substitution_id, site_id=site_id, pairs=n)
+                    )
                 else:
                     link.pairs += n
         return len(rows)

@@ -42,6 +42,7 @@ SPINTRACE_TABLES = {
     "substitutions",
     "substitution_sites",
     "index_segments",
+    "document_tokens",
 }
 
 

@@ -11,7 +11,15 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
-from spintrace.db import Document, Match, MatchCheck, Signature
+from spintrace.db import (
+    Document,
+    DocumentTokens,
+    IndexSegment,
+    LearnedSubstitution,
+    Match,
+    MatchCheck,
+    Signature,
+)
 from spintrace.ingest import import_file
 from spintrace.pipeline import match_pages
 
@@ -32,15 +40,18 @@ def test_match_is_idempotent_and_keeps_signatures(migrated: Engine) -> None:
     import_file(migrated, DEMO / "sources.jsonl", "source")
     import_file(migrated, DEMO / "pages.jsonl", "page")
     first = match_pages(migrated)
-    assert (first.checked, first.linked, first.signed) == (10, 7, 18)
+    assert (first.checked, first.linked, first.indexed, first.learned_from) == (10, 7, 8, 7)
     with Session(migrated) as session:
         before = session.execute(select(Match.page_id, Match.source_id, Match.matched_at)).all()
     second = match_pages(migrated)
-    assert (second.checked, second.linked, second.signed) == (0, 0, 0)
+    assert (second.checked, second.linked, second.indexed, second.learned_from) == (0, 0, 0, 0)
     with Session(migrated) as session:
         after = session.execute(select(Match.page_id, Match.source_id, Match.matched_at)).all()
     assert before == after
-    assert _count(migrated, Signature) == 18
+    # Two MinHash signatures (content, skeleton) and one token table per source, made once.
+    assert _count(migrated, Signature) == 16
+    assert _count(migrated, DocumentTokens) == 8
+    assert _count(migrated, IndexSegment) == 1
 
 
 def test_new_sources_make_unlinked_pages_eligible_again(migrated: Engine, tmp_path: Path) -> None:
@@ -60,6 +71,82 @@ def test_new_sources_make_unlinked_pages_eligible_again(migrated: Engine, tmp_pa
     assert sorted(outcomes).count("linked") == 7
 
 
+def test_new_sources_get_a_segment_and_segments_are_merged(
+    migrated: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spintrace.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "MAX_SEGMENTS", 2)
+    sources = [json.loads(line) for line in (DEMO / "sources.jsonl").open(encoding="utf-8")]
+    import_file(migrated, DEMO / "pages.jsonl", "page")
+    counts = []
+    for n, source in enumerate(sources[:3]):
+        import_file(migrated, _write(tmp_path / f"s{n}.jsonl", [source]), "source")
+        match_pages(migrated)
+        counts.append(_count(migrated, IndexSegment))
+    assert counts == [1, 2, 1]  # the third segment made the index merge into one
+    import_file(migrated, _write(tmp_path / "rest.jsonl", sources[3:]), "source")
+    report = match_pages(migrated)
+    assert report.sources == 8 and report.indexed == 5
+    assert _count(migrated, Match) == 7
+
+
+def test_learning_is_stored_and_used_without_losing_links(migrated: Engine) -> None:
+    import_file(migrated, DEMO / "sources.jsonl", "source")
+    import_file(migrated, DEMO / "pages.jsonl", "page")
+    match_pages(migrated)
+    from spintrace.spinners import iter_learned, load_substitutions
+
+    learned = list(iter_learned(migrated))
+    assert learned and all(p.confirmed for p in learned)
+    said = next(p for p in learned if (p.spun, p.original) == ("stated", "said"))
+    assert said.pairs >= 2 and "dailytrendwire.example" in said.sites
+    assert len(load_substitutions(migrated)) == len({p.spun for p in learned})
+    everything = list(iter_learned(migrated, include_unconfirmed=True))
+    assert len(everything) >= len(learned)
+    farm = list(iter_learned(migrated, site="newsbuzzhub.example"))
+    assert farm and all("newsbuzzhub.example" in p.sites for p in farm)
+    # A later run, now de-spinning with the learned table, keeps every link.
+    with Session(migrated) as session:
+        session.execute(MatchCheck.__table__.update().values(matcher="older"))
+        session.commit()
+    again = match_pages(migrated)
+    assert again.checked == 10 and again.linked == 7
+    assert _count(migrated, Match) == 7
+    with Session(migrated) as session:
+        assert session.scalar(select(func.sum(LearnedSubstitution.pairs))) is not None
+
+
+def test_concurrent_match_runs_index_each_source_once(any_db_url: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from spintrace.db import open_engine, upgrade
+
+    engine = open_engine(any_db_url, create=True)
+    upgrade(engine)
+    import_file(engine, DEMO / "sources.jsonl", "source")
+    import_file(engine, DEMO / "pages.jsonl", "page")
+    code = "from spintrace.cli import main; main()"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, "--db", any_db_url, "match"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        _out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+        assert "Traceback" not in err
+    assert _count(engine, DocumentTokens) == 8
+    assert _count(engine, Signature) == 16
+    assert _count(engine, Match) == 7
+    engine.dispose()
+
+
 def test_stored_evidence_points_into_the_texts(migrated: Engine) -> None:
     import_file(migrated, DEMO / "sources.jsonl", "source")
     import_file(migrated, DEMO / "pages.jsonl", "page")
@@ -67,6 +154,7 @@ def test_stored_evidence_points_into_the_texts(migrated: Engine) -> None:
     with Session(migrated) as session:
         matches = session.scalars(select(Match)).all()
         assert matches
+        relations: list[str | None] = []
         for match in matches:
             page, source = match.page.text, match.source.text
             evidence = match.evidence
@@ -77,6 +165,9 @@ def test_stored_evidence_points_into_the_texts(migrated: Engine) -> None:
             for s in evidence["substitutions"]:
                 assert page[s["page_start"] :].startswith(s["spun"]) or s["spun"] == ""
                 assert source[s["source_start"] :].startswith(s["original"]) or not s["original"]
+                assert "relation" in s
+                relations.append(s["relation"])
+        assert {"wordnet-synonym", "moby"} <= set(relations)
 
 
 def test_short_pages_are_counted_not_guessed(migrated: Engine, tmp_path: Path) -> None:

@@ -22,6 +22,19 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_table(
+        "document_tokens",
+        sa.Column("document_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["document_id"],
+            ["documents.id"],
+            name=op.f("fk_document_tokens_document_id_documents"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("document_id", name=op.f("pk_document_tokens")),
+    )
+    op.create_table(
         "index_segments",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=32), nullable=False),
@@ -73,9 +86,15 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("learned_at", spintrace.db.models.UTCDateTime(timezone=True), nullable=True)
         )
+    # Pages are now re-checked when the number of indexed sources grows, not the highest id
+    # (ids of concurrent imports can commit out of order).
+    with op.batch_alter_table("match_checks", schema=None) as batch_op:
+        batch_op.alter_column("max_source_id", new_column_name="sources_seen")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("match_checks", schema=None) as batch_op:
+        batch_op.alter_column("sources_seen", new_column_name="max_source_id")
     with op.batch_alter_table("matches", schema=None) as batch_op:
         batch_op.drop_column("learned_at")
 
@@ -85,3 +104,4 @@ def downgrade() -> None:
     op.drop_table("substitution_sites")
     op.drop_table("substitutions")
     op.drop_table("index_segments")
+    op.drop_table("document_tokens")

@@ -31,6 +31,7 @@ __all__ = [
     "Base",
     "Capture",
     "Document",
+    "DocumentTokens",
     "IndexSegment",
     "LearnedSubstitution",
     "Match",
@@ -152,6 +153,18 @@ class Document(Base):
     capture: Mapped[Capture | None] = relationship()
 
 
+class DocumentTokens(Base):
+    """A document's de-spun tokens (``TokenTable`` bytes), so matching never re-tokenises it."""
+
+    __tablename__ = "document_tokens"
+
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(32), doc="normalisation and its version")
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Signature(Base):
     """A MinHash signature of a document, with the parameters that made it."""
 
@@ -195,14 +208,14 @@ class Match(Base):
 
 
 class MatchCheck(Base):
-    """That a page was matched against every source up to ``max_source_id``, linked or not."""
+    """That a page was matched against the index of ``sources_seen`` sources, linked or not."""
 
     __tablename__ = "match_checks"
 
     page_id: Mapped[int] = mapped_column(
         ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
     )
-    max_source_id: Mapped[int] = mapped_column(Integer)
+    sources_seen: Mapped[int] = mapped_column(Integer)
     matcher: Mapped[str] = mapped_column(String(32))
     outcome: Mapped[str] = mapped_column(String(16), doc="linked, unlinked or too-short")
     checked_at: Mapped[datetime] = mapped_column(default=utcnow)

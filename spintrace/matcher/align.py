@@ -22,10 +22,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from difflib import SequenceMatcher
 
-from spintrace.matcher.tokens import Token
+from spintrace.matcher.tokens import Token, TokenTable
 from spintrace.records import Evidence, Passage, Substitution
 
-__all__ = ["MAX_GAP", "MAX_LINKED_GAP", "MIN_STRETCH_EQUAL", "Linked", "align"]
+__all__ = [
+    "MAX_GAP",
+    "MAX_LINKED_GAP",
+    "MIN_STRETCH_EQUAL",
+    "Bigrams",
+    "Linked",
+    "align",
+    "bigram_starts",
+]
 
 Linked = Callable[[str, str], bool]
 
@@ -34,16 +42,25 @@ MAX_LINKED_GAP = 16
 MIN_STRETCH_EQUAL = 3
 # Gaps up to this long are split at their equal words before being judged.
 MAX_SPLIT_GAP = 24
+_LONGEST_GAP = max(MAX_SPLIT_GAP, MAX_LINKED_GAP)
 # Occurrences of one bigram tried as a run start; boilerplate bigrams recur, content rarely.
 _MAX_STARTS = 32
 
 _Run = tuple[int, int, int]  # page start, source start, length
 
 
-def _runs(a: Sequence[str], b: Sequence[str]) -> list[_Run]:
-    starts: dict[tuple[str, str], list[int]] = {}
-    for j in range(len(b) - 1):
-        starts.setdefault((b[j], b[j + 1]), []).append(j)
+Bigrams = dict[tuple[str, str], list[int]]
+
+
+def bigram_starts(words: Sequence[str]) -> Bigrams:
+    """Where each word bigram of a source starts; pass it to :func:`align` to reuse it."""
+    starts: Bigrams = {}
+    for j in range(len(words) - 1):
+        starts.setdefault((words[j], words[j + 1]), []).append(j)
+    return starts
+
+
+def _runs(a: Sequence[str], b: Sequence[str], starts: Bigrams) -> list[_Run]:
     runs: list[_Run] = []
     n, m = len(a), len(b)
     i, expected = 0, 0
@@ -141,7 +158,7 @@ def _stretches(
             (pi, pj, pl), _ = current[-1]
             i0, j0 = pi + pl, pj + pl
             pieces = None
-            if run[0] >= i0 and run[1] >= j0:
+            if 0 <= run[0] - i0 <= _LONGEST_GAP and 0 <= run[1] - j0 <= _LONGEST_GAP:
                 pieces = _joins(a[i0 : run[0]], b[j0 : run[1]], linked)
             if pieces is not None:
                 shifted = [(i0 + p1, i0 + p2, j0 + q1, j0 + q2) for p1, p2, q1, q2 in pieces]
@@ -154,32 +171,38 @@ def _stretches(
     return accepted
 
 
-def _quote(text: str, tokens: Sequence[Token], lo: int, hi: int) -> str:
-    return text[tokens[lo].start : tokens[hi - 1].end] if hi > lo else ""
+def _quote(text: str, tokens: TokenTable, lo: int, hi: int) -> str:
+    return text[tokens.starts[lo] : tokens.ends[hi - 1]] if hi > lo else ""
+
+
+def _table(tokens: TokenTable | Sequence[Token]) -> TokenTable:
+    return tokens if isinstance(tokens, TokenTable) else TokenTable.from_tokens(tokens)
 
 
 def align(
-    page_tokens: Sequence[Token],
-    source_tokens: Sequence[Token],
+    page: TokenTable | Sequence[Token],
+    source: TokenTable | Sequence[Token],
     page_text: str,
     source_text: str,
     linked: Linked | None = None,
+    bigrams: Bigrams | None = None,
 ) -> Evidence:
     """Align a page with a source and return the :class:`Evidence` of what was copied.
 
     ``page_text`` and ``source_text`` are the texts the tokens came from: passages and
     substitutions carry offsets into them and quote them. ``linked(spun, original)`` says
     whether two normalised words are known substitutes; without it, only short gaps join.
+    ``bigrams`` is ``bigram_starts`` of the source's words, when the caller keeps it.
     """
-    a = [t.norm for t in page_tokens]
-    b = [t.norm for t in source_tokens]
+    page_tokens, source_tokens = _table(page), _table(source)
+    a, b = page_tokens.norms, source_tokens.norms
     if not a or not b:
         return Evidence(0.0, 0.0, 0.0, 0.0, len(a), len(b))
     page_aligned = page_substituted = 0
     source_covered: set[int] = set()
     passages: list[Passage] = []
     substitutions: list[Substitution] = []
-    for stretch in _stretches(_runs(a, b), a, b, linked):
+    for stretch in _stretches(_runs(a, b, bigrams or bigram_starts(b)), a, b, linked):
         subs_here = 0
         for k, ((i, j, length), pieces) in enumerate(stretch):
             page_aligned += length
@@ -198,18 +221,18 @@ def align(
                     Substitution(
                         spun=_quote(page_text, page_tokens, i1, i2),
                         original=_quote(source_text, source_tokens, j1, j2),
-                        page_start=page_tokens[min(i1, len(a) - 1)].start,
-                        source_start=source_tokens[min(j1, len(b) - 1)].start,
+                        page_start=page_tokens.starts[min(i1, len(a) - 1)],
+                        source_start=source_tokens.starts[min(j1, len(b) - 1)],
                     )
                 )
         (first_i, first_j, _), _ = stretch[0]
         (last_i, last_j, last_len), _ = stretch[-1]
         passages.append(
             Passage(
-                page_start=page_tokens[first_i].start,
-                page_end=page_tokens[last_i + last_len - 1].end,
-                source_start=source_tokens[first_j].start,
-                source_end=source_tokens[last_j + last_len - 1].end,
+                page_start=page_tokens.starts[first_i],
+                page_end=page_tokens.ends[last_i + last_len - 1],
+                source_start=source_tokens.starts[first_j],
+                source_end=source_tokens.ends[last_j + last_len - 1],
                 tokens=last_i + last_len - first_i,
                 substitutions=subs_here,
             )

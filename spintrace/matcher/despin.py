@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 
 from spintrace.matcher.thesaurus import Thesaurus
+from spintrace.matcher.tokens import Token
 
 __all__ = ["MAX_PHRASE", "Despinner", "Substitutions"]
 
@@ -30,12 +31,14 @@ class Substitutions:
     def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
         self._map: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._words: set[tuple[str, str]] = set()
+        self.first_words: set[str] = set()
         self.longest = 0
         for spun, original in pairs:
             key, value = tuple(spun.split()), tuple(original.split())
             if not key or not value or key == value or len(key) > MAX_PHRASE:
                 continue
             self._map.setdefault(key, value)
+            self.first_words.add(key[0])
             self.longest = max(self.longest, len(key))
             if len(key) == 1 and len(value) == 1:
                 self._words.add((key[0], value[0]))
@@ -62,6 +65,10 @@ class Substitutions:
                 i += 1
         return out
 
+    def lookup(self, words: Sequence[str]) -> tuple[str, ...] | None:
+        """The original of the spun phrase ``words``, or ``None`` if it is not a known one."""
+        return self._map.get(tuple(words))
+
     def links(self, a: str, b: str) -> bool:
         """Whether the single words ``a`` and ``b`` are a known substitution (either way)."""
         return (a, b) in self._words
@@ -82,7 +89,8 @@ class Despinner:
         lemmas = self.thesaurus.lemmas(word)
         # The shortest (then alphabetically first) lemma: the same word always gets the same
         # one, on the page side and the source side.
-        return min(lemmas, key=lambda w: (len(w), w)) if lemmas else word
+        single = [w for w in lemmas if " " not in w]
+        return min(single, key=lambda w: (len(w), w)) if single else word
 
     def _linked(self, a: str, b: str) -> bool:
         if self.substitutions.links(a, b):
@@ -94,3 +102,35 @@ class Despinner:
         if undo_spin:
             words = self.substitutions.apply(words)
         return [self._lemma(w) for w in words]
+
+    def tokens(self, tokens: Sequence[Token], *, undo_spin: bool) -> list[Token]:
+        """Tokens whose ``norm`` is de-spun and lemmatised; offsets still index the text.
+
+        A replaced phrase becomes its original's tokens, each spanning the whole spun phrase
+        (so evidence quoting them quotes what the page really says).
+        """
+        out: list[Token] = []
+        subs = self.substitutions
+        lemma = self._lemma
+        norms = [t.norm for t in tokens]
+        i, n = 0, len(tokens)
+        while i < n:
+            if undo_spin and norms[i] in subs.first_words:
+                original = None
+                for size in range(min(subs.longest, n - i), 0, -1):
+                    original = subs.lookup(norms[i : i + size])
+                    if original is not None:
+                        first, last = tokens[i], tokens[i + size - 1]
+                        out.extend(
+                            Token(lemma(w), first.start, last.end, first.capitalised)
+                            for w in original
+                        )
+                        i += size
+                        break
+                if original is not None:
+                    continue
+            token = tokens[i]
+            norm = lemma(token.norm)
+            out.append(token if norm == token.norm else token._replace(norm=norm))
+            i += 1
+        return out

@@ -23,7 +23,7 @@ from importlib import resources
 import numpy as np
 import numpy.typing as npt
 
-from spintrace.matcher.tokens import tokenize
+from spintrace.matcher.tokens import normalise_phrase
 
 __all__ = ["RELATIONS", "Thesaurus"]
 
@@ -71,7 +71,7 @@ _U32 = npt.NDArray[np.uint32]
 
 
 def _normalise(phrase: str) -> str:
-    return " ".join(t.norm for t in tokenize(phrase))
+    return normalise_phrase(phrase)
 
 
 def _unplane(planes: npt.NDArray[np.generic]) -> _U32:
