@@ -234,6 +234,11 @@ def match(app: _App) -> None:
         f"{report.linked} linked, {report.unlinked} not linked, {report.too_short} too short "
         f"(under {settings.min_page_tokens} words)"
     )
+    click.echo(
+        f"indexed {report.indexed} new sources in {report.index_seconds:.1f} s; matched "
+        f"{report.checked} pages in {report.match_seconds:.1f} s "
+        f"({report.pages_per_second:.0f} pages/s); learned from {report.learned_from} new links"
+    )
 
 
 @cli.group()

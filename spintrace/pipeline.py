@@ -16,6 +16,7 @@ again; a stored link is never dropped. Steps:
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -82,6 +83,13 @@ class MatchReport:
     unlinked: int = 0
     too_short: int = 0
     learned_from: int = 0
+    index_seconds: float = 0.0
+    match_seconds: float = 0.0
+
+    @property
+    def pages_per_second(self) -> float:
+        """Pages checked per second of the matching step (indexing and learning excluded)."""
+        return self.checked / self.match_seconds if self.match_seconds > 0 else 0.0
 
 
 TOKENS_KIND = "lemma-v1"
@@ -198,7 +206,8 @@ def evidence_json(evidence: Evidence, despinner: Despinner) -> dict[str, Any]:
     for sub in data["substitutions"]:
         spun, original = normalise_phrase(sub["spun"]), normalise_phrase(sub["original"])
         relation = None
-        if despinner.substitutions.lookup(spun.split()) == tuple(original.split()):
+        known = despinner.substitutions.lookup(despinner.phrase(spun).split())
+        if known is not None and known == tuple(despinner.phrase(original).split()):
             relation = "learned"
         elif thesaurus is not None and spun and original:
             relation = thesaurus.related(spun, original)
@@ -306,7 +315,9 @@ def match_pages(
     thesaurus = Thesaurus.load()
     despinner = Despinner(thesaurus, load_substitutions(engine))
     report = MatchReport()
+    started = time.perf_counter()
     report.indexed = index_sources(engine, despinner, settings)
+    report.index_seconds = time.perf_counter() - started
     with Session(engine) as session:
         report.sources = (
             session.scalar(select(func.count()).select_from(_indexed_sources().subquery())) or 0
@@ -316,6 +327,7 @@ def match_pages(
         total = session.scalar(select(func.count()).select_from(stale.subquery())) or 0
     sources = _Sources(despinner)
     conflicts = 0
+    started = time.perf_counter()
     while True:
         outcomes: Counter[str] = Counter()
         try:
@@ -346,5 +358,6 @@ def match_pages(
         report.checked += len(pages)
         if progress is not None:
             progress(report.checked, total)
+    report.match_seconds = time.perf_counter() - started
     report.learned_from = harvest(engine, thesaurus)
     return report

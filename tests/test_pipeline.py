@@ -101,7 +101,10 @@ def test_learning_is_stored_and_used_without_losing_links(migrated: Engine) -> N
     assert learned and all(p.confirmed for p in learned)
     said = next(p for p in learned if (p.spun, p.original) == ("stated", "said"))
     assert said.pairs >= 2 and "dailytrendwire.example" in said.sites
-    assert len(load_substitutions(migrated)) == len({p.spun for p in learned})
+    usable = load_substitutions(migrated)
+    # Pairs that would chain or cycle with a more frequent one are left out of matching.
+    assert 0 < len(usable) <= len({p.spun for p in learned})
+    assert ("stated", "said") in usable.pairs
     everything = list(iter_learned(migrated, include_unconfirmed=True))
     assert len(everything) >= len(learned)
     farm = list(iter_learned(migrated, site="newsbuzzhub.example"))
