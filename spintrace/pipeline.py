@@ -60,8 +60,9 @@ __all__ = ["INDEX_NAME", "MATCHER_VERSION", "MatchReport", "index_sources", "mat
 logger = logging.getLogger(__name__)
 
 MATCHER_VERSION = "align-v2"
-INDEX_NAME = f"containment-f{FORMAT_VERSION}.{FEATURE_VERSION}-lemma"
-SIGNATURE_KINDS = ("content-v2", "skeleton-v2")
+# One version drives every stored derivative of a source: changing the features re-indexes all.
+INDEX_NAME = f"containment-f{FORMAT_VERSION}.{FEATURE_VERSION}"
+SIGNATURE_KINDS = (f"content-f{FEATURE_VERSION}", f"skeleton-f{FEATURE_VERSION}")
 # Segments beyond this many are merged into one: each one costs every query a lookup.
 MAX_SEGMENTS = 8
 # Sources indexed per transaction (and per new segment).
@@ -92,7 +93,7 @@ class MatchReport:
         return self.checked / self.match_seconds if self.match_seconds > 0 else 0.0
 
 
-TOKENS_KIND = "lemma-v1"
+TOKENS_KIND = f"lemma-f{FEATURE_VERSION}"
 
 
 def _features(despinner: Despinner, text: str, *, source: bool) -> tuple[list[Token], Features]:
@@ -173,6 +174,8 @@ def _index_batch(
 
 def _compact(engine: Engine) -> None:
     with Session(engine) as session, session.begin():
+        # Segments of older feature versions can never be queried again.
+        session.execute(delete(IndexSegment).where(IndexSegment.name != INDEX_NAME))
         segments = session.scalars(
             select(IndexSegment).where(IndexSegment.name == INDEX_NAME).order_by(IndexSegment.id)
         ).all()

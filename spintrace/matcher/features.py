@@ -25,7 +25,8 @@ then so if when who whom which what while also
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
-_SENTENCE_END = frozenset(".!?\n")
+# Line breaks are not sentence ends: wire copy is hard-wrapped mid-sentence.
+_SENTENCE_END = frozenset(".!?")
 
 
 def skeleton_tokens(tokens: Sequence[Token], text: str) -> list[str]:

@@ -53,7 +53,7 @@ U64 = npt.NDArray[np.uint64]
 UInt = U16 | U32
 I64 = npt.NDArray[np.int64]
 FORMAT_VERSION = 1
-FEATURE_VERSION = 1  # bump when features.py / hashing.py change what a feature hash is
+FEATURE_VERSION = 2  # bump when features.py / hashing.py change what a feature hash is
 _MAGIC = b"SPIX"
 # magic, format, feature version, header size, prefix bits, skeleton boost, lead tokens, body k,
 # sources, postings, CRC-32 of the payload; zero-padded to 64 bytes.
