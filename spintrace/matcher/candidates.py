@@ -1,4 +1,7 @@
-"""Candidate retrieval: which sources may contain a page.
+"""The datasketch LSH Ensemble retriever: the reference peer for the containment index.
+
+The match stage uses :mod:`spintrace.matcher.index`; this in-memory retriever over datasketch
+signatures is kept as the baseline that ``bench/index.py`` measures it against.
 
 Retrieval is containment-oriented (datasketch's LSH Ensemble): a page that copies a third of a
 long article has a tiny Jaccard similarity with it, and a Jaccard-threshold LSH would miss it.
