@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from spintrace.records import ExtractedText
 
@@ -43,23 +45,32 @@ def _strip_heading(text: str, title: str | None, author: str | None) -> str:
     return body or text
 
 
+# Options passed to ``trafilatura.bare_extraction``; bench/extraction.py measures alternatives
+# (docs/extraction.md). Comments are not the article; tables often are (results, figures).
+TRAFILATURA_OPTIONS: dict[str, bool] = {
+    "include_comments": False,
+    "include_tables": True,
+    "deduplicate": False,
+}
+
+
 def extract_html(html: str | bytes, url: str | None = None) -> ExtractedText | None:
     """Extract the main text and metadata of an HTML page.
 
     Comments, navigation and boilerplate are left out. Returns ``None`` when no main text can be
     found (an empty, non-article or unparsable page); never raises on malformed HTML.
     """
+    return _extract(html, url, TRAFILATURA_OPTIONS)
+
+
+def _extract(
+    html: str | bytes, url: str | None, options: Mapping[str, Any], *, strip_heading: bool = True
+) -> ExtractedText | None:
+    """``extract_html`` with the given trafilatura options (bench/extraction.py compares them)."""
     import trafilatura  # imported here: slow to import, and only HTML needs it
 
     try:
-        doc = trafilatura.bare_extraction(
-            html,
-            url=url,
-            with_metadata=True,
-            include_comments=False,
-            include_tables=True,
-            deduplicate=False,
-        )
+        doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, **options)
     except Exception as exc:  # trafilatura/lxml raise a variety of errors on hostile input
         logger.warning("extraction failed for %s: %s", url or "<html>", exc)
         return None
@@ -71,7 +82,7 @@ def extract_html(html: str | bytes, url: str | None = None) -> ExtractedText | N
         return None
     title, author = _clean(data.get("title")), _clean(data.get("author"))
     return ExtractedText(
-        text=_strip_heading(text, title, author),
+        text=_strip_heading(text, title, author) if strip_heading else text,
         title=title,
         author=author,
         published=_parse_date(data.get("date")),

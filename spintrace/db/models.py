@@ -115,6 +115,18 @@ class Capture(Base):
     sha256: Mapped[str] = mapped_column(String(64), doc="SHA-256 of the raw (uncompressed) body")
     body: Mapped[bytes] = mapped_column(LargeBinary, doc="the raw body, zlib-compressed")
     body_size: Mapped[int] = mapped_column(Integer)
+    # Added by migration 0003 (the crawler); NULL on captures made by `sources/pages import`.
+    role: Mapped[str | None] = mapped_column(
+        String(6), doc="the role the crawl was started with: 'source' or 'page'"
+    )
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    depth: Mapped[int | None] = mapped_column(Integer, doc="link hops from the crawl's start")
+    processed_at: Mapped[datetime | None] = mapped_column(
+        index=True, doc="when process_captures looked at it; NULL = not yet"
+    )
+    outcome: Mapped[str | None] = mapped_column(
+        String(16), doc="what processing made of it: document, unchanged, non-article, not-html"
+    )
 
     site: Mapped[Site] = relationship()
 
