@@ -25,9 +25,9 @@ from spintrace.db.models import Capture, Document, Site, utcnow
 from spintrace.errors import InputError
 from spintrace.extract import extract_html
 from spintrace.jsonl import open_input, read_jsonl
-from spintrace.records import InputRecord, Role
+from spintrace.records import ExtractedText, InputRecord, Role
 
-__all__ = ["ImportReport", "import_file", "text_sha256"]
+__all__ = ["ImportReport", "import_file", "site_id_for", "store_document", "text_sha256"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +93,64 @@ def _prepare(record: InputRecord, path: str, settings: Settings) -> _Prepared:
     )
 
 
+def site_id_for(session: Session, url: str, cache: dict[str, int] | None = None) -> int:
+    """The id of the ``sites`` row of ``url``'s host, created when missing."""
+    domain = (urlsplit(url).hostname or "").lower()
+    if cache is not None and domain in cache:
+        return cache[domain]
+    site_id = session.scalar(select(Site.id).where(Site.domain == domain))
+    if site_id is None:
+        site = Site(domain=domain)
+        session.add(site)
+        session.flush()
+        site_id = site.id
+    if cache is not None:
+        cache[domain] = site_id
+    return site_id
+
+
+def store_document(
+    session: Session,
+    role: Role,
+    url: str,
+    site_id: int,
+    capture_id: int | None,
+    text: str,
+    extracted: ExtractedText | None = None,
+) -> bool:
+    """Add a document unless (role, URL, text hash) is stored already; ``True`` if added.
+
+    ``extracted`` gives the metadata (its ``text`` is ignored: ``text`` is what is stored).
+    Shared by imports and by :mod:`spintrace.captures`, so both make identical rows.
+    """
+    digest = text_sha256(text)
+    exists = session.scalar(
+        select(Document.id).where(
+            Document.role == role, Document.url == url, Document.text_sha256 == digest
+        )
+    )
+    if exists is not None:
+        return False
+    meta = extracted or ExtractedText(text=text)
+    session.add(
+        Document(
+            role=role,
+            url=url,
+            site_id=site_id,
+            capture_id=capture_id,
+            title=meta.title,
+            author=meta.author,
+            published=meta.published,
+            language=meta.language,
+            canonical_url=meta.canonical_url,
+            text=text,
+            text_sha256=digest,
+        )
+    )
+    session.flush()
+    return True
+
+
 class _Writer:
     """Writes prepared records in batches; remembers sites so each is looked up once."""
 
@@ -101,50 +159,30 @@ class _Writer:
         self.role = role
         self.sites: dict[str, int] = {}
 
-    def _site_id(self, session: Session, url: str) -> int:
-        domain = (urlsplit(url).hostname or "").lower()
-        if domain in self.sites:
-            return self.sites[domain]
-        site_id = session.scalar(select(Site.id).where(Site.domain == domain))
-        if site_id is None:
-            site = Site(domain=domain)
-            session.add(site)
-            session.flush()
-            site_id = site.id
-        self.sites[domain] = site_id
-        return site_id
-
     def _write_one(self, session: Session, item: _Prepared) -> bool:
         url = item.record.url
-        digest = text_sha256(item.text)
         exists = session.scalar(
             select(Document.id).where(
-                Document.role == self.role, Document.url == url, Document.text_sha256 == digest
+                Document.role == self.role,
+                Document.url == url,
+                Document.text_sha256 == text_sha256(item.text),
             )
         )
         if exists is not None:
             return False
-        site_id = self._site_id(session, url)
+        site_id = site_id_for(session, url, self.sites)
         capture_id = None
         if item.html_bytes is not None:
             capture_id = self._capture(session, site_id, url, item.html_bytes)
-        session.add(
-            Document(
-                role=self.role,
-                url=url,
-                site_id=site_id,
-                capture_id=capture_id,
-                title=item.title,
-                author=item.author,
-                published=item.published,
-                language=item.language,
-                canonical_url=item.canonical_url,
-                text=item.text,
-                text_sha256=digest,
-            )
+        meta = ExtractedText(
+            text=item.text,
+            title=item.title,
+            author=item.author,
+            published=item.published,
+            language=item.language,
+            canonical_url=item.canonical_url,
         )
-        session.flush()
-        return True
+        return store_document(session, self.role, url, site_id, capture_id, item.text, meta)
 
     def _capture(self, session: Session, site_id: int, url: str, body: bytes) -> int:
         digest = hashlib.sha256(body).hexdigest()
@@ -153,16 +191,21 @@ class _Writer:
         )
         if found is not None:
             return found
+        now = utcnow()
         capture = Capture(
             site_id=site_id,
             url=url,
             final_url=None,
             status=None,
             headers={"content-type": "text/html; charset=utf-8", "x-spintrace-source": "import"},
-            fetched_at=utcnow(),
+            fetched_at=now,
             sha256=digest,
             body=zlib.compress(body, 6),
             body_size=len(body),
+            content_type="text/html",
+            # Its document is written right here: nothing left for process_captures.
+            processed_at=now,
+            outcome="document",
         )
         session.add(capture)
         session.flush()
