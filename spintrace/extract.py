@@ -52,6 +52,17 @@ TRAFILATURA_OPTIONS: dict[str, bool] = {
     "include_tables": True,
     "deduplicate": False,
 }
+# favor_precision leaves out teasers, "related" lists and newsletter boxes the default keeps
+# (page boilerplate dilutes containment), but on a few pages it drops the article itself
+# (measured on 181 real pages: one page fell from recall 1.00 to 0.03). So a short precise text
+# is checked against the default extraction, and the default wins when it is over twice as long.
+PRECISE_OPTIONS: dict[str, bool] = {**TRAFILATURA_OPTIONS, "favor_precision": True}
+FALLBACK_WORDS = 150
+FALLBACK_RATIO = 0.5
+
+
+def _words(extracted: ExtractedText | None) -> int:
+    return len(extracted.text.split()) if extracted else 0
 
 
 def extract_html(html: str | bytes, url: str | None = None) -> ExtractedText | None:
@@ -60,7 +71,12 @@ def extract_html(html: str | bytes, url: str | None = None) -> ExtractedText | N
     Comments, navigation and boilerplate are left out. Returns ``None`` when no main text can be
     found (an empty, non-article or unparsable page); never raises on malformed HTML.
     """
-    return _extract(html, url, TRAFILATURA_OPTIONS)
+    precise = _extract(html, url, PRECISE_OPTIONS)
+    words = _words(precise)
+    if words >= FALLBACK_WORDS:
+        return precise
+    default = _extract(html, url, TRAFILATURA_OPTIONS)
+    return default if words < FALLBACK_RATIO * _words(default) else precise
 
 
 def _extract(
