@@ -78,7 +78,9 @@ class Evidence:
     - ``score``: how sure the link is, 0..1 (the containment, for now);
     - ``containment``: share of the page's tokens aligned with the source;
     - ``coverage``: share of the source's tokens that were copied;
-    - ``spin_rate``: share of the aligned page tokens that were substituted.
+    - ``spin_rate``: share of the aligned page tokens that were substituted;
+    - ``longest_exact``: the longest run of words copied verbatim (an unspun passage: the
+      strongest evidence of all, as a spinner leaves no such run in an independent text).
     """
 
     score: float
@@ -87,5 +89,6 @@ class Evidence:
     spin_rate: float
     page_tokens: int
     source_tokens: int
+    longest_exact: int = 0
     passages: tuple[Passage, ...] = field(default=())
     substitutions: tuple[Substitution, ...] = field(default=())

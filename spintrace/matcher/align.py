@@ -198,13 +198,14 @@ def align(
     a, b = page_tokens.norms, source_tokens.norms
     if not a or not b:
         return Evidence(0.0, 0.0, 0.0, 0.0, len(a), len(b))
-    page_aligned = page_substituted = 0
+    page_aligned = page_substituted = longest_exact = 0
     source_covered: set[int] = set()
     passages: list[Passage] = []
     substitutions: list[Substitution] = []
     for stretch in _stretches(_runs(a, b, bigrams or bigram_starts(b)), a, b, linked):
         subs_here = 0
         for k, ((i, j, length), pieces) in enumerate(stretch):
+            longest_exact = max(longest_exact, length)
             page_aligned += length
             source_covered.update(range(j, j + length))
             if k + 1 == len(stretch):
@@ -245,6 +246,7 @@ def align(
         spin_rate=round(page_substituted / page_aligned, 4) if page_aligned else 0.0,
         page_tokens=len(a),
         source_tokens=len(b),
+        longest_exact=longest_exact,
         passages=tuple(passages),
         substitutions=tuple(substitutions),
     )

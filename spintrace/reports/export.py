@@ -50,6 +50,7 @@ _MATCH_COLUMNS = (
     "source_published",
     "passages",
     "substitutions",
+    "longest_exact",
     "matcher",
     "evidence",
 )
@@ -114,6 +115,7 @@ def iter_rows(engine: Engine, table: str) -> Iterator[dict[str, Any]]:
                 evidence = data["evidence"] or {}
                 data["passages"] = len(evidence.get("passages", ()))
                 data["substitutions"] = len(evidence.get("substitutions", ()))
+                data["longest_exact"] = evidence.get("longest_exact", 0)
                 yield {name: data[name] for name in _MATCH_COLUMNS}
         else:
             role = "page" if table == "pages" else "source"
