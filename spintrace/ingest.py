@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -95,18 +94,7 @@ def _prepare(record: InputRecord, path: str, settings: Settings) -> _Prepared:
 
 def site_id_for(session: Session, url: str, cache: dict[str, int] | None = None) -> int:
     """The id of the ``sites`` row of ``url``'s host, created when missing."""
-    domain = (urlsplit(url).hostname or "").lower()
-    if cache is not None and domain in cache:
-        return cache[domain]
-    site_id = session.scalar(select(Site.id).where(Site.domain == domain))
-    if site_id is None:
-        site = Site(domain=domain)
-        session.add(site)
-        session.flush()
-        site_id = site.id
-    if cache is not None:
-        cache[domain] = site_id
-    return site_id
+    return Site.id_for(session, url, cache)
 
 
 def store_document(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from sqlalchemy import (
     JSON,
@@ -23,9 +24,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    select,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 __all__ = [
     "Base",
@@ -97,6 +99,25 @@ class Site(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     domain: Mapped[str] = mapped_column(String(255), unique=True)
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @staticmethod
+    def id_for(session: Session, url: str, cache: dict[str, int] | None = None) -> int:
+        """The id of the row for ``url``'s host, added (and flushed) when missing.
+
+        ``cache`` (host -> id) saves a query per URL; clear it after a rolled-back transaction.
+        """
+        domain = (urlsplit(url).hostname or "").lower()
+        if cache is not None and domain in cache:
+            return cache[domain]
+        site_id = session.scalar(select(Site.id).where(Site.domain == domain))
+        if site_id is None:
+            site = Site(domain=domain)
+            session.add(site)
+            session.flush()
+            site_id = site.id
+        if cache is not None:
+            cache[domain] = site_id
+        return site_id
 
 
 class Capture(Base):

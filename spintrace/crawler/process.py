@@ -1,0 +1,190 @@
+"""Running a crawl in this process with Scrapy's ``CrawlerProcess``.
+
+Twisted's reactor cannot be restarted: :func:`run_crawl` can run once per process (the CLI
+command is one process; tests run each crawl in a subprocess).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from spintrace.crawler.errors import CrawlError
+from spintrace.crawler.settings import (
+    CONTACT_SETTING,
+    DB_URL_SETTING,
+    DEFAULTS,
+    RESUME_SINCE_SETTING,
+    user_agent,
+)
+from spintrace.db.models import utcnow
+from spintrace.records import Role
+
+__all__ = ["CrawlOptions", "CrawlReport", "check_start_url", "run_crawl"]
+
+logger = logging.getLogger(__name__)
+
+JOB_FILE = "spintrace-job.json"
+
+
+@dataclass(frozen=True)
+class CrawlOptions:
+    """What to crawl and how. ``follow``: leave the start sites' domains; ``depth`` and
+    ``max_pages`` of 0 mean unlimited; ``settings`` are Scrapy settings applied last."""
+
+    urls: tuple[str, ...]
+    db_url: str
+    role: Role = "page"
+    mode: Literal["site", "list"] = "site"
+    max_pages: int = 0
+    depth: int | None = None
+    follow: bool = False
+    jobdir: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CrawlReport:
+    """What a crawl did. ``replayed``: pages a resumed crawl read back from its own captures."""
+
+    new: int = 0
+    unchanged: int = 0
+    replayed: int = 0
+    skipped: int = 0
+    skip_reasons: list[str] = field(default_factory=list)
+    finish_reason: str = ""
+    resumed: bool = False
+    seconds: float = 0.0
+
+    @property
+    def pages(self) -> int:
+        return self.new + self.unchanged + self.replayed
+
+
+def check_start_url(url: str) -> str:
+    """``url`` if it is an absolute http(s) URL with a host, else :class:`CrawlError`."""
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        port_ok = False
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise CrawlError(f"{url!r} is not an http(s) URL, e.g. https://example.com/", url=url)
+    return url
+
+
+def _job_start(jobdir: Path) -> datetime | None:
+    """The start of the unfinished job in ``jobdir`` (to resume), or ``None`` for a new job.
+
+    Written before the crawl starts, so even a killed crawl leaves it behind.
+    """
+    jobdir.mkdir(parents=True, exist_ok=True)
+    file = jobdir / JOB_FILE
+    if file.is_file():
+        try:
+            state = json.loads(file.read_text(encoding="utf-8"))
+            if not state.get("finished"):
+                return datetime.fromisoformat(state["started_at"])
+        except (ValueError, KeyError, TypeError):
+            logger.warning("ignoring unreadable %s", file)
+    file.write_text(json.dumps({"started_at": utcnow().isoformat(), "finished": False}))
+    return None
+
+
+def _finish_job(jobdir: Path) -> None:
+    file = jobdir / JOB_FILE
+    state = json.loads(file.read_text(encoding="utf-8"))
+    state["finished"] = True
+    file.write_text(json.dumps(state))
+
+
+def build_settings(options: CrawlOptions, resume_since: datetime | None) -> dict[str, Any]:
+    """The Scrapy settings of a crawl: defaults, then the options, then ``options.settings``."""
+    values: dict[str, Any] = dict(DEFAULTS)
+    values.update(
+        {
+            "ITEM_PIPELINES": {"spintrace.crawler.storage.CapturePipeline": 300},
+            "LOG_INSTALL_ROOT_HANDLER": False,
+            "DUPEFILTER_CLASS": "spintrace.crawler.storage.MemoryDupeFilter",
+            DB_URL_SETTING: options.db_url,
+        }
+    )
+    if options.depth is not None:
+        values["DEPTH_LIMIT"] = options.depth
+    if options.jobdir is not None:
+        values["JOBDIR"] = str(options.jobdir)
+    if resume_since is not None:
+        values[RESUME_SINCE_SETTING] = resume_since.isoformat()
+        values["DOWNLOADER_MIDDLEWARES"] = {"spintrace.crawler.storage.ReplayMiddleware": 50}
+    values.update(options.settings)
+    if not values.get("USER_AGENT"):
+        values["USER_AGENT"] = user_agent(str(values.get(CONTACT_SETTING) or ""))
+    return values
+
+
+def run_crawl(options: CrawlOptions) -> CrawlReport:
+    """Crawl ``options.urls`` and store every HTML page as a capture; once per process.
+
+    Raises :class:`CrawlError` for a bad start URL or setting, or when no start URL could be
+    fetched at all (unreachable host, refused connection, robots.txt disallow).
+    """
+    import time
+
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings
+
+    from spintrace.crawler.spider import SiteSpider
+
+    urls = [check_start_url(url) for url in options.urls]
+    if not urls:
+        raise CrawlError("no URL to crawl")
+    resume_since = _job_start(options.jobdir) if options.jobdir is not None else None
+    values = build_settings(options, resume_since)
+    settings = Settings()
+    settings.setdict(values, priority="cmdline")
+    # Scrapy pins its own loggers at DEBUG; spintrace's logging level (-v) decides instead.
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if handler.level == logging.NOTSET:
+            handler.setLevel(root.level)
+    try:
+        process = CrawlerProcess(settings)
+    except (ValueError, TypeError, ImportError) as exc:
+        raise CrawlError(f"bad crawl setting: {exc}") from None
+    crawler = process.create_crawler(SiteSpider)
+    allowed = None if options.follow else [urlsplit(u).hostname or "" for u in urls]
+    started = time.monotonic()
+    process.crawl(
+        crawler,
+        urls=urls,
+        mode=options.mode,
+        role=options.role,
+        allowed=allowed,
+        max_pages=options.max_pages,
+    )
+    process.start()
+    stats = crawler.stats.get_stats() if crawler.stats is not None else {}
+    spider = crawler.spider
+    report = CrawlReport(
+        new=int(stats.get("spintrace/captures_new", 0)),
+        unchanged=int(stats.get("spintrace/captures_unchanged", 0)),
+        replayed=int(stats.get("spintrace/captures_replayed", 0)),
+        finish_reason=str(stats.get("finish_reason", "")),
+        resumed=resume_since is not None,
+        seconds=time.monotonic() - started,
+    )
+    if isinstance(spider, SiteSpider):
+        report.skipped = spider.skips
+        report.skip_reasons = list(spider.skip_reasons)
+        if report.pages == 0 and spider.start_failures and len(spider.start_failures) == len(urls):
+            url, reason = next(iter(spider.start_failures.items()))
+            raise CrawlError(f"could not fetch {url}: {reason}", url=url)
+    if options.jobdir is not None and report.finish_reason in ("finished", "max_pages"):
+        _finish_job(options.jobdir)
+    return report
