@@ -17,7 +17,9 @@ printed next to it.
 
 ``--variants`` also runs spintrace's extraction with other trafilatura options (through
 ``spintrace.extract._extract``, the function ``extract_html`` calls with its own options) to
-document why the chosen options are the chosen ones.
+document why the chosen options are the chosen ones. Last, ``spintrace.indicators.find_indicators``
+is timed on the same pages (the crawler runs it next to extraction) and the pages with each
+indicator kind are counted.
 
 Usage: ``python bench/extraction.py [--data DIR] [--variants] [--worst N]``.
 """
@@ -51,6 +53,7 @@ from spintrace.extract import (
     _extract,
     extract_html,
 )
+from spintrace.indicators import find_indicators
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared/data/html/scrapinghub"
 TOKEN = re.compile(r"\w+")
@@ -200,6 +203,23 @@ def worst(pages: list[tuple[str, bytes, str | None, str]], scores: Scores, count
         )
 
 
+def indicators(pages: list[tuple[str, bytes, str | None, str]]) -> None:
+    """Time ``find_indicators`` on the same pages (the crawler runs it next to extraction)."""
+    seconds: list[float] = []
+    pages_with: Counter[str] = Counter()
+    for _, html, url, _ in pages:
+        start = time.perf_counter()
+        found = find_indicators(html, url or "")
+        seconds.append(time.perf_counter() - start)
+        pages_with.update({item.kind for item in found})
+    p90 = statistics.quantiles(seconds, n=10)[-1] * 1000
+    print(
+        f"\nfind_indicators: {statistics.mean(seconds) * 1000:.1f} ms/page mean, p90 {p90:.1f}, "
+        f"max {max(seconds) * 1000:.1f}; pages with each kind:"
+    )
+    print("  " + ", ".join(f"{kind} {count}" for kind, count in pages_with.most_common()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="scrapinghub folder")
@@ -231,6 +251,7 @@ def main() -> None:
     report(len(pages), scores)
     if args.worst:
         worst(pages, scores["spintrace extract_html"], args.worst)
+    indicators(pages)
 
 
 if __name__ == "__main__":
