@@ -374,6 +374,11 @@ def _echo_processing(report: Any) -> None:
 )
 @click.option("--depth", type=click.IntRange(min=0), help="Link hops from a start URL [5].")
 @click.option(
+    "--no-extract",
+    is_flag=True,
+    help="Only store captures; extract later with `spintrace captures process`.",
+)
+@click.option(
     "--jobdir",
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the crawl's state here; the same command resumes an interrupted crawl.",
@@ -402,6 +407,7 @@ def crawl(
     max_pages: int,
     same_domain: bool,
     depth: int | None,
+    no_extract: bool,
     jobdir: Path | None,
     overrides: tuple[str, ...],
     settings_file: Path | None,
@@ -449,7 +455,14 @@ def crawl(
             click.echo(f"  skipped {reason}", err=True)
         if report.skipped > MAX_LISTED_ERRORS:
             click.echo(f"  ... and {report.skipped - MAX_LISTED_ERRORS} more", err=True)
-        _echo_processing(process_captures(engine, settings))
+        if report.finish_reason == "shutdown":
+            again = "run the same command to resume; " if jobdir is not None else ""
+            click.echo(
+                f"interrupted: {again}extract what was stored with `spintrace captures process`"
+            )
+            sys.exit(130)
+        if not no_extract:
+            _echo_processing(process_captures(engine, settings))
     finally:
         engine.dispose()
 

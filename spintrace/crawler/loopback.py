@@ -36,18 +36,22 @@ Fallback = Callable[[str], Reply | None]
 
 
 class LoopbackServer:
-    """Serves ``routes`` (path with query -> reply) on 127.0.0.1, on a free port.
+    """Serves ``routes`` (path with query -> reply) on ``host`` (loopback), on a free port.
 
     ``fallback`` answers paths missing from ``routes`` (``None`` -> 404). ``hits`` counts
     requests per path. Use as a context manager; ``url`` is the base URL without a slash.
     """
 
     def __init__(
-        self, routes: dict[str, Reply] | None = None, fallback: Fallback | None = None
+        self,
+        routes: dict[str, Reply] | None = None,
+        fallback: Fallback | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.routes: dict[str, Reply] = dict(routes or {})
         self.fallback = fallback
         self.hits: Counter[str] = Counter()
+        self.user_agents: set[str] = set()
         self._lock = threading.Lock()
         server = self
 
@@ -57,6 +61,7 @@ class LoopbackServer:
             def do_GET(self) -> None:
                 with server._lock:
                     server.hits[self.path] += 1
+                    server.user_agents.add(self.headers.get("User-Agent", ""))
                 reply = server.routes.get(self.path)
                 if reply is None and server.fallback is not None:
                     reply = server.fallback(self.path)
@@ -77,7 +82,7 @@ class LoopbackServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

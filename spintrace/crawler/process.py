@@ -157,6 +157,12 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         process = CrawlerProcess(settings)
     except (ValueError, TypeError, ImportError) as exc:
         raise CrawlError(f"bad crawl setting: {exc}") from None
+    if root.getEffectiveLevel() > logging.INFO:
+        # Both log every failed URL (robots.txt with a traceback) at ERROR; without -v the
+        # failures are reported once, as skips, by the command. Set after CrawlerProcess:
+        # its logging setup resets the levels of Scrapy's loggers.
+        for name in ("downloadermiddlewares.robotstxt", "downloadermiddlewares.retry"):
+            logging.getLogger(f"scrapy.{name}").setLevel(logging.CRITICAL)
     crawler = process.create_crawler(SiteSpider)
     allowed = None if options.follow else [urlsplit(u).hostname or "" for u in urls]
     started = time.monotonic()

@@ -167,3 +167,12 @@ class MemoryDupeFilter(RFPDupeFilter):
             crawler.settings.getbool("DUPEFILTER_DEBUG"),
             fingerprinter=crawler.request_fingerprinter,
         )
+
+    def log(self, request: Request, spider: Spider) -> None:
+        redirects = request.meta.get("redirect_urls")
+        skip = getattr(spider, "skip", None)
+        if redirects and callable(skip):
+            # A redirect back to a URL already requested: a loop, or a chain into a known page.
+            skip(redirects[0], f"redirect loop ({' -> '.join([*redirects, request.url])})")
+            return
+        super().log(request, spider)

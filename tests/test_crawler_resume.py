@@ -1,0 +1,78 @@
+"""Kill a 1,000-page crawl halfway, run the same command again: every page exactly once."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from spintrace.crawler.loopback import LoopbackServer, news_site
+from spintrace.db import Capture, open_engine, upgrade
+
+ARTICLES = 1000
+LISTING = 1 + ARTICLES // 50  # the home page and the paginated category pages
+
+
+@pytest.mark.parametrize("how", ["sigint", "sigkill"])
+def test_an_interrupted_crawl_resumes_without_losing_or_duplicating_pages(
+    tmp_path: Path, how: str
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'resume.db'}"
+    engine = open_engine(db_url, create=True)
+    upgrade(engine)
+
+    def count() -> int:
+        with Session(engine) as session:
+            return session.scalar(select(func.count()).select_from(Capture)) or 0
+
+    with LoopbackServer() as server:
+        server.routes.update(news_site(server.url, articles=ARTICLES, per_page=50))
+        command = [
+            sys.executable,
+            *("-c", "from spintrace.cli import main; main()"),
+            *("--db", db_url, "crawl", server.url + "/", "--no-extract"),
+            *("--jobdir", str(tmp_path / "job"), "--depth", "60"),
+            *("-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False"),
+            *("-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8", "-s", "RETRY_TIMES=0"),
+        ]
+        first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while count() < ARTICLES // 2 and time.monotonic() < deadline:
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.05)
+        if how == "sigint":
+            first.send_signal(signal.SIGINT)
+            try:
+                first.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                first.kill()
+        else:
+            first.kill()
+        out, err = first.communicate()
+        stored = count()
+        assert ARTICLES // 2 <= stored < ARTICLES + LISTING, "interrupted too late to prove much"
+        if how == "sigint":
+            assert b"interrupted: run the same command to resume" in out, err
+
+        second = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stderr
+        assert "resumed job" in second.stdout
+
+    with Session(engine) as session:
+        per_url = dict(
+            session.execute(select(Capture.url, func.count()).group_by(Capture.url)).all()
+        )
+    engine.dispose()
+    articles = {f"{server.url}/news/article-{i}.html" for i in range(ARTICLES)}
+    assert articles <= set(per_url), f"lost {len(articles - set(per_url))} pages"
+    assert set(per_url.values()) == {1}, "a page was stored twice"
+    assert len(per_url) == ARTICLES + LISTING
+    # Pages stored before the interruption were not fetched again.
+    fetched_twice = [p for p, n in server.hits.items() if p.startswith("/news/") and n > 1]
+    assert len(fetched_twice) <= 16, fetched_twice
