@@ -7,6 +7,7 @@ database engine, no Scrapy reactor and no pandas are created or imported here.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from spintrace.errors import (
     DatabaseError,
@@ -14,6 +15,9 @@ from spintrace.errors import (
     NotMigratedError,
     SpintraceError,
 )
+
+if TYPE_CHECKING:
+    from spintrace.frames import Database
 
 __version__ = "0.1.0"
 
@@ -23,6 +27,19 @@ __all__ = [
     "NotMigratedError",
     "SpintraceError",
     "__version__",
+    "open",
 ]
+
+
+def open(url: str | None = None) -> Database:
+    """Open a spintrace database for analysis: ``db.pages()``, ``db.matches()``, ... as DataFrames.
+
+    ``url`` defaults to ``$SPINTRACE_DB``, then ``sqlite:///spintrace.db``. pandas is imported
+    only when a frame is asked for.
+    """
+    from spintrace.frames import open_database
+
+    return open_database(url)
+
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

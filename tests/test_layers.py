@@ -29,7 +29,7 @@ LAYERS: dict[str, int] = {
     "demo": 5,
     "frames": 5,
     "cli": 5,
-    "__init__": 0,
+    "__init__": 5,  # the package facade: spintrace.open() hands over to frames lazily
 }
 
 # Third-party packages a layer must never import (DESIGN.md: the matcher does no I/O).
