@@ -6,11 +6,11 @@ with :func:`spintrace.extract.extract_html`, and stores a document with the capt
 :mod:`spintrace.ingest`). Pages that are not articles (home, category, tag, archive, contact
 pages) stay captures with ``outcome = 'non-article'``. Re-running it changes nothing.
 
-Site indicators: pass ``indicators``, a callable ``(session, capture_id, html, url)``; it is
-called for every processed HTML capture, articles and non-articles alike (tracking IDs sit on
-every page), inside the transaction that marks the capture processed. That is where
-``spintrace.indicators.find_indicators(html, url)`` is meant to be called and its results
-stored.
+Site indicators: ``indicators``, a callable ``(session, capture_id, html, url)``, is called for
+every processed HTML capture, articles and non-articles alike (tracking IDs sit on every page),
+inside the transaction that marks the capture processed. By default it is
+:func:`spintrace.ingest.store_indicators`, which stores what
+:func:`spintrace.indicators.find_indicators` finds in the site's ``indicators`` rows.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from spintrace.config import Settings
 from spintrace.db.models import Capture, utcnow
 from spintrace.extract import extract_html
-from spintrace.ingest import store_document
+from spintrace.ingest import store_document, store_indicators
 from spintrace.records import ExtractedText, Role
 
 __all__ = [
@@ -40,7 +40,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-IndicatorHook = Callable[[Session, int, str, str], None]
+IndicatorHook = Callable[[Session, int, str, str], object]
 
 # An article body has at least this many words: a judgement call, not a measured threshold
 # (a category page that trafilatura reduces to a teaser or two falls below it; a news brief
@@ -152,7 +152,7 @@ def process_captures(
     engine: Engine,
     settings: Settings | None = None,
     *,
-    indicators: IndicatorHook | None = None,
+    indicators: IndicatorHook | None = store_indicators,
 ) -> ProcessReport:
     """Extract every unprocessed crawled capture into a document, or mark it a non-article.
 

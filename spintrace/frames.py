@@ -25,6 +25,7 @@ from spintrace.db.models import (
     LearnedSubstitution,
     Match,
     Site,
+    SiteIndicator,
     SubstitutionSite,
 )
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["Database", "open_database"]
 
 _TIMES = ("published", "added_at", "matched_at", "first_seen", "last_seen", "source_published")
-_CATEGORIES = ("site", "page_site", "source_site", "relation", "role")
+_CATEGORIES = ("site", "page_site", "source_site", "relation", "role", "kind")
 
 
 class Database:
@@ -215,6 +216,22 @@ class Database:
                 copied_from.label("copied_from_here"),
             ).order_by(Site.domain),
             index="site",
+        )
+
+    def indicators(self) -> pd.DataFrame:
+        """Operator traces per site (tracking and ad IDs, generator, theme, favicon, links)."""
+        return self._frame(
+            select(
+                Site.domain.label("site"),
+                SiteIndicator.kind,
+                SiteIndicator.value,
+                SiteIndicator.captures,
+                SiteIndicator.evidence,
+                SiteIndicator.first_seen,
+                SiteIndicator.last_seen,
+            )
+            .join(Site, Site.id == SiteIndicator.site_id)
+            .order_by(Site.domain, SiteIndicator.kind, SiteIndicator.value)
         )
 
     def substitutions(self) -> pd.DataFrame:

@@ -20,9 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
-from spintrace.db.models import Capture, Document, Site, utcnow
+from spintrace.db.models import Capture, Document, Site, SiteIndicator, utcnow
 from spintrace.errors import InputError
 from spintrace.extract import extract_html
+from spintrace.indicators import find_indicators
 from spintrace.jsonl import open_input, read_jsonl
 from spintrace.records import ExtractedText, InputRecord, Role
 
@@ -97,6 +98,61 @@ def site_id_for(session: Session, url: str, cache: dict[str, int] | None = None)
     return Site.id_for(session, url, cache)
 
 
+# Longer values (a very long outbound URL) are cut: they only need to compare equal.
+MAX_INDICATOR_VALUE = 1000
+
+
+def store_indicators(
+    session: Session,
+    capture_id: int | None,
+    html: str | bytes,
+    url: str,
+    site_id: int | None = None,
+) -> int:
+    """Find the operator indicators of a page and add them to its site's; returns how many.
+
+    One row per (site, kind, value): seen again, its ``captures`` count and ``last_seen``
+    grow. ``site_id`` defaults to the capture's site.
+    """
+    if site_id is None:
+        capture = session.get(Capture, capture_id)
+        if capture is None:
+            return 0
+        site_id = capture.site_id
+    found = find_indicators(html, url)
+    if not found:
+        return 0
+    now = utcnow()
+    rows = {
+        (row.kind, row.value): row
+        for row in session.scalars(
+            select(SiteIndicator).where(
+                SiteIndicator.site_id == site_id,
+                SiteIndicator.kind.in_({i.kind for i in found}),
+            )
+        )
+    }
+    for indicator in found:
+        value = indicator.value[:MAX_INDICATOR_VALUE]
+        row = rows.get((indicator.kind, value))
+        if row is None:
+            row = SiteIndicator(
+                site_id=site_id,
+                kind=indicator.kind,
+                value=value,
+                evidence=indicator.evidence,
+                first_capture_id=capture_id,
+                captures=0,
+                first_seen=now,
+            )
+            session.add(row)
+            rows[indicator.kind, value] = row
+        row.captures += 1
+        row.last_seen = now
+    session.flush()
+    return len(found)
+
+
 def store_document(
     session: Session,
     role: Role,
@@ -161,7 +217,9 @@ class _Writer:
         site_id = site_id_for(session, url, self.sites)
         capture_id = None
         if item.html_bytes is not None:
-            capture_id = self._capture(session, site_id, url, item.html_bytes)
+            capture_id, new = self._capture(session, site_id, url, item.html_bytes)
+            if new:
+                store_indicators(session, capture_id, item.html_bytes, url, site_id)
         meta = ExtractedText(
             text=item.text,
             title=item.title,
@@ -172,13 +230,14 @@ class _Writer:
         )
         return store_document(session, self.role, url, site_id, capture_id, item.text, meta)
 
-    def _capture(self, session: Session, site_id: int, url: str, body: bytes) -> int:
+    def _capture(self, session: Session, site_id: int, url: str, body: bytes) -> tuple[int, bool]:
+        """The capture of ``body`` at ``url``, and whether it is new."""
         digest = hashlib.sha256(body).hexdigest()
         found = session.scalar(
             select(Capture.id).where(Capture.url == url, Capture.sha256 == digest)
         )
         if found is not None:
-            return found
+            return found, False
         now = utcnow()
         capture = Capture(
             site_id=site_id,
@@ -197,7 +256,7 @@ class _Writer:
         )
         session.add(capture)
         session.flush()
-        return capture.id
+        return capture.id, True
 
     def write(self, batch: list[_Prepared], report: ImportReport) -> None:
         """Store a batch in one transaction; on a conflict with a concurrent import, one by one."""

@@ -56,6 +56,11 @@ def test_frames_match_the_stored_rows(matched: Engine) -> None:
         assert len(evidence) == matches["substitutions"].sum()
         assert {"moby", "wordnet-synonym"} <= set(evidence["relation"].dropna())
 
+        indicators = db.indicators()
+        farm_a = indicators[indicators["site"] == "dailytrendwire.example"]
+        assert {"G-DEMO12345", "ca-pub-1234567890123456"} <= set(farm_a["value"])
+        assert isinstance(indicators["kind"].dtype, pd.CategoricalDtype)
+
         learned = db.substitutions()
         assert ("stated", "said") in set(zip(learned["spun"], learned["original"], strict=True))
 

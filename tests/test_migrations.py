@@ -43,6 +43,7 @@ SPINTRACE_TABLES = {
     "substitution_sites",
     "index_segments",
     "document_tokens",
+    "indicators",
 }
 
 

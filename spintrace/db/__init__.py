@@ -21,6 +21,7 @@ from spintrace.db.models import (
     MatchCheck,
     Signature,
     Site,
+    SiteIndicator,
     SubstitutionSite,
 )
 
@@ -35,6 +36,7 @@ __all__ = [
     "MatchCheck",
     "Signature",
     "Site",
+    "SiteIndicator",
     "SubstitutionSite",
     "current_revision",
     "downgrade",

@@ -40,6 +40,7 @@ __all__ = [
     "MatchCheck",
     "Signature",
     "Site",
+    "SiteIndicator",
     "SubstitutionSite",
     "UTCDateTime",
     "utcnow",
@@ -305,3 +306,29 @@ class IndexSegment(Base):
     items: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SiteIndicator(Base):
+    """A trace of a site's operator (tracking or ad ID, generator, theme...) seen on its pages.
+
+    One row per (site, kind, value); ``captures`` counts the pages it was seen on. Two sites
+    sharing an AdSense publisher ID or an Analytics property are likely run by one operator.
+    """
+
+    __tablename__ = "indicators"
+    __table_args__ = (
+        UniqueConstraint("site_id", "kind", "value"),
+        Index("ix_indicators_kind_value", "kind", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text, doc="plain-text snippet where it was first seen")
+    first_capture_id: Mapped[int | None] = mapped_column(
+        ForeignKey("captures.id", ondelete="SET NULL")
+    )
+    captures: Mapped[int] = mapped_column(Integer, doc="pages of the site it was seen on")
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
