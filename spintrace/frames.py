@@ -28,6 +28,7 @@ from spintrace.db.models import (
     SiteIndicator,
     SubstitutionSite,
 )
+from spintrace.reports.export import matches_query
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,40 +107,11 @@ class Database:
         """Original articles, with how many pages copy each."""
         return self._documents("source")
 
-    def _matches_query(self) -> Any:
-        page, source = aliased(Document), aliased(Document)
-        page_site, source_site = aliased(Site), aliased(Site)
-        return (
-            select(
-                Match.id,
-                page.url.label("page_url"),
-                source.url.label("source_url"),
-                page_site.domain.label("page_site"),
-                source_site.domain.label("source_site"),
-                Match.score,
-                Match.containment,
-                Match.coverage,
-                Match.spin_rate,
-                Match.matched_at,
-                page.added_at.label("page_added_at"),
-                source.published.label("source_published"),
-                page.title.label("page_title"),
-                source.title.label("source_title"),
-                Match.matcher,
-                Match.evidence,
-            )
-            .join(page, page.id == Match.page_id)
-            .join(source, source.id == Match.source_id)
-            .join(page_site, page_site.id == page.site_id)
-            .join(source_site, source_site.id == source.site_id)
-            .order_by(Match.id)
-        )
-
     def matches(self) -> pd.DataFrame:
         """One row per (page, source) link, with scores and evidence counts."""
         import pandas as pd
 
-        frame = self._frame(self._matches_query(), index="id")
+        frame = self._frame(matches_query(), index="id")
         evidence = frame.pop("evidence")
         frame["passages"] = evidence.map(lambda e: len(e.get("passages", ())))
         frame["substitutions"] = evidence.map(lambda e: len(e.get("substitutions", ())))
@@ -154,7 +126,7 @@ class Database:
 
         rows = []
         with self.engine.connect() as connection:
-            for row in connection.execute(self._matches_query()):
+            for row in connection.execute(matches_query()):
                 for sub in (row.evidence or {}).get("substitutions", ()):
                     rows.append(
                         {

@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session, aliased
 
 from spintrace.db.models import Document, Match, Site
 
-__all__ = ["EXPORT_FORMATS", "EXPORT_TABLES", "export_table", "iter_rows", "write_rows"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "EXPORT_TABLES",
+    "export_table",
+    "iter_rows",
+    "matches_query",
+    "write_rows",
+]
 
 EXPORT_FORMATS = ("csv", "json", "jsonl")
 EXPORT_TABLES = ("matches", "pages", "sources")
@@ -76,11 +83,16 @@ def _documents_query(role: str) -> Executable:
     )
 
 
-def _matches_query() -> Executable:
+def matches_query() -> Any:
+    """Every link with its page's and source's URL, site, title and dates, and its evidence.
+
+    The one query behind the matches export, the notebook frames and the reports.
+    """
     page, source = aliased(Document), aliased(Document)
     page_site, source_site = aliased(Site), aliased(Site)
     return (
         select(
+            Match.id,
             page.url.label("page_url"),
             source.url.label("source_url"),
             Match.score,
@@ -93,6 +105,7 @@ def _matches_query() -> Executable:
             page.title.label("page_title"),
             source.title.label("source_title"),
             source.published.label("source_published"),
+            page.added_at.label("page_added_at"),
             Match.matcher,
             Match.evidence,
         )
@@ -110,7 +123,7 @@ def iter_rows(engine: Engine, table: str) -> Iterator[dict[str, Any]]:
         raise ValueError(f"unknown table {table!r}; choose one of {', '.join(EXPORT_TABLES)}")
     with Session(engine) as session:
         if table == "matches":
-            for row in session.execute(_matches_query()).yield_per(500):
+            for row in session.execute(matches_query()).yield_per(500):
                 data = row._asdict()
                 evidence = data["evidence"] or {}
                 data["passages"] = len(evidence.get("passages", ()))
