@@ -1,26 +1,36 @@
 """Export stored tables as CSV, JSON or JSON Lines, streaming row by row.
 
-The ``matches`` export is the interface outside tools rely on (docs/cli.md): one row per
-(page, source) link with at least ``page_url``, ``source_url``, ``score``, ``containment``,
-``spin_rate`` and ``matched_at``. Pages with no link have no row.
+:data:`TABLES` names every table a user can export (``spintrace export TABLE``) and read as a
+DataFrame (:mod:`spintrace.frames`): one query each, here. The ``matches`` export is the
+interface outside tools rely on (docs/cli.md): one row per (page, source) link with at least
+``page_url``, ``source_url``, ``score``, ``containment``, ``spin_rate`` and ``matched_at``.
+Pages with no link have no row.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import IO, Any
 
-from sqlalchemy import Engine, Executable, select
+from sqlalchemy import Engine, Executable, func, select
 from sqlalchemy.orm import Session, aliased
 
-from spintrace.db.models import Document, Match, Site
+from spintrace.db.models import (
+    Document,
+    LearnedSubstitution,
+    Match,
+    Site,
+    SiteIndicator,
+    SubstitutionSite,
+)
 
 __all__ = [
     "EXPORT_FORMATS",
     "EXPORT_TABLES",
+    "TABLES",
     "export_table",
     "iter_rows",
     "matches_query",
@@ -28,9 +38,9 @@ __all__ = [
 ]
 
 EXPORT_FORMATS = ("csv", "json", "jsonl")
-EXPORT_TABLES = ("matches", "pages", "sources")
 
 _DOCUMENT_COLUMNS = (
+    "id",
     "url",
     "site",
     "title",
@@ -40,6 +50,7 @@ _DOCUMENT_COLUMNS = (
     "canonical_url",
     "text_sha256",
     "added_at",
+    "links",
     "text",
 )
 _MATCH_COLUMNS = (
@@ -55,6 +66,7 @@ _MATCH_COLUMNS = (
     "page_title",
     "source_title",
     "source_published",
+    "page_added_at",
     "passages",
     "substitutions",
     "longest_exact",
@@ -64,8 +76,14 @@ _MATCH_COLUMNS = (
 
 
 def _documents_query(role: str) -> Executable:
+    linked = (
+        select(func.count())
+        .where((Match.page_id if role == "page" else Match.source_id) == Document.id)
+        .scalar_subquery()
+    )
     return (
         select(
+            Document.id,
             Document.url,
             Site.domain.label("site"),
             Document.title,
@@ -75,6 +93,7 @@ def _documents_query(role: str) -> Executable:
             Document.canonical_url,
             Document.text_sha256,
             Document.added_at,
+            linked.label("links"),
             Document.text,
         )
         .join(Site, Site.id == Document.site_id)
@@ -117,23 +136,148 @@ def matches_query() -> Any:
     )
 
 
+def _matches(session: Session) -> Iterator[dict[str, Any]]:
+    for row in session.execute(matches_query()).yield_per(500):
+        data = row._asdict()
+        evidence = data["evidence"] or {}
+        data["passages"] = len(evidence.get("passages", ()))
+        data["substitutions"] = len(evidence.get("substitutions", ()))
+        data["longest_exact"] = evidence.get("longest_exact", 0)
+        yield {name: data[name] for name in _MATCH_COLUMNS}
+
+
+def _documents(role: str) -> Callable[[Session], Iterator[dict[str, Any]]]:
+    def rows(session: Session) -> Iterator[dict[str, Any]]:
+        for row in session.execute(_documents_query(role)).yield_per(500):
+            yield row._asdict()
+
+    return rows
+
+
+def _evidence(session: Session) -> Iterator[dict[str, Any]]:
+    for row in session.execute(matches_query()).yield_per(500):
+        for sub in (row.evidence or {}).get("substitutions", ()):
+            yield {
+                "match_id": row.id,
+                "page_url": row.page_url,
+                "source_url": row.source_url,
+                "page_site": row.page_site,
+                "spun": sub.get("spun", ""),
+                "original": sub.get("original", ""),
+                "relation": sub.get("relation"),
+                "page_start": sub.get("page_start"),
+                "source_start": sub.get("source_start"),
+            }
+
+
+def _sites(session: Session) -> Iterator[dict[str, Any]]:
+    page, source = aliased(Document), aliased(Document)
+
+    def count(role: str) -> Any:
+        return (
+            select(func.count())
+            .where(Document.site_id == Site.id, Document.role == role)
+            .scalar_subquery()
+        )
+
+    def distinct(column: Any, side: Any) -> Any:
+        return (
+            select(func.count(func.distinct(column)))
+            .join(side, side.id == (Match.page_id if side is page else Match.source_id))
+            .where(side.site_id == Site.id)
+            .scalar_subquery()
+        )
+
+    query = select(
+        Site.domain.label("site"),
+        Site.first_seen,
+        count("page").label("pages"),
+        count("source").label("sources"),
+        distinct(Match.page_id, page).label("copied_pages"),
+        distinct(Match.source_id, page).label("sources_copied"),
+        distinct(Match.page_id, source).label("copied_from_here"),
+    ).order_by(Site.domain)
+    for row in session.execute(query):
+        yield row._asdict()
+
+
+def _indicators(session: Session) -> Iterator[dict[str, Any]]:
+    query = (
+        select(
+            Site.domain.label("site"),
+            SiteIndicator.kind,
+            SiteIndicator.value,
+            SiteIndicator.captures,
+            SiteIndicator.evidence,
+            SiteIndicator.first_seen,
+            SiteIndicator.last_seen,
+        )
+        .join(Site, Site.id == SiteIndicator.site_id)
+        .order_by(Site.domain, SiteIndicator.kind, SiteIndicator.value)
+    )
+    for row in session.execute(query).yield_per(1000):
+        yield row._asdict()
+
+
+def _substitutions(session: Session) -> Iterator[dict[str, Any]]:
+    query = (
+        select(
+            LearnedSubstitution.spun,
+            LearnedSubstitution.original,
+            LearnedSubstitution.pairs,
+            LearnedSubstitution.occurrences,
+            LearnedSubstitution.relation,
+            Site.domain.label("site"),
+            SubstitutionSite.pairs.label("site_pairs"),
+            LearnedSubstitution.first_seen,
+            LearnedSubstitution.last_seen,
+        )
+        .join(SubstitutionSite, SubstitutionSite.substitution_id == LearnedSubstitution.id)
+        .join(Site, Site.id == SubstitutionSite.site_id)
+        .order_by(LearnedSubstitution.pairs.desc(), LearnedSubstitution.spun, Site.domain)
+    )
+    for row in session.execute(query).yield_per(1000):
+        yield row._asdict()
+
+
+Rows = Callable[[Session], Iterator[dict[str, Any]]]
+
+#: Every exportable table: its columns, in order, and its rows.
+TABLES: dict[str, tuple[tuple[str, ...], Rows]] = {
+    "matches": (_MATCH_COLUMNS, _matches),
+    "pages": (_DOCUMENT_COLUMNS, _documents("page")),
+    "sources": (_DOCUMENT_COLUMNS, _documents("source")),
+    "evidence": (
+        tuple(
+            "match_id page_url source_url page_site spun original relation page_start "
+            "source_start".split()
+        ),
+        _evidence,
+    ),
+    "sites": (
+        tuple("site first_seen pages sources copied_pages sources_copied copied_from_here".split()),
+        _sites,
+    ),
+    "indicators": (
+        tuple("site kind value captures evidence first_seen last_seen".split()),
+        _indicators,
+    ),
+    "substitutions": (
+        tuple(
+            "spun original pairs occurrences relation site site_pairs first_seen last_seen".split()
+        ),
+        _substitutions,
+    ),
+}
+EXPORT_TABLES = tuple(TABLES)
+
+
 def iter_rows(engine: Engine, table: str) -> Iterator[dict[str, Any]]:
-    """The rows of an export table as dicts, in a stable order (insertion order)."""
-    if table not in EXPORT_TABLES:
+    """The rows of an export table as dicts, in a stable order."""
+    if table not in TABLES:
         raise ValueError(f"unknown table {table!r}; choose one of {', '.join(EXPORT_TABLES)}")
     with Session(engine) as session:
-        if table == "matches":
-            for row in session.execute(matches_query()).yield_per(500):
-                data = row._asdict()
-                evidence = data["evidence"] or {}
-                data["passages"] = len(evidence.get("passages", ()))
-                data["substitutions"] = len(evidence.get("substitutions", ()))
-                data["longest_exact"] = evidence.get("longest_exact", 0)
-                yield {name: data[name] for name in _MATCH_COLUMNS}
-        else:
-            role = "page" if table == "pages" else "source"
-            for row in session.execute(_documents_query(role)).yield_per(500):
-                yield row._asdict()
+        yield from TABLES[table][1](session)
 
 
 def _plain(value: Any) -> Any:
@@ -187,5 +331,4 @@ def export_table(engine: Engine, table: str, fmt: str, out: IO[str]) -> int:
 
     In CSV the ``evidence`` column holds JSON text; in JSON and JSON Lines it is an object.
     """
-    columns = _MATCH_COLUMNS if table == "matches" else _DOCUMENT_COLUMNS
-    return write_rows(iter_rows(engine, table), fmt, out, columns)
+    return write_rows(iter_rows(engine, table), fmt, out, TABLES[table][0])
