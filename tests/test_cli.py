@@ -97,6 +97,20 @@ def test_exports_in_every_format(runner: CliRunner, db: str, tmp_path: Path) -> 
     assert html_page["site"] == "dailytrendwire.example"
 
 
+def test_every_table_exports_in_every_format(runner: CliRunner, db: str) -> None:
+    from spintrace.reports.export import TABLES
+
+    run(runner, db, "sources", "import", str(DEMO / "sources.jsonl"))
+    run(runner, db, "pages", "import", str(DEMO / "pages.jsonl"))
+    run(runner, db, "match")
+    for table, (columns, _rows) in TABLES.items():
+        as_csv = list(csv.DictReader(io.StringIO(run(runner, db, "export", table).output)))
+        as_json = json.loads(run(runner, db, "export", table, "--format", "json").output)
+        lines = run(runner, db, "export", table, "--format", "jsonl").output.splitlines()
+        assert len(as_csv) == len(as_json) == len(lines) > 0, table
+        assert list(as_csv[0]) == list(columns) == list(as_json[0]), table
+
+
 BAD_LINES = [
     (b'{"url": "https://a.example/1", "text": "Good line one with some words."}', None),
     (b'{"url": "https://a.example/2", "text": "broken', "not valid JSON"),
