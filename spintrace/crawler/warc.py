@@ -11,7 +11,7 @@ fetched and become ``resource`` records.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from http import HTTPStatus
 from io import BytesIO
 from typing import IO
@@ -35,16 +35,32 @@ def _status_line(status: int) -> str:
         return f"{status} Unknown"
 
 
-def _captures(engine: Engine, role: Role | None) -> Iterator[Capture]:
+def _captures(
+    engine: Engine, role: Role | None, capture_ids: Collection[int] | None
+) -> Iterator[Capture]:
     with Session(engine) as session:
         query = select(Capture).order_by(Capture.id)
         if role is not None:
             query = query.where(Capture.role == role)
-        yield from session.scalars(query.execution_options(yield_per=200))
+        if capture_ids is None:
+            yield from session.scalars(query.execution_options(yield_per=200))
+            return
+        ids = sorted(set(capture_ids))
+        # Chunked: a database limits the bound parameters of one statement.
+        for start in range(0, len(ids), 500):
+            yield from session.scalars(query.where(Capture.id.in_(ids[start : start + 500])))
 
 
-def write_warc(engine: Engine, stream: IO[bytes], role: Role | None = None) -> int:
-    """Write the captures (of ``role``, or all) to ``stream`` as gzipped WARC; the count."""
+def write_warc(
+    engine: Engine,
+    stream: IO[bytes],
+    role: Role | None = None,
+    capture_ids: Collection[int] | None = None,
+) -> int:
+    """Write the captures (of ``role``, or all) to ``stream`` as gzipped WARC; the count.
+
+    ``capture_ids`` restricts the file to those captures (in id order); ``None`` means all.
+    """
     from warcio.statusandheaders import (  # type: ignore[import-untyped,unused-ignore]
         StatusAndHeaders,
     )
@@ -54,7 +70,7 @@ def write_warc(engine: Engine, stream: IO[bytes], role: Role | None = None) -> i
     info = {"software": f"spintrace/{__version__}", "format": "WARC File Format 1.1"}
     writer.write_record(writer.create_warcinfo_record("spintrace-captures.warc.gz", info))
     count = 0
-    for capture in _captures(engine, role):
+    for capture in _captures(engine, role, capture_ids):
         body = zlib.decompress(capture.body)
         date = capture.fetched_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         warc_headers = {"WARC-Date": date}
