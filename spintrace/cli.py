@@ -318,6 +318,43 @@ def export(app: _App, table: str, fmt: str, output: Path | None) -> None:
         engine.dispose()
 
 
+@cli.group()
+def report() -> None:
+    """Reports for people: complaint packs for rights holders."""
+
+
+@report.command("complaint")
+@click.option(
+    "--owner",
+    required=True,
+    metavar="DOMAIN",
+    help="The rights holder's site: its sources (and its subdomains') are the works.",
+)
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the pack: new, empty, or an earlier pack (replaced).",
+)
+@click.pass_obj
+def report_complaint(app: _App, owner: str, output: Path) -> None:
+    """Write a complaint pack: CSV, evidence pages, notice drafts, WARC, index.html."""
+    from spintrace.reports.complaint import build_complaint_pack
+
+    engine = app.engine()
+    try:
+        summary = build_complaint_pack(engine, owner, output)
+    finally:
+        engine.dispose()
+    warc = f"{summary.captures} captures in the WARC" if summary.captures else "no captures"
+    click.echo(
+        f"{summary.owner}: {summary.works} works copied, {summary.copies} copies, "
+        f"{len(summary.sites)} sites, {warc}"
+    )
+    click.echo(f"open {summary.index}")
+
+
 def _crawl_settings(overrides: tuple[str, ...], settings_file: Path | None) -> dict[str, Any]:
     from spintrace.crawler.settings import load_settings_file, parse_overrides
 

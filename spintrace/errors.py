@@ -12,6 +12,7 @@ __all__ = [
     "DatabaseError",
     "InputError",
     "NotMigratedError",
+    "ReportError",
     "SpintraceError",
 ]
 
@@ -50,3 +51,7 @@ class InputError(SpintraceError):
         if line is not None:
             where = f"{where}:{line}"
         super().__init__(f"{where}: {message}")
+
+
+class ReportError(SpintraceError):
+    """A report cannot be made as asked: no such owner, or an output folder that is in use."""

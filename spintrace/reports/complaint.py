@@ -1,0 +1,348 @@
+"""The complaint pack: what a rights holder attaches to takedown requests.
+
+:func:`build_complaint_pack` writes, for the sources of one site (the owner), a folder with:
+
+- ``infringements.csv``: one row per copying page, the columns bulk takedown forms ask for;
+- ``evidence/<n>.html``: original and copy side by side, aligned passages and substitutions
+  highlighted, the scores in words, the capture's time and SHA-256;
+- ``notices/<site>.txt``: a notice DRAFT per hosting site, for a person to check and sign
+  (spintrace never sends anything);
+- ``captures.warc.gz``: the raw captures of the copies and originals, when any exist;
+- ``index.html`` linking it all.
+
+Reports only read what is stored (documents, captures, match evidence); nothing is matched
+again. The stored content is hostile (scraped from content farms): see ``rendering.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, aliased
+
+from spintrace.config import Settings
+from spintrace.db.models import Capture, Document, Match, Site, utcnow
+from spintrace.errors import ReportError
+from spintrace.reports.evidence import evidence_view
+from spintrace.reports.export import write_rows
+from spintrace.reports.rendering import render_html, render_text
+
+__all__ = ["CSV_COLUMNS", "ComplaintSummary", "build_complaint_pack", "normalise_owner"]
+
+CSV_COLUMNS = (
+    "page_url",
+    "original_url",
+    "original_title",
+    "site",
+    "first_seen",
+    "original_published",
+    "score",
+    "containment",
+    "coverage",
+    "spin_rate",
+    "capture_sha256",
+    "evidence",
+)
+WARC_NAME = "captures.warc.gz"
+_PACK_ENTRIES = {"index.html", "infringements.csv", WARC_NAME, "evidence", "notices"}
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+
+
+@dataclass(frozen=True, slots=True)
+class ComplaintSummary:
+    """What a complaint pack holds: ``works`` copied, by ``copies`` pages, on ``sites``.
+
+    ``captures`` is the number of captures in the WARC; 0 means no WARC was written (every copy
+    and original was imported as text).
+    """
+
+    owner: str
+    output_dir: Path
+    works: int
+    copies: int
+    sites: tuple[str, ...]
+    captures: int
+    index: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """One copying page of an owner's source, as stored (``number`` is its evidence page)."""
+
+    number: int
+    match_id: int
+    page_id: int
+    source_id: int
+    page_url: str
+    page_title: str | None
+    site: str
+    source_url: str
+    source_title: str | None
+    source_published: datetime | None
+    page_added_at: datetime
+    score: float
+    containment: float
+    coverage: float
+    spin_rate: float
+    matched_at: datetime
+    matcher: str
+    page_text_sha256: str
+    source_text_sha256: str
+    capture_id: int | None
+    capture_sha256: str | None
+    capture_fetched_at: datetime | None
+    capture_status: int | None
+    source_capture_id: int | None
+    notice: str = field(default="")
+
+    @property
+    def first_seen(self) -> datetime:
+        """When spintrace first had the page: its capture's fetch time, else its import time."""
+        return self.capture_fetched_at or self.page_added_at
+
+    @property
+    def evidence_path(self) -> str:
+        return f"evidence/{self.number}.html"
+
+
+def normalise_owner(owner: str) -> str:
+    """The host name in ``owner`` (a host, or a URL), lower case, without a leading ``www.``.
+
+    Raises :class:`ReportError` when there is no host name in it.
+    """
+    value = owner.strip().lower()
+    parts = urlsplit(value if "://" in value else f"//{value}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port ("javascript:alert(1)")
+    except ValueError:
+        host = ""
+    else:
+        host = (parts.hostname or "").rstrip(".").removeprefix("www.")
+    if not _HOST.fullmatch(host):
+        raise ReportError(f"--owner {owner!r} is not a host name; give one like example.com")
+    return host
+
+
+def _owner_sites(session: Session, owner: str) -> list[int]:
+    """Ids of the owner's sites: the host itself and its subdomains (www., news., ...)."""
+    rows = session.execute(select(Site.id, Site.domain)).all()
+    return [site_id for site_id, domain in rows if domain == owner or domain.endswith(f".{owner}")]
+
+
+def _copies(session: Session, site_ids: Sequence[int]) -> list[Copy]:
+    page, source = aliased(Document), aliased(Document)
+    page_site = aliased(Site)
+    capture = aliased(Capture)
+    query = (
+        select(
+            Match.id,
+            page.id,
+            source.id,
+            page.url,
+            page.title,
+            page_site.domain,
+            source.url,
+            source.title,
+            source.published,
+            page.added_at,
+            Match.score,
+            Match.containment,
+            Match.coverage,
+            Match.spin_rate,
+            Match.matched_at,
+            Match.matcher,
+            page.text_sha256,
+            source.text_sha256,
+            capture.id,
+            capture.sha256,
+            capture.fetched_at,
+            capture.status,
+            source.capture_id,
+        )
+        .join(page, page.id == Match.page_id)
+        .join(source, source.id == Match.source_id)
+        .join(page_site, page_site.id == page.site_id)
+        .outerjoin(capture, capture.id == page.capture_id)
+        .where(source.site_id.in_(site_ids))
+        .order_by(page_site.domain, page.url, source.url, Match.id)
+    )
+    rows = session.execute(query)
+    return [Copy(number, *cast(tuple[Any, ...], row)) for number, row in enumerate(rows, 1)]
+
+
+def _prepare_output(path: Path) -> None:
+    """Make ``path`` ready: new, empty, or an earlier pack (whose files are replaced)."""
+    if path.exists() and not path.is_dir():
+        raise ReportError(f"{path} is a file; give a folder for the complaint pack")
+    if path.is_dir():
+        entries = {entry.name for entry in path.iterdir()}
+        if entries and ("infringements.csv" not in entries or entries - _PACK_ENTRIES):
+            raise ReportError(
+                f"{path} is not empty and holds no earlier complaint pack; give a new or empty"
+                " folder"
+            )
+        for name, suffix in (("evidence", ".html"), ("notices", ".txt")):
+            folder = path / name
+            if folder.is_dir():
+                for item in folder.iterdir():
+                    if item.is_file() and item.suffix == suffix:
+                        item.unlink()
+        (path / WARC_NAME).unlink(missing_ok=True)
+    try:
+        (path / "evidence").mkdir(parents=True, exist_ok=True)
+        (path / "notices").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _cell(value: Any) -> Any:
+    # A spreadsheet runs a cell starting with = + - @ as a formula (CSV injection); the quote
+    # makes it text. URLs, titles and host names of honest pages never start with these.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return f"'{value}"
+    return value
+
+
+def _csv_row(copy: Copy) -> dict[str, Any]:
+    return {
+        "page_url": _cell(copy.page_url),
+        "original_url": _cell(copy.source_url),
+        "original_title": _cell(copy.source_title or ""),
+        "site": _cell(copy.site),
+        "first_seen": copy.first_seen,
+        "original_published": copy.source_published,
+        "score": copy.score,
+        "containment": copy.containment,
+        "coverage": copy.coverage,
+        "spin_rate": copy.spin_rate,
+        "capture_sha256": copy.capture_sha256 or "",
+        "evidence": copy.evidence_path,
+    }
+
+
+def _notice_names(sites: Sequence[str]) -> dict[str, str]:
+    """A safe, distinct file name per site (site names come from hostile URLs)."""
+    names: dict[str, str] = {}
+    used: set[str] = set()
+    for site in sites:
+        base = re.sub(r"[^a-z0-9.-]+", "_", site.lower()).strip("._-")[:100] or "site"
+        name, n = base, 1
+        while name in used:
+            n += 1
+            name = f"{base}-{n}"
+        used.add(name)
+        names[site] = f"notices/{name}.txt"
+    return names
+
+
+def _write_evidence(session: Session, output: Path, copies: Sequence[Copy], owner: str) -> None:
+    threshold = Settings().match_threshold
+    for copy in copies:
+        evidence = session.scalar(select(Match.evidence).where(Match.id == copy.match_id))
+        page_text = session.scalar(select(Document.text).where(Document.id == copy.page_id))
+        source_text = session.scalar(select(Document.text).where(Document.id == copy.source_id))
+        view = evidence_view(
+            evidence if isinstance(evidence, dict) else {},
+            page_text or "",
+            source_text or "",
+            scores=(copy.score, copy.containment, copy.coverage, copy.spin_rate),
+            threshold=threshold,
+        )
+        html = render_html(
+            "evidence.html",
+            owner=owner,
+            copy=copy,
+            view=view,
+            total=len(copies),
+            generated_at=utcnow(),
+        )
+        (output / copy.evidence_path).write_text(html, encoding="utf-8")
+
+
+def _write_warc(engine: Engine, output: Path, copies: Sequence[Copy]) -> int:
+    ids = {copy.capture_id for copy in copies} | {copy.source_capture_id for copy in copies}
+    capture_ids = {capture_id for capture_id in ids if capture_id is not None}
+    if not capture_ids:
+        return 0
+    from spintrace.crawler.warc import write_warc
+
+    with (output / WARC_NAME).open("wb") as stream:
+        return write_warc(engine, stream, capture_ids=capture_ids)
+
+
+def build_complaint_pack(engine: Engine, owner: str, output_dir: str | Path) -> ComplaintSummary:
+    """Write the complaint pack for the sources of ``owner`` (a host) into ``output_dir``.
+
+    Sources on ``owner`` and its subdomains count. ``output_dir`` must be new, empty, or an
+    earlier complaint pack (its files are replaced). Raises :class:`ReportError` when no source
+    of ``owner`` is stored (a typo, usually) or the folder cannot be used.
+    """
+    host = normalise_owner(owner)
+    output = Path(output_dir)
+    with Session(engine) as session:
+        site_ids = _owner_sites(session, host)
+        has_sources = bool(site_ids) and session.scalar(
+            select(Document.id)
+            .where(Document.role == "source", Document.site_id.in_(site_ids))
+            .limit(1)
+        )
+        if not has_sources:
+            raise ReportError(f"no sources from {host} are stored; import or crawl them first")
+        found = _copies(session, site_ids)
+        names = _notice_names(sorted({copy.site for copy in found}))
+        copies = [replace(copy, notice=names[copy.site]) for copy in found]
+        _prepare_output(output)
+        with (output / "infringements.csv").open("w", newline="", encoding="utf-8") as handle:
+            write_rows((_csv_row(copy) for copy in copies), "csv", handle, CSV_COLUMNS)
+        _write_evidence(session, output, copies, host)
+    generated_at = utcnow()
+    sites: dict[str, list[Copy]] = {}
+    works: dict[int, list[Copy]] = {}
+    for copy in copies:
+        sites.setdefault(copy.site, []).append(copy)
+        works.setdefault(copy.source_id, []).append(copy)
+    for site, site_copies in sites.items():
+        text = render_text(
+            "notice.txt",
+            owner=host,
+            site=site,
+            copies=site_copies,
+            works=_works_of(site_copies),
+            generated_at=generated_at,
+        )
+        (output / names[site]).write_text(text, encoding="utf-8")
+    captures = _write_warc(engine, output, copies)
+    index = output / "index.html"
+    index.write_text(
+        render_html(
+            "index.html",
+            owner=host,
+            copies=copies,
+            works=[group for group in works.values()],
+            sites=sites,
+            notices=names,
+            captures=captures,
+            warc=WARC_NAME if captures else None,
+            uncaptured=sum(1 for copy in copies if copy.capture_id is None),
+            generated_at=generated_at,
+        ),
+        encoding="utf-8",
+    )
+    return ComplaintSummary(
+        host, output, len(works), len(copies), tuple(sorted(sites)), captures, index
+    )
+
+
+def _works_of(copies: Sequence[Copy]) -> list[Copy]:
+    """One copy per distinct source, in order: the works a notice identifies."""
+    seen: dict[int, Copy] = {}
+    for copy in copies:
+        seen.setdefault(copy.source_id, copy)
+    return sorted(seen.values(), key=lambda copy: copy.source_url)

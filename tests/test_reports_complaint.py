@@ -1,0 +1,365 @@
+"""The complaint pack: right on the demo data, inert on hostile pages (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import lxml.html
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from spintrace.cli import cli
+from spintrace.db.models import Capture, Document, Match, Site
+from spintrace.errors import ReportError
+from spintrace.ingest import import_file
+from spintrace.pipeline import match_pages
+from spintrace.reports.complaint import CSV_COLUMNS, build_complaint_pack, normalise_owner
+from spintrace.reports.highlight import Mark, segments
+from spintrace.reports.rendering import CSP, http_url
+
+DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo_data"
+
+
+def _iso(value: object) -> str:
+    return "" if value is None else value.isoformat().replace("+00:00", "Z")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def demo(migrated: Engine) -> Engine:
+    import_file(migrated, DEMO / "sources.jsonl", "source")
+    import_file(migrated, DEMO / "pages.jsonl", "page")
+    assert match_pages(migrated).linked > 0
+    return migrated
+
+
+def _expected_rows(engine: Engine, owner: str) -> list[dict[str, str]]:
+    """The CSV rows, computed here straight from the stored matches."""
+    rows = []
+    with Session(engine) as session:
+        for match in session.scalars(select(Match)):
+            page, source = match.page, match.source
+            host = urlsplit(source.url).hostname or ""
+            if host != owner and not host.endswith("." + owner):
+                continue
+            capture = page.capture
+            rows.append(
+                {
+                    "page_url": page.url,
+                    "original_url": source.url,
+                    "original_title": source.title or "",
+                    "site": page.site.domain,
+                    "first_seen": _iso(capture.fetched_at if capture else page.added_at),
+                    "original_published": _iso(source.published),
+                    "score": str(match.score),
+                    "containment": str(match.containment),
+                    "coverage": str(match.coverage),
+                    "spin_rate": str(match.spin_rate),
+                    "capture_sha256": capture.sha256 if capture else "",
+                }
+            )
+    rows.sort(key=lambda row: (row["site"], row["page_url"], row["original_url"]))
+    for number, row in enumerate(rows, 1):
+        row["evidence"] = f"evidence/{number}.html"
+    return rows
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        assert tuple(reader.fieldnames or ()) == CSV_COLUMNS
+        return list(reader)
+
+
+def _check_links(output: Path) -> None:
+    """Every local link of every HTML file points to a file (or an id) that exists."""
+    for page in output.rglob("*.html"):
+        tree = lxml.html.parse(str(page))
+        all_ids = tree.xpath("//@id")
+        ids = set(all_ids)
+        assert len(ids) == len(all_ids), f"{page.name}: duplicate ids"
+        for href in tree.xpath("//a/@href"):
+            if http_url(href):
+                continue
+            target, _, anchor = href.partition("#")
+            if not target:
+                assert anchor in ids, f"{page.name}: no id {anchor!r}"
+                continue
+            assert (page.parent / target).resolve().is_file(), f"{page}: broken link {href}"
+
+
+def test_demo_pack_matches_the_stored_matches(demo: Engine, tmp_path: Path) -> None:
+    from warcio.archiveiterator import ArchiveIterator
+
+    with Session(demo) as session:
+        owners = sorted(
+            {
+                domain
+                for (domain,) in session.execute(
+                    select(Site.domain).join(Document).where(Document.role == "source")
+                )
+            }
+        )
+    saw_text_import = saw_capture = False
+    for owner in owners:
+        output = tmp_path / owner
+        summary = build_complaint_pack(demo, owner, output)
+        expected = _expected_rows(demo, owner)
+        assert _read_csv(output / "infringements.csv") == expected
+        assert summary.copies == len(expected)
+        assert summary.works == len({row["original_url"] for row in expected})
+        assert summary.sites == tuple(sorted({row["site"] for row in expected}))
+        assert sorted(p.name for p in (output / "evidence").iterdir()) == sorted(
+            f"{n}.html" for n in range(1, len(expected) + 1)
+        )
+        for site in summary.sites:
+            notice = (output / "notices" / f"{site}.txt").read_text(encoding="utf-8")
+            assert notice.startswith("=") and "DRAFT - NOT SENT" in notice
+            for placeholder in ("[NAME]", "[ADDRESS]", "[EMAIL]", "[SIGNATURE]"):
+                assert placeholder in notice
+            assert (
+                "good faith belief" in notice and "information in this notice is accurate" in notice
+            )
+            rows = [row for row in expected if row["site"] == site]
+            for row in rows:
+                assert row["page_url"] in notice and row["original_url"] in notice
+                assert row["original_title"] in notice
+            others = [row["page_url"] for row in expected if row["site"] != site]
+            assert not any(url in notice for url in others)
+        assert len(list((output / "notices").iterdir())) == len(summary.sites)
+        index = (output / "index.html").read_text(encoding="utf-8")
+        warc = output / "captures.warc.gz"
+        captured = {row["capture_sha256"] for row in expected} - {""}
+        if summary.captures:
+            saw_capture = True
+            with warc.open("rb") as stream:
+                records = [r for r in ArchiveIterator(stream) if r.rec_type != "warcinfo"]
+            assert len(records) == summary.captures
+            with Session(demo) as session:
+                hashes = set(session.scalars(select(Capture.sha256)))
+            payload_hashes = set()
+            with warc.open("rb") as stream:
+                for record in ArchiveIterator(stream):
+                    if record.rec_type != "warcinfo":
+                        payload_hashes.add(
+                            hashlib.sha256(record.content_stream().read()).hexdigest()
+                        )
+            assert captured <= payload_hashes <= hashes
+        elif expected:
+            saw_text_import = True
+            assert not warc.exists()
+            assert "No WARC file" in index
+        _check_links(output)
+        tree = lxml.html.parse(str(output / "index.html"))
+        hrefs = set(tree.xpath("//a/@href"))
+        assert {row["evidence"] for row in expected} <= hrefs
+        assert "infringements.csv" in hrefs
+    assert saw_capture and saw_text_import  # the demo has both kinds of copies
+
+
+def test_evidence_page_shows_the_stored_evidence(demo: Engine, tmp_path: Path) -> None:
+    build_complaint_pack(demo, "harbourgazette.example", tmp_path / "pack")
+    rows = _read_csv(tmp_path / "pack" / "infringements.csv")
+    with Session(demo) as session:
+        for row in rows:
+            page = session.scalars(select(Document).where(Document.url == row["page_url"])).one()
+            match = session.scalars(select(Match).where(Match.page_id == page.id)).one()
+            tree = lxml.html.parse(str(tmp_path / "pack" / row["evidence"]))
+            summary = tree.xpath("string(//p[@class='summary'])")
+            assert f"{match.containment:.0%} of the page's words come from the original" in summary
+            assert f"{match.spin_rate:.0%} of those were replaced by a synonym spinner" in summary
+            longest = match.evidence["longest_exact"]
+            assert f"the longest verbatim run is {longest} words" in summary
+            assert row["capture_sha256"] in tree.xpath("string(//dl)")
+            subs = match.evidence["substitutions"]
+            rows_ = tree.xpath("//table[1]/tr[td]")
+            assert len(rows_) == len(subs)
+            for number, sub in enumerate(subs, 1):
+                if sub["spun"]:
+                    (mark,) = tree.xpath(f"//mark[@id='c{number}']")
+                    assert mark.text == sub["spun"]
+                    start = sub["page_start"]
+                    assert page.text[start : start + len(sub["spun"])] == sub["spun"]
+                if sub["original"]:
+                    assert tree.xpath(f"//mark[@id='o{number}']")[0].text == sub["original"]
+            # The highlighted copy is the stored text, whole and unchanged.
+            copy_text = tree.xpath("string((//div[@class='text'])[1])")
+            assert copy_text == page.text
+
+
+def test_owner_is_a_host_and_must_have_sources(demo: Engine, tmp_path: Path) -> None:
+    assert normalise_owner(" https://WWW.Harbourgazette.example/news/ ") == (
+        "harbourgazette.example"
+    )
+    with pytest.raises(ReportError, match="not a host name"):
+        normalise_owner("javascript:alert(1)")
+    with pytest.raises(ReportError, match=r"no sources from nowhere\.example"):
+        build_complaint_pack(demo, "nowhere.example", tmp_path / "x")
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "thesis.docx").write_bytes(b"mine")
+    with pytest.raises(ReportError, match="not empty"):
+        build_complaint_pack(demo, "harbourgazette.example", busy)
+    assert (busy / "thesis.docx").read_bytes() == b"mine"
+    # An earlier pack is replaced, not mixed with the new one.
+    again = tmp_path / "again"
+    build_complaint_pack(demo, "harbourgazette.example", again)
+    (again / "evidence" / "99.html").write_text("stale", encoding="utf-8")
+    build_complaint_pack(demo, "harbourgazette.example", again)
+    assert not (again / "evidence" / "99.html").exists()
+
+
+def test_cli_report_complaint(demo: Engine, tmp_path: Path, any_db_url: str) -> None:
+    output = tmp_path / "pack"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            any_db_url,
+            "report",
+            "complaint",
+            "--owner",
+            "harbourgazette.example",
+            "-o",
+            str(output),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "harbourgazette.example: 2 works copied, 2 copies, 1 sites" in result.output
+    assert (output / "index.html").is_file()
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            any_db_url,
+            "report",
+            "complaint",
+            "--owner",
+            "nowhere.example",
+            "-o",
+            str(output),
+        ],
+    )
+    assert result.exit_code == 1 and "Error: no sources from nowhere.example" in result.output
+
+
+HOSTILE = '<script>alert(1)</script> "><img src=x onerror=alert(1)> {{ 7*7 }} {% raw %}'
+HOSTILE_URL = (
+    'https://victim.example/news/a?q="><img/src=x/onerror=alert(1)><script>alert(1)</script>'
+)
+
+
+def test_hostile_pages_produce_inert_reports(migrated: Engine, tmp_path: Path) -> None:
+    source_line = json.loads((DEMO / "sources.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    original = source_line["text"]
+    spun = original.replace("almost", "virtually").replace("proposal", "proposition")
+    (tmp_path / "s.jsonl").write_text(
+        json.dumps(
+            {"url": HOSTILE_URL, "title": "=1+1 " + HOSTILE, "text": original + "\n\n" + HOSTILE}
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "p.jsonl").write_text(
+        json.dumps(
+            {
+                "url": "https://farm.example/copy/<script>alert(1)</script>",
+                "title": HOSTILE,
+                "text": HOSTILE + "\n\n" + spun,
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    assert import_file(migrated, tmp_path / "s.jsonl", "source").new == 1
+    assert import_file(migrated, tmp_path / "p.jsonl", "page").new == 1
+    assert match_pages(migrated).linked == 1
+    with Session(migrated) as session:
+        match = session.scalars(select(Match)).one()
+        page = match.page
+        evidence = dict(match.evidence)
+        at = page.text.index("<script>")
+        evidence["substitutions"] = [
+            *evidence["substitutions"],
+            {
+                "spun": "<script>alert(1)</script>",
+                "original": '"><img src=x onerror=alert(1)>',
+                "page_start": at,
+                "source_start": 0,
+                "relation": "<script>alert(1)</script>",
+            },
+        ]
+        session.execute(update(Match).values(evidence=evidence))
+        session.execute(
+            update(Document).where(Document.id == page.id).values(url="javascript:alert(1)")
+        )
+        session.execute(
+            update(Site)
+            .where(Site.id == page.site_id)
+            .values(domain='farm"><img src=x onerror=alert(1)>')
+        )
+        session.commit()
+    output = tmp_path / "pack"
+    summary = build_complaint_pack(migrated, "victim.example", output)
+    assert summary.copies == 1
+    pages = sorted(output.rglob("*.html"))
+    assert len(pages) == 2
+    for path in pages:
+        tree = lxml.html.parse(str(path))
+        root = tree.getroot()
+        assert not root.xpath("//script"), path
+        assert not root.xpath("//img | //iframe | //object | //embed | //form | //base"), path
+        for element in root.iter():
+            if not isinstance(element.tag, str):
+                continue
+            for name, value in element.attrib.items():
+                assert not name.lower().startswith("on"), (path, element.tag, name)
+                if name in ("href", "src", "action", "formaction"):
+                    assert not re.sub(r"\s", "", value).lower().startswith("javascript:"), value
+        (csp,) = root.xpath("//meta[@http-equiv='Content-Security-Policy']/@content")
+        assert csp == CSP
+        text = root.text_content()
+        # Shown as text, not dropped and not evaluated.
+        assert "<script>alert(1)</script>" in text and "{% raw %}" in text and "{{ 7*7 }}" in text
+        # Where the page title (with its template syntax) is shown, it is shown as it is.
+        shown = root.xpath("//title | //dd | //td")
+        titles = [el.text_content() for el in shown if "7*7" in el.text_content()]
+        assert titles and all("{{ 7*7 }}" in t and "49" not in t for t in titles)
+    evidence_page = lxml.html.parse(str(output / "evidence" / "1.html")).getroot()
+    assert "javascript:alert(1)" in evidence_page.text_content()  # the URL, as text
+    assert not evidence_page.xpath("//a[contains(@href, 'javascript')]")
+    assert evidence_page.xpath("//a[starts-with(@href, 'https://victim.example/')]")
+    assert "<script>alert(1)</script>" in [m.text for m in evidence_page.xpath("//mark")]
+    (notice,) = (output / "notices").iterdir()
+    assert notice.parent == output / "notices" and "/" not in notice.name
+    assert not re.search(r"[<>\"' ]", notice.name)
+    notice_text = notice.read_text(encoding="utf-8")
+    assert "{{ 7*7 }}" in notice_text and "{% raw %}" in notice_text
+    (row,) = _read_csv(output / "infringements.csv")
+    assert row["original_title"].startswith("'=1+1")  # no spreadsheet formula
+    assert row["page_url"] == "javascript:alert(1)"
+
+
+@given(
+    text=st.text(alphabet="ab <>&\n", max_size=40),
+    passages=st.lists(st.tuples(st.integers(-5, 45), st.integers(-5, 45)), max_size=5),
+    marks=st.lists(st.tuples(st.integers(-5, 45), st.integers(0, 8)), max_size=6),
+)
+def test_segments_cover_the_text_once(
+    text: str, passages: list[tuple[int, int]], marks: list[tuple[int, int]]
+) -> None:
+    pieces = segments(
+        text, passages, [Mark(start, start + size, n) for n, (start, size) in enumerate(marks, 1)]
+    )
+    assert "".join(piece.text for piece in pieces) == text
+    numbers = [piece.mark for piece in pieces if piece.mark is not None]
+    assert len(numbers) == len(set(numbers))
+    assert all(piece.text for piece in pieces)
