@@ -1,26 +1,66 @@
-"""``spintrace demo``: the whole pipeline on bundled, public-domain demo articles.
+"""``spintrace demo``: crawl bundled demo websites on loopback, match, export, compare.
 
-Everything is local: a fresh SQLite database in the output folder, the bundled JSONL files,
-matching, and a CSV export. The demo articles are fictional and CC0 (demo_data/LICENSE.txt).
+1. A fresh SQLite database in the output folder, migrated.
+2. The demo websites (:mod:`spintrace.demo_site`, generated from the bundled public-domain
+   demo data) served on 127.0.0.1: one publisher site per source domain and two content farms.
+3. Two real crawls, exactly as ``spintrace crawl`` runs them (the same command, in a child
+   process: Twisted's reactor runs once per process): the publishers ``--as source``, the farms
+   ``--as page``. The crawl settings (``crawl-settings.json`` in the output folder) route each
+   ``*.example`` host to its loopback server (:mod:`spintrace.crawler.hostmap`), so the stored
+   URLs and sites keep their real names and nothing can leave the machine. Each crawl stores
+   captures, extracts the articles and stores the sites' tracking IDs.
+4. ``match``, ``matches.csv``, and a comparison of the links with ``demo_data/truth.csv``.
 """
 
 from __future__ import annotations
 
 import csv
-import shutil
+import io
+import json
+import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from spintrace.config import Settings
 from spintrace.db.engine import open_engine
 from spintrace.db.migrate import upgrade
-from spintrace.ingest import ImportReport, import_file
+from spintrace.db.models import Site, SiteIndicator
+from spintrace.demo_site import DemoServers, DemoSite, build_sites, crawl_settings
+from spintrace.errors import SpintraceError
+from spintrace.indicators import KINDS
 from spintrace.pipeline import MatchReport, match_pages
+from spintrace.records import Role
 from spintrace.reports.export import export_table, iter_rows
+from spintrace.spinners import LearnedPair, iter_learned
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["CrawlRun", "DemoError", "DemoResult", "run_demo"]
+
+# Indicator kinds that are tracking or advertising account IDs (not themes or links).
+TRACKING_KINDS = KINDS[: KINDS.index("generator")]
+TOP_SUBSTITUTIONS = 5
+CRAWL_TIMEOUT = 300  # seconds; the demo crawls take a few seconds
+
+
+class DemoError(SpintraceError):
+    """A step of the demo failed (its crawl, most likely); the message says which."""
+
+
+@dataclass
+class CrawlRun:
+    """One demo crawl: its role, start URLs, the command's output lines and wall time."""
+
+    role: Role
+    urls: list[str]
+    output: list[str]
+    seconds: float
 
 
 @dataclass
@@ -29,43 +69,111 @@ class DemoResult:
 
     folder: Path
     database_url: str
-    imports: list[ImportReport] = field(default_factory=list)
+    sites: list[DemoSite] = field(default_factory=list)
+    crawls: list[CrawlRun] = field(default_factory=list)
+    requests: int = 0
     match: MatchReport | None = None
     links: list[dict[str, Any]] = field(default_factory=list)
     copies: int = 0
     found: int = 0
     wrong: int = 0
     false_links: int = 0
+    substitutions: list[LearnedPair] = field(default_factory=list)
+    tracking: dict[str, list[str]] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
-def _truth(path: Path) -> dict[str, str]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return {row["page_url"]: row["source_url"] for row in csv.DictReader(handle)}
+def _truth() -> dict[str, str]:
+    text = (resources.files("spintrace") / "demo_data" / "truth.csv").read_text(encoding="utf-8")
+    return {row["page_url"]: row["source_url"] for row in csv.DictReader(io.StringIO(text))}
+
+
+def _crawl(db_url: str, role: Role, urls: list[str], settings_file: Path) -> CrawlRun:
+    """``spintrace crawl URL... --as ROLE --settings FILE`` in a child process."""
+    command = [
+        sys.executable,
+        "-c",
+        "from spintrace.cli import main; main()",
+        "--db",
+        db_url,
+        "crawl",
+        *urls,
+        "--as",
+        role,
+        "--settings",
+        str(settings_file),
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "SPINTRACE_DB"}
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=CRAWL_TIMEOUT, env=env, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise DemoError(f"the demo's {role} crawl took over {CRAWL_TIMEOUT} s") from None
+    if done.returncode != 0:
+        lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("Error:")]
+        reason = (errors or lines or [f"exit status {done.returncode}"])[-1]
+        raise DemoError(f"the demo's {role} crawl failed: {reason.removeprefix('Error: ')}")
+    # The command's summary, and its list of skipped URLs (stderr), not library log lines.
+    lines = [line for line in done.stdout.splitlines() if line.strip()] + [
+        line.strip()
+        for line in done.stderr.splitlines()
+        if line.strip().startswith(("skipped ", "... and "))
+    ]
+    return CrawlRun(role, urls, lines, time.monotonic() - started)
+
+
+def _tracking(session: Session, domains: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {domain: [] for domain in domains}
+    query = (
+        select(Site.domain, SiteIndicator.kind, SiteIndicator.value)
+        .join(Site, Site.id == SiteIndicator.site_id)
+        .where(Site.domain.in_(domains), SiteIndicator.kind.in_(TRACKING_KINDS))
+        .order_by(Site.domain, SiteIndicator.kind, SiteIndicator.value)
+    )
+    for domain, kind, value in session.execute(query):
+        found[domain].append(f"{value} ({kind})")
+    return found
 
 
 def run_demo(folder: Path, settings: Settings | None = None) -> DemoResult:
-    """Run import, match and export into ``folder`` (its previous demo database is replaced)."""
+    """Serve, crawl, match and export into ``folder`` (its previous demo database is replaced)."""
+    started = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
     db_path = folder / "demo.db"
     for stale in (db_path, folder / "demo.db-wal", folder / "demo.db-shm"):
         stale.unlink(missing_ok=True)
     url = f"sqlite:///{db_path.resolve()}"
-    result = DemoResult(folder=folder, database_url=url)
+    result = DemoResult(folder=folder, database_url=url, sites=build_sites())
     engine = open_engine(url, create=True)
     try:
         upgrade(engine)
-        with resources.as_file(resources.files("spintrace") / "demo_data") as data:
-            data_copy = folder / "data"
-            shutil.copytree(data, data_copy, dirs_exist_ok=True)
-        result.imports.append(import_file(engine, data_copy / "sources.jsonl", "source", settings))
-        result.imports.append(import_file(engine, data_copy / "pages.jsonl", "page", settings))
+    finally:
+        engine.dispose()
+    settings_file = folder / "crawl-settings.json"
+    with DemoServers(result.sites) as servers:
+        settings_file.write_text(
+            json.dumps(crawl_settings(servers.hosts), indent=2) + "\n", encoding="utf-8"
+        )
+        for role in ("source", "page"):
+            urls = [site.start_url for site in result.sites if site.role == role]
+            result.crawls.append(_crawl(url, role, urls, settings_file))
+        result.requests = servers.requests
+    engine = open_engine(url)
+    try:
         result.match = match_pages(engine, settings)
         with (folder / "matches.csv").open("w", newline="", encoding="utf-8") as out:
             export_table(engine, "matches", "csv", out)
         result.links = list(iter_rows(engine, "matches"))
+        result.substitutions = list(iter_learned(engine))[:TOP_SUBSTITUTIONS]
+        with Session(engine) as session:
+            farms = [site.host for site in result.sites if site.role == "page"]
+            result.tracking = _tracking(session, farms)
     finally:
         engine.dispose()
-    truth = _truth(data_copy / "truth.csv")
+    truth = _truth()
     linked = {str(row["page_url"]): str(row["source_url"]) for row in result.links}
     result.copies = sum(1 for source in truth.values() if source)
     for page, source in truth.items():
@@ -78,4 +186,7 @@ def run_demo(folder: Path, settings: Settings | None = None) -> DemoResult:
             result.found += 1
         else:
             result.wrong += 1
+    # A link from a page the truth does not know (a crawled non-copy) is a false link too.
+    result.false_links += sum(1 for page in linked if page not in truth)
+    result.seconds = time.monotonic() - started
     return result

@@ -207,15 +207,3 @@ def test_export_to_unwritable_place(runner: CliRunner, sqlite_url: str, tmp_path
     target = tmp_path / "missing-folder" / "m.csv"
     line = one_error_line(run(runner, sqlite_url, "export", "matches", "--output", str(target)))
     assert "cannot write" in line
-
-
-def test_demo_command(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(cli, ["demo", "--output", str(tmp_path / "d")], catch_exceptions=False)
-    assert result.exit_code == 0
-    assert "7 of 7 copies linked to their true source, 0 to a wrong source, 0 false links" in (
-        result.output
-    )
-    assert (tmp_path / "d" / "matches.csv").is_file()
-    # Running it again starts from a fresh database and gives the same result.
-    again = runner.invoke(cli, ["demo", "--output", str(tmp_path / "d")])
-    assert "7 of 7 copies linked" in again.output

@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "pipeline": 4,
     "reports": 4,
     "demo": 5,
+    "demo_site": 5,
     "frames": 5,
     "cli": 5,
     "__init__": 5,  # the package facade: spintrace.open() hands over to frames lazily

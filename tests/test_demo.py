@@ -1,0 +1,202 @@
+"""``spintrace demo``: generated demo sites, the loopback host map, and the whole crawl demo."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+from click.testing import CliRunner, Result
+
+from spintrace.cli import cli
+from spintrace.crawler.discovery import feed_links, robots_sitemaps, sitemap_links, sniff
+from spintrace.crawler.hostmap import (
+    LoopbackHostsHandler,
+    loopback_hosts,
+    loopback_target,
+    map_request,
+)
+from spintrace.demo_site import DemoServers, build_sites, crawl_settings, load_jsonl
+
+SOURCES = load_jsonl("sources.jsonl")
+PAGES = load_jsonl("pages.jsonl")
+HREF = re.compile(r"""<a\b[^>]*?\bhref\s*=\s*["']([^"'#]+)""", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def sites() -> list[Any]:
+    return build_sites()
+
+
+# --- the generated sites (no crawl) --------------------------------------------------------------
+
+
+def test_one_site_per_domain_with_every_demo_article(sites: list[Any]) -> None:
+    by_role = {role: {s.host for s in sites if s.role == role} for role in ("source", "page")}
+    assert by_role["source"] == {urlsplit(r["url"]).hostname for r in SOURCES}
+    assert by_role["page"] == {"dailytrendwire.example", "newsbuzzhub.example"}
+    served = {s.base + path for s in sites for path in s.articles}
+    assert served == {r["url"] for r in SOURCES + PAGES}
+    for site in sites:
+        assert set(site.articles) <= set(site.routes)
+
+
+def test_farm_html_pages_are_served_as_they_are(sites: list[Any]) -> None:
+    routes = {s.base + path: reply for s in sites for path, reply in s.routes.items()}
+    for record in PAGES:
+        if record.get("html"):
+            assert routes[record["url"]].body == record["html"].encode("utf-8")
+
+
+def test_text_pages_are_rendered_into_the_farm_template(sites: list[Any]) -> None:
+    routes = {s.base + path: reply.body.decode() for s in sites for path, reply in s.routes.items()}
+    for record in PAGES:
+        if record.get("text"):
+            page = routes[record["url"]]
+            first = " ".join(record["text"].split("\n\n")[0].split())
+            assert first.replace("'", "&#x27;") in page
+            assert "adsbygoogle" in page and "Related articles" in page
+            assert "G-DEMO" in page  # the farm's own analytics ID
+
+
+def test_every_same_site_link_leads_to_a_page(sites: list[Any]) -> None:
+    for site in sites:
+        for path, reply in site.routes.items():
+            if not reply.headers[0][1].startswith("text/html"):
+                continue
+            for href in HREF.findall(reply.body.decode("utf-8")):
+                target = urljoin(site.base + path, href)
+                parts = urlsplit(target)
+                if parts.hostname == site.host:
+                    assert parts.path in site.routes, f"{site.base}{path} links to {target}"
+                else:
+                    # Pages link to no other site: a crawl with --follow would stay put too.
+                    assert parts.scheme not in ("http", "https"), f"{path} links to {target}"
+
+
+def test_robots_sitemaps_and_feeds_lead_to_the_articles(sites: list[Any]) -> None:
+    for site in sites:
+        robots = site.routes["/robots.txt"].body.decode()
+        pending = robots_sitemaps(robots, site.base) or [f"{site.base}/sitemap.xml"]
+        found: set[str] = set()
+        while pending:
+            body = site.routes[urlsplit(pending.pop()).path].body
+            assert sniff(body, "application/xml") in ("sitemap", "sitemap-index")
+            for url in sitemap_links(body):
+                if url.endswith(".xml"):
+                    pending.append(url)
+                else:
+                    found.add(url)
+        assert {site.base + p for p in site.articles} <= found
+        feed = next(r for p, r in site.routes.items() if "rss" in r.headers[0][1])
+        assert feed_links(feed.body, site.start_url)
+
+
+# --- the loopback host map -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["127.0.0.1:8080", "localhost:1", "[::1]:443", "127.3.2.1:9"])
+def test_loopback_targets_are_accepted(target: str) -> None:
+    assert loopback_target(target) == target
+
+
+@pytest.mark.parametrize(
+    "target", ["10.0.0.1:80", "example.org:80", "8.8.8.8:53", "127.0.0.1", "127.0.0.1:0", ""]
+)
+def test_other_targets_are_refused(target: str) -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        loopback_target(target)
+
+
+def test_requests_go_to_their_host_s_loopback_server_and_nowhere_else() -> None:
+    from scrapy import Request
+    from scrapy.exceptions import IgnoreRequest
+
+    hosts = loopback_hosts({"Farm.example": "127.0.0.1:4321"})
+    request = Request("https://farm.example/a/b.html?x=1#top", meta={"proxy": "http://p:3128"})
+    mapped = map_request(request, hosts)
+    assert mapped.url == "http://127.0.0.1:4321/a/b.html?x=1"
+    assert "proxy" not in mapped.meta
+    assert request.url == "https://farm.example/a/b.html?x=1#top"  # what Scrapy keeps
+    for url in (
+        "https://elsewhere.example/",
+        "http://127.0.0.1:4321/",
+        "https://farm.example.org/",
+    ):
+        with pytest.raises(IgnoreRequest):
+            map_request(Request(url), hosts)
+
+
+def test_a_non_loopback_target_is_refused() -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        loopback_hosts({"farm.example": "192.0.2.1:80"})
+    assert crawl_settings({"a.example": "127.0.0.1:1"})["DOWNLOAD_HANDLERS"]["https"] == (
+        f"{LoopbackHostsHandler.__module__}.{LoopbackHostsHandler.__name__}"
+    )
+
+
+def test_servers_listen_on_loopback_only(sites: list[Any]) -> None:
+    import urllib.request
+
+    with DemoServers(sites[:1]) as servers:
+        (address,) = servers.hosts.values()
+        assert address.startswith("127.0.0.1:")
+        with urllib.request.urlopen(f"http://{address}/robots.txt", timeout=5) as answer:
+            assert b"Sitemap:" in answer.read()
+
+
+# --- the whole demo ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    folder = tmp_path_factory.mktemp("demo") / "out"
+    result = CliRunner().invoke(cli, ["demo", "--output", str(folder)], catch_exceptions=False)
+    return SimpleNamespace(result=result, folder=folder)
+
+
+def test_demo_command(demo_run: SimpleNamespace) -> None:
+    result: Result = demo_run.result
+    assert result.exit_code == 0, result.output
+    assert "7 of 7 copies linked to their true source, 0 to a wrong source, 0 false links" in (
+        result.output
+    )
+    assert "crawl --as source:" in result.output and "crawl --as page:" in result.output
+    assert "extracted: 8 new documents" in result.output
+    assert "extracted: 10 new documents" in result.output
+    assert "0 skipped (finished)" in result.output
+    assert "spinner substitutions learned (top 5):" in result.output
+    assert "stated -> said" in result.output
+    assert "dailytrendwire.example: ca-pub-1234567890123456 (adsense), G-DEMO12345" in (
+        result.output
+    )
+    assert "newsbuzzhub.example: ca-pub-6543210987654321 (adsense), G-DEMO67890" in result.output
+    assert "WARNING" not in result.output
+    assert (demo_run.folder / "matches.csv").is_file()
+
+
+def test_demo_stores_real_names_not_loopback_addresses(demo_run: SimpleNamespace) -> None:
+    assert demo_run.result.exit_code == 0
+    with sqlite3.connect(demo_run.folder / "demo.db") as db:
+        captured = [row[0] for row in db.execute("select url from captures")]
+        documents = {(role, url) for role, url in db.execute("select role, url from documents")}
+        domains = {row[0] for row in db.execute("select domain from sites")}
+    assert captured and all(u.startswith("https://") and ".example/" in u for u in captured)
+    assert documents == {("source", r["url"]) for r in SOURCES} | {
+        ("page", r["url"]) for r in PAGES
+    }
+    assert domains == {urlsplit(r["url"]).hostname for r in SOURCES + PAGES}
+    settings = json.loads((demo_run.folder / "crawl-settings.json").read_text())
+    assert all(t.startswith("127.0.0.1:") for t in settings["SPINTRACE_LOOPBACK_HOSTS"].values())
+
+
+@pytest.mark.slow
+def test_demo_runs_again_from_a_fresh_database(demo_run: SimpleNamespace) -> None:
+    again = CliRunner().invoke(cli, ["demo", "--output", str(demo_run.folder)])
+    assert again.exit_code == 0, again.output
+    assert "7 of 7 copies linked" in again.output
+    assert "extracted: 8 new documents" in again.output
