@@ -320,7 +320,7 @@ def export(app: _App, table: str, fmt: str, output: Path | None) -> None:
 
 @cli.group()
 def report() -> None:
-    """Reports for people: complaint packs for rights holders."""
+    """Reports for people: complaint packs for rights holders, network maps for investigators."""
 
 
 @report.command("complaint")
@@ -353,6 +353,45 @@ def report_complaint(app: _App, owner: str, output: Path) -> None:
         f"{len(summary.sites)} sites, {warc}"
     )
     click.echo(f"open {summary.index}")
+
+
+@report.command("network")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for network.gexf, network.png, network.html and sites.csv.",
+)
+@click.option(
+    "--window",
+    "window_hours",
+    type=click.FloatRange(min=0),
+    default=48.0,
+    show_default=True,
+    metavar="HOURS",
+    help="Copies of one source first seen this close together link their sites.",
+)
+@click.option(
+    "--min-strength",
+    type=click.FloatRange(0, 1),
+    default=0.1,
+    show_default=True,
+    metavar="X",
+    help="Leave out links weaker than this (0..1).",
+)
+@click.pass_obj
+def report_network(app: _App, output: Path, window_hours: float, min_strength: float) -> None:
+    """Map which sites look run by one operator: shared IDs, timing, spinner."""
+    from spintrace.reports.network import write_network_report
+
+    engine = app.engine()
+    try:
+        summary = write_network_report(engine, output, window_hours, min_strength)
+    finally:
+        engine.dispose()
+    click.echo(f"{summary.sites} sites, {summary.edges} links, {summary.communities} communities")
+    click.echo(f"open {output / 'network.html'} (or network.gexf in Gephi)")
 
 
 def _crawl_settings(overrides: tuple[str, ...], settings_file: Path | None) -> dict[str, Any]:

@@ -377,3 +377,43 @@ def test_hostile_values_are_inert(migrated: Engine, tmp_path: Path) -> None:
     with (tmp_path / "sites.csv").open(encoding="utf-8", newline="") as handle:
         sites = [row["site"] for row in csv.DictReader(handle)]
     assert "'=HYPERLINK(1)\x01.example" in sites
+
+
+def test_cli_report_network(sqlite_url: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from spintrace.cli import cli
+    from spintrace.db import open_engine, upgrade
+
+    engine = open_engine(sqlite_url, create=True)
+    upgrade(engine)
+    _demo(engine)
+    engine.dispose()
+    out = tmp_path / "net"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            sqlite_url,
+            "report",
+            "network",
+            "-o",
+            str(out),
+            "--window",
+            "12",
+            "--min-strength",
+            "0.2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 sites, 1 links, 1 communities" in result.output
+    assert {p.name for p in out.iterdir()} == {
+        "network.gexf",
+        "network.png",
+        "network.html",
+        "sites.csv",
+    }
+    bad = CliRunner().invoke(
+        cli, ["--db", sqlite_url, "report", "network", "-o", str(out), "--min-strength", "2"]
+    )
+    assert bad.exit_code == 2 and "min-strength" in bad.output
