@@ -3,7 +3,8 @@
     python bench/screenshots.py [--output docs/screenshots] [--chromium chromium]
 
 Builds the demo database in a temporary folder (import, match), writes the complaint pack for
-harbourgazette.example, and renders its index and first evidence page with Debian's `chromium`
+harbourgazette.example and the network report, and renders the pack's index and an evidence
+page and the network page with Debian's `chromium`
 (`apt-get install chromium`) into PNG files, so a person can see what the reports look like.
 Chromium runs offline: the pages load nothing (their Content-Security-Policy allows no fetch),
 and background networking, sync and component updates are switched off.
@@ -22,6 +23,7 @@ from spintrace.db import open_engine, upgrade
 from spintrace.ingest import import_file
 from spintrace.pipeline import match_pages
 from spintrace.reports.complaint import build_complaint_pack
+from spintrace.reports.network import write_network_report
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "spintrace" / "demo_data"
@@ -78,6 +80,7 @@ def build_demo_pack(folder: Path) -> Path:
         import_file(engine, DEMO / "pages.jsonl", "page")
         match_pages(engine)
         build_complaint_pack(engine, OWNER, folder / "pack")
+        write_network_report(engine, folder / "network")
     finally:
         engine.dispose()
     return folder / "pack"
@@ -97,6 +100,7 @@ def main() -> int:
         shots = {
             "complaint-evidence.png": (pack / "evidence" / "2.html", "1400,1800"),
             "complaint-index.png": (pack / "index.html", "1400,1000"),
+            "network.png": (Path(tmp) / "network" / "network.html", "1400,1600"),
         }
         for name, (page, size) in shots.items():
             screenshot(args.chromium, page, args.output / name, size)
