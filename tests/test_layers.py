@@ -30,6 +30,8 @@ LAYERS: dict[str, int] = {
     "demo_site": 5,
     "frames": 5,
     "cli": 5,
+    "cli_crawl": 5,
+    "cli_reports": 5,
     "__init__": 5,  # the package facade: spintrace.open() hands over to frames lazily
 }
 

@@ -1,0 +1,213 @@
+"""``spintrace crawl`` and ``spintrace captures``: collecting pages (docs/crawling.md).
+
+Registered on the :func:`spintrace.cli.cli` group when :mod:`spintrace.cli` is imported.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from spintrace.cli import MAX_LISTED_ERRORS, _App, _settings, cli
+from spintrace.records import Role
+
+__all__ = ["captures", "crawl"]
+
+
+def _crawl_settings(overrides: tuple[str, ...], settings_file: Path | None) -> dict[str, Any]:
+    from spintrace.crawler.settings import load_settings_file, parse_overrides
+
+    values: dict[str, Any] = {}
+    if settings_file is not None:
+        values.update(load_settings_file(settings_file))
+    values.update(parse_overrides(overrides))
+    return values
+
+
+def _echo_processing(report: Any) -> None:
+    click.echo(
+        f"extracted: {report.documents_new} new documents, {report.documents_unchanged} "
+        f"unchanged, {report.non_articles} non-articles, {report.not_html} not HTML, "
+        f"{len(report.errors)} errors"
+    )
+    for error in report.errors[:MAX_LISTED_ERRORS]:
+        click.echo(f"  error {error}", err=True)
+
+
+@cli.command()
+@click.argument("urls", nargs=-1)
+@click.option(
+    "--as",
+    "role",
+    type=click.Choice(("page", "source")),
+    default="page",
+    show_default=True,
+    help="Store what is found as suspect pages or as sources.",
+)
+@click.option(
+    "--list",
+    "list_mode",
+    is_flag=True,
+    help="Fetch exactly the given URLs; discover and follow nothing.",
+)
+@click.option(
+    "--from-file",
+    "url_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also crawl the URLs in this file (one per line, # comments).",
+)
+@click.option(
+    "--max-pages",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Stop after storing this many pages (0: no limit).",
+)
+@click.option(
+    "--same-domain/--follow",
+    default=True,
+    show_default=True,
+    help="Stay on the start URLs' domains, or follow links to other sites.",
+)
+@click.option("--depth", type=click.IntRange(min=0), help="Link hops from a start URL [5].")
+@click.option(
+    "--no-extract",
+    is_flag=True,
+    help="Only store captures; extract later with `spintrace captures process`.",
+)
+@click.option(
+    "--jobdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the crawl's state here; the same command resumes an interrupted crawl.",
+)
+@click.option(
+    "-s",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A Scrapy setting (repeatable), e.g. -s DOWNLOAD_DELAY=2.",
+)
+@click.option(
+    "--settings",
+    "settings_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Scrapy settings from a .toml, .json or .py file (before -s).",
+)
+@click.pass_obj
+def crawl(
+    app: _App,
+    urls: tuple[str, ...],
+    role: Role,
+    list_mode: bool,
+    url_file: Path | None,
+    max_pages: int,
+    same_domain: bool,
+    depth: int | None,
+    no_extract: bool,
+    jobdir: Path | None,
+    overrides: tuple[str, ...],
+    settings_file: Path | None,
+) -> None:
+    """Crawl sites (or, with --list, fetch URLs), store captures, extract documents.
+
+    From each site URL, articles are found through robots.txt sitemaps, sitemap indexes,
+    RSS/Atom feeds and links between pages. Polite by default (robots.txt, AutoThrottle, two
+    requests per site at a time); see docs/crawling.md.
+    """
+    from spintrace.captures import process_captures
+    from spintrace.crawler import CrawlError, CrawlOptions, run_crawl
+
+    all_urls = list(urls)
+    if url_file is not None:
+        try:
+            lines = url_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeError) as exc:
+            raise CrawlError(f"cannot read {url_file}: {exc}") from None
+        all_urls += [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+    if not all_urls:
+        raise CrawlError("no URL to crawl: give URLs or --from-file FILE")
+    options = CrawlOptions(
+        urls=tuple(all_urls),
+        db_url=app.db_url,
+        role=role,
+        mode="list" if list_mode else "site",
+        max_pages=max_pages,
+        depth=depth,
+        follow=not same_domain,
+        jobdir=jobdir,
+        settings=_crawl_settings(overrides, settings_file),
+    )
+    settings = _settings()
+    engine = app.engine()
+    try:
+        report = run_crawl(options)
+        resumed = f", {report.replayed} already stored (resumed job)" if report.resumed else ""
+        click.echo(
+            f"crawled {report.pages} pages in {report.seconds:.1f} s: {report.new} new "
+            f"captures, {report.unchanged} unchanged{resumed}, {report.skipped} skipped "
+            f"({report.finish_reason})"
+        )
+        for reason in report.skip_reasons[:MAX_LISTED_ERRORS]:
+            click.echo(f"  skipped {reason}", err=True)
+        if report.skipped > MAX_LISTED_ERRORS:
+            click.echo(f"  ... and {report.skipped - MAX_LISTED_ERRORS} more", err=True)
+        if report.finish_reason == "shutdown":
+            again = "run the same command to resume; " if jobdir is not None else ""
+            click.echo(
+                f"interrupted: {again}extract what was stored with `spintrace captures process`"
+            )
+            sys.exit(130)
+        if not no_extract:
+            _echo_processing(process_captures(engine, settings))
+    finally:
+        engine.dispose()
+
+
+@cli.group()
+def captures() -> None:
+    """Stored captures: raw fetched pages kept as evidence."""
+
+
+@captures.command("process")
+@click.pass_obj
+def captures_process(app: _App) -> None:
+    """Extract documents from captures not processed yet (crawl does this itself)."""
+    from spintrace.captures import process_captures
+
+    engine = app.engine()
+    try:
+        _echo_processing(process_captures(engine, _settings()))
+    finally:
+        engine.dispose()
+
+
+@captures.command("export-warc")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The WARC file to write (gzipped records; name it .warc.gz).",
+)
+@click.option(
+    "--role", type=click.Choice(("page", "source")), help="Only captures crawled with this role."
+)
+@click.pass_obj
+def captures_export_warc(app: _App, output: Path, role: Role | None) -> None:
+    """Write the stored captures as a standard WARC file (response records)."""
+    from spintrace.crawler.warc import write_warc
+
+    engine = app.engine()
+    try:
+        try:
+            handle = output.open("wb")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
+        with handle:
+            count = write_warc(engine, handle, role)
+    finally:
+        engine.dispose()
+    click.echo(f"wrote {count} captures to {output}")

@@ -1,0 +1,90 @@
+"""``spintrace report``: complaint packs and network maps (docs/reports.md).
+
+Registered on the :func:`spintrace.cli.cli` group when :mod:`spintrace.cli` is imported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from spintrace.cli import _App, cli
+
+__all__ = ["report"]
+
+
+@cli.group()
+def report() -> None:
+    """Reports for people: complaint packs for rights holders, network maps for investigators."""
+
+
+@report.command("complaint")
+@click.option(
+    "--owner",
+    required=True,
+    metavar="DOMAIN",
+    help="The rights holder's site: its sources (and its subdomains') are the works.",
+)
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the pack: new, empty, or an earlier pack (replaced).",
+)
+@click.pass_obj
+def report_complaint(app: _App, owner: str, output: Path) -> None:
+    """Write a complaint pack: CSV, evidence pages, notice drafts, WARC, index.html."""
+    from spintrace.reports.complaint import build_complaint_pack
+
+    engine = app.engine()
+    try:
+        summary = build_complaint_pack(engine, owner, output)
+    finally:
+        engine.dispose()
+    warc = f"{summary.captures} captures in the WARC" if summary.captures else "no captures"
+    click.echo(
+        f"{summary.owner}: {summary.works} works copied, {summary.copies} copies, "
+        f"{len(summary.sites)} sites, {warc}"
+    )
+    click.echo(f"open {summary.index}")
+
+
+@report.command("network")
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for network.gexf, network.png, network.html and sites.csv.",
+)
+@click.option(
+    "--window",
+    "window_hours",
+    type=click.FloatRange(min=0),
+    default=48.0,
+    show_default=True,
+    metavar="HOURS",
+    help="Copies of one source first seen this close together link their sites.",
+)
+@click.option(
+    "--min-strength",
+    type=click.FloatRange(0, 1),
+    default=0.1,
+    show_default=True,
+    metavar="X",
+    help="Leave out links weaker than this (0..1).",
+)
+@click.pass_obj
+def report_network(app: _App, output: Path, window_hours: float, min_strength: float) -> None:
+    """Map which sites look run by one operator: shared IDs, timing, spinner."""
+    from spintrace.reports.network import write_network_report
+
+    engine = app.engine()
+    try:
+        summary = write_network_report(engine, output, window_hours, min_strength)
+    finally:
+        engine.dispose()
+    click.echo(f"{summary.sites} sites, {summary.edges} links, {summary.communities} communities")
+    click.echo(f"open {output / 'network.html'} (or network.gexf in Gephi)")
