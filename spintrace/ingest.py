@@ -98,10 +98,6 @@ def site_id_for(session: Session, url: str, cache: dict[str, int] | None = None)
     return Site.id_for(session, url, cache)
 
 
-# Longer values (a very long outbound URL) are cut: they only need to compare equal.
-MAX_INDICATOR_VALUE = 1000
-
-
 def store_indicators(
     session: Session,
     capture_id: int | None,
@@ -120,36 +116,10 @@ def store_indicators(
             return 0
         site_id = capture.site_id
     found = find_indicators(html, url)
-    if not found:
-        return 0
-    now = utcnow()
-    rows = {
-        (row.kind, row.value): row
-        for row in session.scalars(
-            select(SiteIndicator).where(
-                SiteIndicator.site_id == site_id,
-                SiteIndicator.kind.in_({i.kind for i in found}),
-            )
-        )
-    }
     for indicator in found:
-        value = indicator.value[:MAX_INDICATOR_VALUE]
-        row = rows.get((indicator.kind, value))
-        if row is None:
-            row = SiteIndicator(
-                site_id=site_id,
-                kind=indicator.kind,
-                value=value,
-                evidence=indicator.evidence,
-                first_capture_id=capture_id,
-                captures=0,
-                first_seen=now,
-            )
-            session.add(row)
-            rows[indicator.kind, value] = row
-        row.captures += 1
-        row.last_seen = now
-    session.flush()
+        SiteIndicator.record(
+            session, site_id, indicator.kind, indicator.value, indicator.evidence, capture_id
+        )
     return len(found)
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from spintrace.records import Role
 
-__all__ = ["FetchedPage"]
+__all__ = ["FetchedFavicon", "FetchedPage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,3 +29,12 @@ class FetchedPage:
     depth: int
     content_type: str
     replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedFavicon:
+    """A site's favicon as fetched: its hash ties sites that share a custom icon."""
+
+    page_url: str
+    url: str
+    body: bytes

@@ -30,7 +30,7 @@ from spintrace.crawler.discovery import (
     sitemap_links,
     sniff,
 )
-from spintrace.crawler.items import FetchedPage
+from spintrace.crawler.items import FetchedFavicon, FetchedPage
 from spintrace.crawler.settings import PAGE_META
 from spintrace.db.models import utcnow
 from spintrace.records import Role
@@ -44,6 +44,8 @@ Mode = Literal["site", "list"]
 # How many skip reasons the spider keeps for the command's summary; the count is always exact.
 MAX_KEPT_SKIPS = 200
 START_META = "spintrace_start"
+# Icons larger than this are not hashed (a real favicon is a few kilobytes).
+MAX_FAVICON_BYTES = 1_000_000
 
 
 def _bare_host(url: str) -> str:
@@ -83,6 +85,7 @@ class SiteSpider(Spider):
         self.skips = 0
         self.skip_reasons: list[str] = []
         self.start_failures: dict[str, str] = {}
+        self.favicon_hosts: set[str] = set()
         # Scope is checked by in_scope(): LinkExtractor's allow_domains ignores hosts with ports.
         self.links = LinkExtractor(unique=True)
 
@@ -191,6 +194,8 @@ class SiteSpider(Spider):
         )
         if self.max_pages and self.pages >= self.max_pages:
             raise CloseSpider("max_pages")
+        if isinstance(response, TextResponse):
+            yield from self._favicon(response)
         if self.mode != "site" or not isinstance(response, TextResponse):
             return
         try:
@@ -205,6 +210,29 @@ class SiteSpider(Spider):
                         yield self._discovery(url)
         except (ValueError, AttributeError, UnicodeError) as exc:
             self.skip(response.url, f"links not readable ({exc})")
+
+    def _favicon(self, response: TextResponse) -> Iterator[Request]:
+        """The first page of each host asks for its favicon (declared, else /favicon.ico)."""
+        host = urlsplit(response.url).netloc
+        if host in self.favicon_hosts:
+            return
+        self.favicon_hosts.add(host)
+        try:
+            href = response.css('link[rel~="icon"]::attr(href)').get()
+            url = response.urljoin(href) if href else response.urljoin("/favicon.ico")
+        except (ValueError, AttributeError, UnicodeError):
+            return
+        if self.in_scope(url):
+            yield Request(
+                url,
+                callback=self.parse_favicon,
+                errback=self.on_discovery_error,
+                meta={"page_url": response.url},
+            )
+
+    def parse_favicon(self, response: Response) -> Iterator[FetchedFavicon]:
+        if response.status == 200 and 0 < len(response.body) <= MAX_FAVICON_BYTES:
+            yield FetchedFavicon(response.meta["page_url"], response.url, response.body)
 
     # --- errors --------------------------------------------------------------------------------
 

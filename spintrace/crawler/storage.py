@@ -22,10 +22,10 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from spintrace.crawler.items import FetchedPage
+from spintrace.crawler.items import FetchedFavicon, FetchedPage
 from spintrace.crawler.settings import DB_URL_SETTING, PAGE_META, RESUME_SINCE_SETTING
 from spintrace.db.engine import open_engine
-from spintrace.db.models import Capture, Site
+from spintrace.db.models import Capture, Site, SiteIndicator
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -68,6 +68,9 @@ class CapturePipeline:
         self.crawler.stats.inc_value(f"spintrace/{key}")
 
     def process_item(self, item: Any) -> Any:
+        if isinstance(item, FetchedFavicon):
+            self._favicon(item)
+            return item
         if not isinstance(item, FetchedPage):
             return item
         if item.replayed:
@@ -105,6 +108,16 @@ class CapturePipeline:
             return item
         self._inc("captures_new")
         return item
+
+    def _favicon(self, item: FetchedFavicon) -> None:
+        digest = hashlib.sha256(item.body).hexdigest()
+        evidence = f"{item.url} ({len(item.body)} bytes)"
+        try:
+            with Session(self.engine) as session, session.begin():
+                site_id = Site.id_for(session, item.page_url, self.sites)
+                SiteIndicator.record(session, site_id, "favicon-hash", digest, evidence)
+        except IntegrityError:  # a concurrent crawl recorded it first
+            self.sites.clear()
 
 
 class ReplayMiddleware:

@@ -332,3 +332,39 @@ class SiteIndicator(Base):
     captures: Mapped[int] = mapped_column(Integer, doc="pages of the site it was seen on")
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # Longer values (a very long outbound URL) are cut: they only need to compare equal.
+    MAX_VALUE: ClassVar[int] = 1000
+
+    @staticmethod
+    def record(
+        session: Session,
+        site_id: int,
+        kind: str,
+        value: str,
+        evidence: str,
+        capture_id: int | None = None,
+    ) -> SiteIndicator:
+        """Add one sighting of ``kind``/``value`` on a site: a new row, or one more capture."""
+        value = value[: SiteIndicator.MAX_VALUE]
+        row = session.scalar(
+            select(SiteIndicator).where(
+                SiteIndicator.site_id == site_id,
+                SiteIndicator.kind == kind,
+                SiteIndicator.value == value,
+            )
+        )
+        if row is None:
+            row = SiteIndicator(
+                site_id=site_id,
+                kind=kind,
+                value=value,
+                evidence=evidence,
+                first_capture_id=capture_id,
+                captures=0,
+            )
+            session.add(row)
+        row.captures += 1
+        row.last_seen = utcnow()
+        session.flush()
+        return row

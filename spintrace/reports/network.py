@@ -92,6 +92,9 @@ INDICATOR_WEIGHTS: dict[str, tuple[float, Rule]] = {
     "wordpress-theme": (0.2, "weak"),
     "wordpress-plugin": (0.1, "weak"),
     "generator": (0.05, "weak"),
+    # A custom icon's SHA-256 ties sites; a stock one (a CMS default) is shared by many,
+    # hence divided by (sites sharing it - 1) like the templates.
+    "favicon-hash": (0.5, "weak"),
     # Not operator evidence unless only these two sites have it (an icon hotlinked from the
     # same third host; the same obscure outbound link).
     "favicon-url": (0.3, "rare"),
