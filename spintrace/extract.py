@@ -25,7 +25,8 @@ def _parse_date(value: object) -> datetime | None:
 
 
 def _clean(value: object) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
+    # NUL cannot be stored in PostgreSQL text, and no article needs it.
+    return value.replace("\x00", "").strip() or None if isinstance(value, str) else None
 
 
 def _strip_heading(text: str, title: str | None, author: str | None) -> str:

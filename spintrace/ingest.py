@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
@@ -229,11 +229,16 @@ class _Writer:
         return capture.id, True
 
     def write(self, batch: list[_Prepared], report: ImportReport) -> None:
-        """Store a batch in one transaction; on a conflict with a concurrent import, one by one."""
+        """Store a batch in one transaction; if that fails, item by item.
+
+        One by one, a conflict with a concurrent import counts as unchanged, and a record the
+        database refuses is rejected with its line number: the good lines around it are kept.
+        """
+        results: list[bool | None]
         try:
             with Session(self.engine) as session, session.begin():
                 results = [self._write_one(session, item) for item in batch]
-        except IntegrityError:
+        except DBAPIError:
             self.sites.clear()
             results = []
             for item in batch:
@@ -243,10 +248,22 @@ class _Writer:
                 except IntegrityError:
                     self.sites.clear()
                     results.append(False)
+                except DBAPIError as exc:
+                    self.sites.clear()
+                    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+                    error = InputError(
+                        f"refused by the database: {reason}",
+                        path=report.path,
+                        line=item.record.line,
+                    )
+                    logger.info("skipped %s", error)
+                    report.rejected += 1
+                    report.errors.append(error)
+                    results.append(None)
         for added in results:
             if added:
                 report.new += 1
-            else:
+            elif added is not None:
                 report.unchanged += 1
 
 
@@ -275,7 +292,7 @@ def import_file(
                     raise item
                 batch.append(_prepare(item, name, settings))
             except InputError as exc:
-                logger.warning("skipped %s", exc)
+                logger.info("skipped %s", exc)
                 report.rejected += 1
                 report.errors.append(exc)
             if len(batch) >= settings.batch_size:

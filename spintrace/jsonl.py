@@ -54,6 +54,23 @@ def _parse_published(value: object) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def _unstorable(value: object) -> str | None:
+    """Why a string cannot be stored as text by every database, or ``None`` if it can.
+
+    JSON escapes can smuggle in what UTF-8 text cannot hold (a lone surrogate, ``\ud800``)
+    and what PostgreSQL text refuses (NUL, ``\u0000``).
+    """
+    if not isinstance(value, str):
+        return None
+    if "\x00" in value:
+        return "contains a NUL character (\\u0000)"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (an escape like \\ud800 that is no character)"
+    return None
+
+
 def parse_line(raw: bytes, line: int, path: str) -> InputRecord:
     """Parse one JSONL line into an :class:`InputRecord`; :class:`InputError` says what is wrong."""
 
@@ -84,6 +101,10 @@ def parse_line(raw: bytes, line: int, path: str) -> InputRecord:
     for name in _OPTIONAL_STRINGS:
         if obj.get(name) is not None and not isinstance(obj.get(name), str):
             raise fail(f"'{name}' must be a string")
+    for name in ("url", "text", "html", *_OPTIONAL_STRINGS):
+        problem = _unstorable(obj.get(name))
+        if problem:
+            raise fail(f"'{name}' {problem}")
     if text is not None and not text.strip():
         if html is None or not html.strip():
             raise fail("'text' is empty")

@@ -36,6 +36,7 @@ from spintrace.db.models import (
     utcnow,
 )
 from spintrace.db.models import Signature as SignatureRow
+from spintrace.errors import DatabaseError
 from spintrace.matcher.align import Bigrams, align, bigram_starts
 from spintrace.matcher.despin import Despinner
 from spintrace.matcher.index import (
@@ -59,7 +60,7 @@ __all__ = ["INDEX_NAME", "MATCHER_VERSION", "MatchReport", "index_sources", "mat
 
 logger = logging.getLogger(__name__)
 
-MATCHER_VERSION = "align-v2"
+MATCHER_VERSION = "align-v3"
 # One version drives every stored derivative of a source: changing the features re-indexes all.
 INDEX_NAME = f"containment-f{FORMAT_VERSION}.{FEATURE_VERSION}"
 SIGNATURE_KINDS = (f"content-f{FEATURE_VERSION}", f"skeleton-f{FEATURE_VERSION}")
@@ -97,9 +98,17 @@ TOKENS_KIND = f"lemma-f{FEATURE_VERSION}"
 
 
 def _features(despinner: Despinner, text: str, *, source: bool) -> tuple[list[Token], Features]:
-    tokens = despinner.tokens(tokenize(text), undo_spin=not source)
+    """Lemmatised tokens (what alignment compares) and the features the index compares.
+
+    A page's features are taken after undoing known spins, so a spun copy finds its source;
+    its alignment uses the lemmas only, so every spun word still shows as a substitution in
+    the evidence (never as a verbatim copy) and is harvested again for the site's fingerprint.
+    """
+    tokens = tokenize(text)
+    lemmas = despinner.tokens(tokens, undo_spin=False)
+    despun = lemmas if source else despinner.tokens(tokens, undo_spin=True)
     lead = IndexParams().lead_tokens if source else 0
-    return tokens, text_features(tokens, text, lead_tokens=lead)
+    return lemmas, text_features(despun, text, lead_tokens=lead)
 
 
 def _indexed_sources() -> Any:
@@ -108,7 +117,7 @@ def _indexed_sources() -> Any:
 
 def index_sources(engine: Engine, despinner: Despinner, settings: Settings) -> int:
     """Index every source not indexed yet, in new segments; returns how many were indexed."""
-    done = 0
+    done = conflicts = 0
     while True:
         try:
             with Session(engine) as session, session.begin():
@@ -122,9 +131,16 @@ def index_sources(engine: Engine, despinner: Despinner, settings: Settings) -> i
                     break
                 _index_batch(session, rows, despinner, settings)
                 done += len(rows)
-        except IntegrityError:
+        except IntegrityError as exc:
             # Another process indexed some of the same sources first: take the next ones.
+            conflicts += 1
+            if conflicts > MAX_CONFLICTS:
+                raise DatabaseError(
+                    f"indexing keeps conflicting with another writer ({exc.orig})"
+                ) from None
             logger.info("sources were indexed concurrently; continuing")
+        else:
+            conflicts = 0
     _compact(engine)
     return done
 
@@ -336,6 +352,9 @@ def match_pages(
         try:
             with Session(engine) as session, session.begin():
                 batch = stale.order_by(Document.id).limit(settings.batch_size)
+                if session.get_bind().dialect.name == "postgresql":
+                    # Claim the batch: a concurrent run skips these pages and takes the next.
+                    batch = batch.with_for_update(skip_locked=True, of=Document)
                 pages = session.execute(batch).all()
                 if not pages:
                     break
@@ -348,13 +367,16 @@ def match_pages(
                         _store_link(session, page_id, source_id, evidence, despinner)
                     _record(session, page_id, report.sources, outcome)
                     outcomes[outcome] += 1
-        except IntegrityError:
+        except IntegrityError as exc:
             # Another match run stored some of these pages first; they are no longer stale.
             conflicts += 1
             if conflicts > MAX_CONFLICTS:
-                raise
+                raise DatabaseError(
+                    f"matching keeps conflicting with another writer ({exc.orig})"
+                ) from None
             logger.info("pages were matched concurrently by another run; continuing")
             continue
+        conflicts = 0
         report.linked += outcomes["linked"]
         report.unlinked += outcomes["unlinked"]
         report.too_short += outcomes["too-short"]

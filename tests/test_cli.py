@@ -125,6 +125,8 @@ BAD_LINES = [
     (b'{"url": "https://a.example/8", "text": "x", "published": "yesterday"}', "ISO 8601"),
     (b'{"url": "https://a.example/9", "html": "<html><body></body></html>"}', "extracted"),
     (b'{"url": "https://a.example:99999/10", "text": "bad port"}', "not a valid URL"),
+    (b'{"url": "https://a.example/12", "text": "lone \\ud800 surrogate"}', "lone surrogate"),
+    (b'{"url": "https://a.example/13", "text": "a NUL \\u0000 byte"}', "NUL character"),
     (b"", None),
     (b'{"url": "https://a.example/11", "text": "Good line two, after the broken ones."}', None),
 ]
@@ -136,7 +138,7 @@ def test_broken_lines_are_named_and_skipped(runner: CliRunner, db: str, tmp_path
     result = runner.invoke(cli, ["--db", db, "pages", "import", str(path)])
     assert result.exit_code == 0
     assert "Traceback" not in result.output
-    assert "2 new, 0 unchanged, 12 rejected" in result.output
+    assert "2 new, 0 unchanged, 14 rejected" in result.output
     for number, (_, reason) in enumerate(BAD_LINES, start=1):
         if reason is not None:
             assert f"{path}:{number}: " in result.output
@@ -147,7 +149,7 @@ def test_broken_lines_are_named_and_skipped(runner: CliRunner, db: str, tmp_path
     assert urls == ["https://a.example/1", "https://a.example/11"]
     strict = runner.invoke(cli, ["--db", db, "pages", "import", "--strict", str(path)])
     assert strict.exit_code == 2
-    assert "0 new, 2 unchanged, 12 rejected" in strict.output
+    assert "0 new, 2 unchanged, 14 rejected" in strict.output
 
 
 def test_changed_text_adds_a_version(runner: CliRunner, db: str, tmp_path: Path) -> None:

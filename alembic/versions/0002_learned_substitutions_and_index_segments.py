@@ -32,7 +32,7 @@ def upgrade() -> None:
             name=op.f("fk_document_tokens_document_id_documents"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("document_id", name=op.f("pk_document_tokens")),
+        sa.PrimaryKeyConstraint("document_id", "kind", name=op.f("pk_document_tokens")),
     )
     op.create_table(
         "index_segments",

@@ -188,14 +188,19 @@ class Document(Base):
 
 
 class DocumentTokens(Base):
-    """A document's de-spun tokens (``TokenTable`` bytes), so matching never re-tokenises it."""
+    """A document's lemmatised tokens (``TokenTable`` bytes), so matching never re-tokenises it.
+
+    One row per normalisation version (``kind``): a new feature version adds its own rows.
+    """
 
     __tablename__ = "document_tokens"
 
     document_id: Mapped[int] = mapped_column(
         ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
     )
-    kind: Mapped[str] = mapped_column(String(32), doc="normalisation and its version")
+    kind: Mapped[str] = mapped_column(
+        String(32), primary_key=True, doc="normalisation and its version"
+    )
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
