@@ -13,8 +13,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Engine, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Table, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from spintrace.db.models import (
@@ -112,46 +114,98 @@ def harvest(engine: Engine, thesaurus: Thesaurus | None = None) -> int:
                 per_pair[pair] += 1
                 occurrences[pair] += count
                 sites[pair][site_id] += 1
-        existing = {
-            (row.spun, row.original): row
-            for row in session.scalars(
-                select(LearnedSubstitution).where(
-                    LearnedSubstitution.spun.in_({spun for spun, _ in per_pair})
-                )
-            )
-        }
-        for pair in per_pair.keys() - existing.keys():
-            existing[pair] = LearnedSubstitution(
-                spun=pair[0],
-                original=pair[1],
-                pairs=0,
-                occurrences=0,
-                relation=_relation(thesaurus, *pair),
-                first_seen=now,
-            )
-            session.add(existing[pair])
-        session.flush()  # one round trip gives every new row its id
-        ids = {existing[pair].id: pair for pair in per_pair}
-        links = {
-            (link.substitution_id, link.site_id): link
-            for link in session.scalars(
-                select(SubstitutionSite).where(SubstitutionSite.substitution_id.in_(ids))
-            )
-        }
-        for substitution_id, pair in ids.items():
-            row = existing[pair]
-            row.pairs += per_pair[pair]
-            row.occurrences += occurrences[pair]
-            row.last_seen = now
-            for site_id, n in sites[pair].items():
-                link = links.get((substitution_id, site_id))
-                if link is None:
-                    session.add(
-                        SubstitutionSite(substitution_id=substitution_id, site_id=site_id, pairs=n)
-                    )
-                else:
-                    link.pairs += n
+        _store_counts(session, thesaurus, per_pair, occurrences, sites, now)
         return len(rows)
+
+
+def _insert(session: Session, model: type[Any]) -> Any:
+    """An INSERT that does nothing on a unique conflict (SQLite and PostgreSQL alike)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing()
+    return sqlite.insert(model).on_conflict_do_nothing()
+
+
+def _store_counts(
+    session: Session,
+    thesaurus: Thesaurus,
+    per_pair: Counter[tuple[str, str]],
+    occurrences: Counter[tuple[str, str]],
+    sites: defaultdict[tuple[str, str], Counter[int]],
+    now: datetime,
+) -> None:
+    """Add the counts with atomic ``x = x + n`` updates: concurrent runs never lose one."""
+    known = {
+        (spun, original)
+        for spun, original in session.execute(
+            select(LearnedSubstitution.spun, LearnedSubstitution.original).where(
+                LearnedSubstitution.spun.in_({spun for spun, _ in per_pair})
+            )
+        )
+    }
+    new = [
+        {
+            "spun": spun,
+            "original": original,
+            "pairs": 0,
+            "occurrences": 0,
+            "relation": _relation(thesaurus, spun, original),
+            "first_seen": now,
+            "last_seen": now,
+        }
+        for spun, original in per_pair.keys() - known
+    ]
+    if new:
+        session.execute(_insert(session, LearnedSubstitution), new)
+    ids = {
+        (spun, original): row_id
+        for row_id, spun, original in session.execute(
+            select(
+                LearnedSubstitution.id, LearnedSubstitution.spun, LearnedSubstitution.original
+            ).where(LearnedSubstitution.spun.in_({spun for spun, _ in per_pair}))
+        )
+    }
+    # One executemany per statement: x = x + n stays atomic under concurrent runs.
+    table = cast(Table, LearnedSubstitution.__table__)
+    links = cast(Table, SubstitutionSite.__table__)
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("row_id"))
+        .values(
+            pairs=table.c.pairs + bindparam("add_pairs"),
+            occurrences=table.c.occurrences + bindparam("add_occurrences"),
+            last_seen=bindparam("seen"),
+        ),
+        [
+            {
+                "row_id": ids[pair],
+                "add_pairs": count,
+                "add_occurrences": occurrences[pair],
+                "seen": now,
+            }
+            for pair, count in per_pair.items()
+        ],
+    )
+    site_rows = [
+        {"substitution_id": ids[pair], "site_id": site_id, "pairs": 0, "add": n}
+        for pair in per_pair
+        for site_id, n in sites[pair].items()
+    ]
+    session.execute(
+        _insert(session, SubstitutionSite),
+        [{k: v for k, v in row.items() if k != "add"} for row in site_rows],
+    )
+    session.execute(
+        update(links)
+        .where(
+            links.c.substitution_id == bindparam("sub_id"),
+            links.c.site_id == bindparam("site"),
+        )
+        .values(pairs=links.c.pairs + bindparam("add")),
+        [
+            {"sub_id": row["substitution_id"], "site": row["site_id"], "add": row["add"]}
+            for row in site_rows
+        ],
+    )
 
 
 def _confirmed() -> ColumnElement[bool]:
