@@ -41,12 +41,11 @@ class Settings:
         "chance overlap is as likely as a copy. The shortest copy in the dev set has 13.",
     )
     num_perm: int = _setting(
-        128, "MinHash permutations per signature; changing it re-signs every document."
+        128,
+        "MinHash permutations of the stored signatures; applies to sources indexed afterwards "
+        "(each signature is stored with its parameters).",
     )
     seed: int = _setting(1, "MinHash permutation seed (the same seed as datasketch's default).")
-    candidate_threshold: float = _setting(
-        0.1, "Containment threshold of the LSH Ensemble that proposes candidate sources."
-    )
     max_candidates: int = _setting(
         10, "Candidates verified per page, highest estimated containment first."
     )
@@ -56,11 +55,17 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
-        for name in ("match_threshold", "candidate_threshold"):
-            value = getattr(self, name)
-            if not 0.0 < value <= 1.0:
-                raise ConfigError(f"{name} must be in (0, 1], got {value}")
-        for name in ("min_page_tokens", "num_perm", "max_candidates", "batch_size"):
+        if not 0.0 < self.match_threshold <= 1.0:
+            raise ConfigError(f"match_threshold must be in (0, 1], got {self.match_threshold}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
+        for name in (
+            "min_page_tokens",
+            "num_perm",
+            "max_candidates",
+            "batch_size",
+            "max_html_bytes",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
 

@@ -55,8 +55,27 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+def _known(revision: str | None) -> bool:
+    if revision is None:
+        return True
+    script = ScriptDirectory.from_config(alembic_config())
+    return any(r.revision == revision for r in script.walk_revisions())
+
+
+def _newer(engine: Engine, current: str) -> NotMigratedError:
+    shown = engine.url.render_as_string(hide_password=True)
+    return NotMigratedError(
+        f"{shown} is at schema {current}, made by a newer spintrace than this one "
+        f"(which knows up to {head_revision()}); upgrade spintrace to use it",
+        url=shown,
+    )
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database up to ``revision`` (idempotent)."""
+    current = current_revision(engine)
+    if current is not None and not _known(current):
+        raise _newer(engine, current)
     command.upgrade(alembic_config(engine), revision)
 
 
@@ -71,6 +90,8 @@ def require_current_schema(engine: Engine) -> None:
     if current == head:
         return
     shown = engine.url.render_as_string(hide_password=True)
+    if current is not None and not _known(current):
+        raise _newer(engine, current)
     if current is None:
         raise NotMigratedError(
             f"{shown} has no spintrace tables; run `spintrace --db {shown} db upgrade` first",

@@ -243,7 +243,7 @@ def _notice_names(sites: Sequence[str]) -> dict[str, str]:
 
 
 def _write_evidence(session: Session, output: Path, copies: Sequence[Copy], owner: str) -> None:
-    threshold = Settings().match_threshold
+    threshold = Settings.from_env().match_threshold
     for copy in copies:
         evidence = session.scalar(select(Match.evidence).where(Match.id == copy.match_id))
         page_text = session.scalar(select(Document.text).where(Document.id == copy.page_id))

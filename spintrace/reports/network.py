@@ -36,6 +36,7 @@ from spintrace.db.models import (
     SiteIndicator,
     SubstitutionSite,
 )
+from spintrace.errors import ReportError
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -483,7 +484,10 @@ def write_network_report(
         graph = build_network(graph_or_engine, window_hours, min_strength)
     else:
         graph = graph_or_engine
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportError(f"cannot write the report to {output_dir}: {exc.strerror}") from None
     files = (
         write_gexf(graph, output_dir / "network.gexf"),
         write_png(graph, output_dir / "network.png"),
