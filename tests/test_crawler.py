@@ -315,3 +315,11 @@ def test_user_agent_settings_file_and_overrides(
     for bad in (["-s", "NOVALUE"], ["--settings", str(tmp_path / "missing.toml")]):
         result = run_cli(url, "crawl", page, *bad)
         assert result.returncode == 1 and result.stderr.startswith("Error:"), result.stderr
+
+
+def test_a_mistyped_setting_is_one_error_line(db: tuple[str, Engine]) -> None:
+    url, _ = db
+    result = run_cli(url, "crawl", "http://127.0.0.1:9/", "-s", "DOWNLOAD_DELAY=abc")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "bad crawl setting DOWNLOAD_DELAY='abc': Scrapy expects a number" in result.stderr

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from spintrace.crawler.errors import CrawlError
@@ -24,6 +24,9 @@ from spintrace.crawler.settings import (
 )
 from spintrace.db.models import utcnow
 from spintrace.records import Role
+
+if TYPE_CHECKING:
+    from scrapy.settings import Settings
 
 __all__ = ["CrawlOptions", "CrawlReport", "check_start_url", "run_crawl"]
 
@@ -148,6 +151,7 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
     values = build_settings(options, resume_since)
     settings = Settings()
     settings.setdict(values, priority="cmdline")
+    _check_types(settings, options.settings)
     # Scrapy pins its own loggers at DEBUG; spintrace's logging level (-v) decides instead.
     root = logging.getLogger()
     for handler in root.handlers:
@@ -191,6 +195,34 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         if report.pages == 0 and spider.start_failures and len(spider.start_failures) == len(urls):
             url, reason = next(iter(spider.start_failures.items()))
             raise CrawlError(f"could not fetch {url}: {reason}", url=url)
+    if not report.finish_reason:
+        raise CrawlError("the crawl did not start; see the message above (a -s setting?)")
     if options.jobdir is not None and report.finish_reason in ("finished", "max_pages"):
         _finish_job(options.jobdir)
     return report
+
+
+def _check_types(settings: Settings, overrides: dict[str, Any]) -> None:
+    """A user's setting must parse as the type of Scrapy's default for it (one clear error)."""
+    from scrapy.settings import default_settings
+
+    for name in overrides:
+        default = getattr(default_settings, name, None)
+        getter = (
+            settings.getbool
+            if isinstance(default, bool)
+            else settings.getint
+            if isinstance(default, int)
+            else settings.getfloat
+            if isinstance(default, float)
+            else None
+        )
+        if getter is None:
+            continue
+        try:
+            getter(name)
+        except (ValueError, TypeError):
+            kind = "true or false" if isinstance(default, bool) else "a number"
+            raise CrawlError(
+                f"bad crawl setting {name}={settings.get(name)!r}: Scrapy expects {kind}"
+            ) from None
