@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, or_, select
+from sqlalchemy import Engine, delete, func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -188,8 +188,15 @@ def _index_batch(
         )
 
 
+# Key of the PostgreSQL advisory lock that lets one match run at a time compact the index.
+_COMPACT_LOCK = 0x5EED_1DE5
+
+
 def _compact(engine: Engine) -> None:
     with Session(engine) as session, session.begin():
+        if session.get_bind().dialect.name == "postgresql":
+            # Two runs merging the same segments would each insert a merged copy.
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _COMPACT_LOCK})
         # Segments of older feature versions can never be queried again.
         session.execute(delete(IndexSegment).where(IndexSegment.name != INDEX_NAME))
         segments = session.scalars(
