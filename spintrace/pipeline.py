@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, or_, select, text
+from sqlalchemy import Engine, delete, func, or_, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -196,7 +197,7 @@ def _compact(engine: Engine) -> None:
     with Session(engine) as session, session.begin():
         if session.get_bind().dialect.name == "postgresql":
             # Two runs merging the same segments would each insert a merged copy.
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _COMPACT_LOCK})
+            session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": _COMPACT_LOCK})
         # Segments of older feature versions can never be queried again.
         session.execute(delete(IndexSegment).where(IndexSegment.name != INDEX_NAME))
         segments = session.scalars(
