@@ -48,14 +48,30 @@ def _unit(path: Path) -> str:
     return rel.parts[0].removesuffix(".py")
 
 
+# Package attributes anything may import from ``spintrace`` itself (not modules).
+ROOT_ATTRIBUTES = {"__version__"}
+
+
 def _imports(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.extend(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.append(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                names.append("relative import (use absolute spintrace.* imports)")
+            elif node.module == "spintrace":
+                # `from spintrace import x` imports the module spintrace.x, or an attribute
+                # of the package facade (layer 5) unless it is a plain one like __version__.
+                for alias in node.names:
+                    if alias.name not in ROOT_ATTRIBUTES:
+                        is_module = (PACKAGE / f"{alias.name}.py").exists() or (
+                            PACKAGE / alias.name
+                        ).is_dir()
+                        names.append(f"spintrace.{alias.name if is_module else '__init__'}")
+            elif node.module:
+                names.append(node.module)
     return names
 
 
@@ -71,6 +87,9 @@ def _violations(path: Path, unit: str) -> list[str]:
     level = LAYERS[unit]
     problems = []
     for name in _imports(path):
+        if name.startswith("relative import"):
+            problems.append(name)
+            continue
         top, _, rest = name.partition(".")
         if top == "spintrace" and rest:
             target = rest.split(".")[0]
@@ -94,11 +113,12 @@ def test_imports_point_down(path: Path) -> None:
 def test_the_checker_catches_an_upward_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text(
-        "from spintrace.cli import main\nimport sqlalchemy\nfrom spintrace.errors import X\n",
+        "from spintrace.cli import main\nimport sqlalchemy\nfrom spintrace.errors import X\n"
+        "from spintrace import frames, __version__\nfrom . import sibling\n",
         encoding="utf-8",
     )
     problems = _violations(bad, "matcher")
-    assert len(problems) == 2
+    assert len(problems) == 4
     assert any("spintrace.cli" in p for p in problems)
     assert any("sqlalchemy" in p for p in problems)
 
