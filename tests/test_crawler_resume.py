@@ -19,20 +19,7 @@ ARTICLES = 1000
 LISTING = 1 + ARTICLES // 50  # the home page and the paginated category pages
 
 
-@pytest.mark.parametrize(
-    "how",
-    [
-        "sigint",
-        pytest.param(
-            "sigkill",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="known bug (issue 4 note): after a SIGKILL the resumed job sometimes "
-                "loses queued pages or fetches one robots.txt-disallowed page",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("how", ["sigint", "sigkill"])
 def test_an_interrupted_crawl_resumes_without_losing_or_duplicating_pages(
     tmp_path: Path, how: str
 ) -> None:

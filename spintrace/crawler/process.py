@@ -124,7 +124,10 @@ def build_settings(options: CrawlOptions, resume_since: datetime | None) -> dict
         values["JOBDIR"] = str(options.jobdir)
     if resume_since is not None:
         values[RESUME_SINCE_SETTING] = resume_since.isoformat()
-        values["DOWNLOADER_MIDDLEWARES"] = {"spintrace.crawler.storage.ReplayMiddleware": 50}
+        # After RobotsTxtMiddleware (100): placed before it, resumed crawls were seen to fetch
+        # a robots.txt-disallowed page and, under load, to miss queued pages
+        # (tests/test_crawler_resume.py); robots.txt rules come first either way.
+        values["DOWNLOADER_MIDDLEWARES"] = {"spintrace.crawler.storage.ReplayMiddleware": 150}
     values.update(options.settings)
     if not values.get("USER_AGENT"):
         values["USER_AGENT"] = user_agent(str(values.get(CONTACT_SETTING) or ""))
