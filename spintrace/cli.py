@@ -51,15 +51,17 @@ class _Group(click.Group):
 class _App:
     db_url: str
 
-    def engine(self, *, migrated: bool = True, create: bool = False) -> Engine:
+    @contextmanager
+    def engine(self, *, migrated: bool = True, create: bool = False) -> Iterator[Engine]:
+        """The database, checked to be at this version's schema unless ``migrated`` is false;
+        its connections are closed when the block ends."""
         engine = open_engine(self.db_url, create=create)
-        if migrated:
-            try:
+        try:
+            if migrated:
                 require_current_schema(engine)
-            except SpintraceError:
-                engine.dispose()
-                raise
-        return engine
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def _settings() -> Settings:
@@ -112,13 +114,10 @@ def db() -> None:
 @click.pass_obj
 def db_upgrade(app: _App) -> None:
     """Create the tables, or migrate them to this version (safe to repeat)."""
-    engine = app.engine(migrated=False, create=True)
-    try:
+    with app.engine(migrated=False, create=True) as engine:
         before = current_revision(engine)
         upgrade(engine)
         after = current_revision(engine)
-    finally:
-        engine.dispose()
     if before == after:
         click.echo(f"database is up to date (schema {after})")
     else:
@@ -129,11 +128,8 @@ def db_upgrade(app: _App) -> None:
 @click.pass_obj
 def db_current(app: _App) -> None:
     """Print the database's schema revision and the one this spintrace needs."""
-    engine = app.engine(migrated=False)
-    try:
+    with app.engine(migrated=False) as engine:
         click.echo(f"database: {current_revision(engine) or 'none'}; needed: {head_revision()}")
-    finally:
-        engine.dispose()
 
 
 def _echo_import(report: ImportReport) -> None:
@@ -148,17 +144,14 @@ def _echo_import(report: ImportReport) -> None:
 
 def _run_import(app: _App, files: tuple[Path, ...], role: Role, strict: bool) -> None:
     settings = _settings()
-    engine = app.engine()
     rejected = 0
-    try:
+    with app.engine() as engine:
         for path in files:
             size = path.stat().st_size if path.is_file() else 0
             with _progress(str(path), size) as update:
                 report = import_file(engine, path, role, settings, update)
             _echo_import(report)
             rejected += report.rejected
-    finally:
-        engine.dispose()
     if strict and rejected:
         sys.exit(2)
 
@@ -224,11 +217,8 @@ def _match_progress() -> Callable[[int, int], None]:
 def match(app: _App) -> None:
     """Link every page not yet matched to the source it copies."""
     settings = _settings()
-    engine = app.engine()
-    try:
+    with app.engine() as engine:
         report = match_pages(engine, settings, _match_progress())
-    finally:
-        engine.dispose()
     click.echo(
         f"checked {report.checked} pages against {report.sources} sources: "
         f"{report.linked} linked, {report.unlinked} not linked, {report.too_short} too short "
@@ -270,11 +260,8 @@ def spinners_list(
 
     from spintrace.spinners import iter_learned
 
-    engine = app.engine()
-    try:
+    with app.engine() as engine:
         rows = list(islice(iter_learned(engine, include_unconfirmed=include_all, site=site), limit))
-    finally:
-        engine.dispose()
     if fmt != "table":
         write_rows([asdict(row) for row in rows], fmt, sys.stdout)
         return
@@ -302,8 +289,7 @@ def spinners_list(
 @click.pass_obj
 def export(app: _App, table: str, fmt: str, output: Path | None) -> None:
     """Export a table (matches, pages, sources, evidence, sites, ...) as CSV, JSON or JSONL."""
-    engine = app.engine()
-    try:
+    with app.engine() as engine:
         if output is None:
             export_table(engine, table, fmt, sys.stdout)
             return
@@ -314,8 +300,6 @@ def export(app: _App, table: str, fmt: str, output: Path | None) -> None:
         with handle:
             count = export_table(engine, table, fmt, handle)
         click.echo(f"wrote {count} {table} to {output}", err=True)
-    finally:
-        engine.dispose()
 
 
 @cli.command()

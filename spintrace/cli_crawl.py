@@ -141,8 +141,7 @@ def crawl(
         settings=_crawl_settings(overrides, settings_file),
     )
     settings = _settings()
-    engine = app.engine()
-    try:
+    with app.engine() as engine:
         report = run_crawl(options)
         resumed = f", {report.replayed} already stored (resumed job)" if report.resumed else ""
         click.echo(
@@ -162,8 +161,6 @@ def crawl(
             sys.exit(130)
         if not no_extract:
             _echo_processing(process_captures(engine, settings))
-    finally:
-        engine.dispose()
 
 
 @cli.group()
@@ -177,11 +174,8 @@ def captures_process(app: _App) -> None:
     """Extract documents from captures not processed yet (crawl does this itself)."""
     from spintrace.captures import process_captures
 
-    engine = app.engine()
-    try:
+    with app.engine() as engine:
         _echo_processing(process_captures(engine, _settings()))
-    finally:
-        engine.dispose()
 
 
 @captures.command("export-warc")
@@ -200,14 +194,11 @@ def captures_export_warc(app: _App, output: Path, role: Role | None) -> None:
     """Write the stored captures as a standard WARC file (response records)."""
     from spintrace.crawler.warc import write_warc
 
-    engine = app.engine()
-    try:
+    with app.engine() as engine:
         try:
             handle = output.open("wb")
         except OSError as exc:
             raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
         with handle:
             count = write_warc(engine, handle, role)
-    finally:
-        engine.dispose()
     click.echo(f"wrote {count} captures to {output}")

@@ -38,11 +38,8 @@ def report_complaint(app: _App, owner: str, output: Path) -> None:
     """Write a complaint pack: CSV, evidence pages, notice drafts, WARC, index.html."""
     from spintrace.reports.complaint import build_complaint_pack
 
-    engine = app.engine()
-    try:
+    with app.engine() as engine:
         summary = build_complaint_pack(engine, owner, output)
-    finally:
-        engine.dispose()
     warc = f"{summary.captures} captures in the WARC" if summary.captures else "no captures"
     click.echo(
         f"{summary.owner}: {summary.works} works copied, {summary.copies} copies, "
@@ -81,10 +78,7 @@ def report_network(app: _App, output: Path, window_hours: float, min_strength: f
     """Map which sites look run by one operator: shared IDs, timing, spinner."""
     from spintrace.reports.network import write_network_report
 
-    engine = app.engine()
-    try:
+    with app.engine() as engine:
         summary = write_network_report(engine, output, window_hours, min_strength)
-    finally:
-        engine.dispose()
     click.echo(f"{summary.sites} sites, {summary.edges} links, {summary.communities} communities")
     click.echo(f"open {output / 'network.html'} (or network.gexf in Gephi)")
