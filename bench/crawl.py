@@ -1,7 +1,7 @@
 """Crawl throughput on loopback: spintrace's crawl with storage and extraction, next to Scrapy
 alone on the same site in the same run.
 
-A generated news site (``spintrace.crawler.loopback.news_site``: robots.txt, sitemap index,
+A generated news site (``spintrace.demo.loopback.news_site``: robots.txt, sitemap index,
 RSS feed, paginated categories, ``--articles`` articles) is served on 127.0.0.1. Variants, each
 in its own process (Twisted's reactor cannot restart) and on a fresh SQLite database:
 
@@ -33,7 +33,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from spintrace.crawler.loopback import LoopbackServer, news_site
+from spintrace.demo.loopback import LoopbackServer, news_site
 
 FAST = [
     *("-s", "DOWNLOAD_DELAY=0"),

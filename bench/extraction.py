@@ -1,4 +1,4 @@
-"""Extraction quality: ``spintrace.extract.extract_html`` against plain trafilatura, same run.
+"""Extraction quality: ``spintrace.ingest.extract.extract_html`` vs plain trafilatura, one run.
 
 Data: the scrapinghub article-extraction-benchmark pages in ``../shared/data/html/scrapinghub``
 (181 real article pages, ``html/<id>.html.gz``, and ``ground-truth.json`` with the expected
@@ -16,10 +16,10 @@ score on word 4-shingles (sets of 4 consecutive tokens, so order and boundaries 
 printed next to it.
 
 ``--variants`` also runs spintrace's extraction with other trafilatura options (through
-``spintrace.extract._extract``, the function ``extract_html`` calls with its own options) to
-document why the chosen options are the chosen ones. Last, ``spintrace.indicators.find_indicators``
-is timed on the same pages (the crawler runs it next to extraction) and the pages with each
-indicator kind are counted.
+``spintrace.ingest.extract._extract``, the function ``extract_html`` calls with its own options)
+to document why the chosen options are the chosen ones. Last,
+``spintrace.ingest.indicators.find_indicators`` is timed on the same pages (the crawler runs it
+next to extraction) and the pages with each indicator kind are counted.
 
 Usage: ``python bench/extraction.py [--data DIR] [--variants] [--worst N]``.
 """
@@ -45,7 +45,7 @@ from typing import Any
 
 import trafilatura
 
-from spintrace.extract import (
+from spintrace.ingest.extract import (
     FALLBACK_RATIO,
     FALLBACK_WORDS,
     PRECISE_OPTIONS,
@@ -53,7 +53,7 @@ from spintrace.extract import (
     _extract,
     extract_html,
 )
-from spintrace.indicators import find_indicators
+from spintrace.ingest.indicators import find_indicators
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared/data/html/scrapinghub"
 TOKEN = re.compile(r"\w+")

@@ -37,9 +37,10 @@ from typing import Any
 import datasketch
 import numpy as np
 import numpy.typing as npt
+from baselines import CandidateIndex, sign
 from datasketch import MinHash, MinHashLSH
 
-from spintrace.matcher import CandidateIndex, content_features, sign, tokenize
+from spintrace.matcher import content_features, tokenize
 from spintrace.matcher.features import STOPWORDS
 from spintrace.matcher.hashing import fmix32
 from spintrace.matcher.index import (

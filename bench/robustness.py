@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from spintrace.db import open_engine, upgrade
-from spintrace.ingest import import_file
+from spintrace.ingest.imports import import_file
+from spintrace.linking.match import match_pages
 from spintrace.matcher.features import STOPWORDS
-from spintrace.pipeline import match_pages
 from spintrace.reports.export import iter_rows
 
 RATES = (0.2, 0.3, 0.4, 0.5)

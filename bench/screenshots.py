@@ -20,13 +20,13 @@ import tempfile
 from pathlib import Path
 
 from spintrace.db import open_engine, upgrade
-from spintrace.ingest import import_file
-from spintrace.pipeline import match_pages
-from spintrace.reports.complaint import build_complaint_pack
-from spintrace.reports.network import write_network_report
+from spintrace.ingest.imports import import_file
+from spintrace.linking.match import match_pages
+from spintrace.reports.complaint.pack import build_complaint_pack
+from spintrace.reports.network.graph import write_network_report
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "spintrace" / "demo_data"
+DEMO = ROOT / "spintrace" / "demo" / "data"
 OWNER = "harbourgazette.example"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from spintrace._version import __version__
 from spintrace.errors import (
     DatabaseError,
     InputError,
@@ -17,9 +18,8 @@ from spintrace.errors import (
 )
 
 if TYPE_CHECKING:
-    from spintrace.frames import Database
+    from spintrace.reports.frames import Database
 
-__version__ = "0.1.0"
 
 __all__ = [
     "DatabaseError",
@@ -37,7 +37,7 @@ def open(url: str | None = None) -> Database:
     ``url`` defaults to ``$SPINTRACE_DB``, then ``sqlite:///spintrace.db``. pandas is imported
     only when a frame is asked for.
     """
-    from spintrace.frames import open_database
+    from spintrace.reports.frames import open_database
 
     return open_database(url)
 

@@ -8,6 +8,7 @@ server fails the test instead, so CI can never pass by skipping.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ from sqlalchemy import Engine, create_engine, text
 from spintrace.db import open_engine, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
+# The baselines spintrace is measured against (bench/baselines.py) are not part of the package.
+sys.path.insert(0, str(ROOT / "bench"))
 SHARED_DATA = ROOT.parent / "shared" / "data"
 DEV_SET = SHARED_DATA / "dev"
 PG_ADMIN_URL = os.environ.get(

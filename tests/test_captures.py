@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from spintrace.captures import classify_page, link_density, process_captures
 from spintrace.cli import cli
 from spintrace.crawler.discovery import (
     feed_links,
@@ -22,12 +21,13 @@ from spintrace.crawler.discovery import (
     sniff,
 )
 from spintrace.crawler.errors import CrawlError
-from spintrace.crawler.loopback import article_html
 from spintrace.crawler.process import CrawlOptions, build_settings, check_start_url
 from spintrace.crawler.settings import load_settings_file, parse_overrides
 from spintrace.db import Capture, Document, Site
 from spintrace.db.models import utcnow
-from spintrace.extract import extract_html
+from spintrace.demo.loopback import article_html
+from spintrace.ingest.captures import classify_page, link_density, process_captures
+from spintrace.ingest.extract import extract_html
 from spintrace.records import ExtractedText
 
 BASE = "http://farm.example"
@@ -93,7 +93,7 @@ def test_process_captures_makes_documents_of_articles_only(migrated: Engine) -> 
 
 
 def test_imported_html_captures_are_already_processed(migrated: Engine, tmp_path: Path) -> None:
-    from spintrace.ingest import import_file
+    from spintrace.ingest.imports import import_file
 
     file = tmp_path / "pages.jsonl"
     file.write_text(json.dumps({"url": f"{BASE}/a", "html": article_html(5, BASE).decode()}))

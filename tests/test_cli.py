@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from spintrace.cli import cli
 
-DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo_data"
+DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo" / "data"
 
 
 def run(runner: CliRunner, url: str, *args: str) -> Result:

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from spintrace.crawler.loopback import LoopbackServer, Reply, article_html, news_site
 from spintrace.db import Capture, Document, open_engine, upgrade
+from spintrace.demo.loopback import LoopbackServer, Reply, article_html, news_site
 
 # Fast and deterministic on loopback: no politeness delays, no retries, short timeouts.
 FAST = [

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from test_crawler import FAST, run_cli
 
-from spintrace.crawler.loopback import LoopbackServer, Reply, article_html
 from spintrace.db import Site, SiteIndicator, open_engine, upgrade
+from spintrace.demo.loopback import LoopbackServer, Reply, article_html
 
 ICON = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
 

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from test_crawler import FAST, run_cli
 
-from spintrace.crawler.loopback import LoopbackServer, Reply
 from spintrace.db import Capture, Document, SiteIndicator, open_engine, upgrade
+from spintrace.demo.loopback import LoopbackServer, Reply
 
 PAGES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "html" / "scrapinghub"
 

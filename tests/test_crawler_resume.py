@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from spintrace.crawler.loopback import LoopbackServer, news_site
 from spintrace.db import Capture, open_engine, upgrade
+from spintrace.demo.loopback import LoopbackServer, news_site
 
 ARTICLES = 1000
 LISTING = 1 + ARTICLES // 50  # the home page and the paginated category pages

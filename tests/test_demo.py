@@ -20,7 +20,7 @@ from spintrace.crawler.hostmap import (
     loopback_target,
     map_request,
 )
-from spintrace.demo_site import DemoServers, build_sites, crawl_settings, load_jsonl
+from spintrace.demo.sites import DemoServers, build_sites, crawl_settings, load_jsonl
 
 SOURCES = load_jsonl("sources.jsonl")
 PAGES = load_jsonl("pages.jsonl")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from spintrace.extract import extract_html
+from spintrace.ingest.extract import extract_html
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
-DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo_data"
+DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo" / "data"
 
 
 def _demo_html_pages() -> list[dict[str, str]]:

@@ -12,11 +12,11 @@ from sqlalchemy import Engine
 import spintrace
 from spintrace.cli import cli
 from spintrace.errors import NotMigratedError
-from spintrace.ingest import import_file
-from spintrace.pipeline import match_pages
+from spintrace.ingest.imports import import_file
+from spintrace.linking.match import match_pages
 from spintrace.reports.export import iter_rows
 
-DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo_data"
+DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo" / "data"
 
 
 @pytest.fixture

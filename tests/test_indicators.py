@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spintrace.indicators import (
+from spintrace.ingest.indicators import (
     KINDS,
     MAX_BYTES,
     MAX_OUTBOUND_LINKS,
@@ -22,7 +22,7 @@ from spintrace.indicators import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "spintrace" / "demo_data" / "pages.jsonl"
+DEMO = ROOT / "spintrace" / "demo" / "data" / "pages.jsonl"
 SCRAPINGHUB = ROOT.parent / "shared" / "data" / "html" / "scrapinghub"
 URL = "https://farm.example/2026/03/16/some-story/"
 ID_KINDS = set(KINDS) - {

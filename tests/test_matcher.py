@@ -6,19 +6,12 @@ import unicodedata
 
 import numpy as np
 import pytest
+from baselines import CandidateIndex, Signature, sign
 from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spintrace.matcher import (
-    CandidateIndex,
-    Signature,
-    align,
-    content_features,
-    sign,
-    skeleton_tokens,
-    tokenize,
-)
+from spintrace.matcher import align, content_features, skeleton_tokens, tokenize
 
 ORIGINAL = (
     "Plans to build a new bridge across the River Tarn were approved on Tuesday, after the "

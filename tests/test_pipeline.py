@@ -20,10 +20,10 @@ from spintrace.db import (
     MatchCheck,
     Signature,
 )
-from spintrace.ingest import import_file
-from spintrace.pipeline import match_pages
+from spintrace.ingest.imports import import_file
+from spintrace.linking.match import match_pages
 
-DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo_data"
+DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo" / "data"
 
 
 def _write(path: Path, rows: list[dict[str, str]]) -> Path:
@@ -74,7 +74,7 @@ def test_new_sources_make_unlinked_pages_eligible_again(migrated: Engine, tmp_pa
 def test_new_sources_get_a_segment_and_segments_are_merged(
     migrated: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import spintrace.pipeline as pipeline
+    import spintrace.linking.match as pipeline
 
     monkeypatch.setattr(pipeline, "MAX_SEGMENTS", 2)
     sources = [json.loads(line) for line in (DEMO / "sources.jsonl").open(encoding="utf-8")]
@@ -95,7 +95,7 @@ def test_learning_is_stored_and_used_without_losing_links(migrated: Engine) -> N
     import_file(migrated, DEMO / "sources.jsonl", "source")
     import_file(migrated, DEMO / "pages.jsonl", "page")
     match_pages(migrated)
-    from spintrace.spinners import iter_learned, load_substitutions
+    from spintrace.linking.substitutions import iter_learned, load_substitutions
 
     learned = list(iter_learned(migrated))
     assert learned and all(p.confirmed for p in learned)

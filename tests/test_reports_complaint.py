@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 from spintrace.cli import cli
 from spintrace.db.models import Capture, Document, Match, Site
 from spintrace.errors import ReportError
-from spintrace.ingest import import_file
-from spintrace.pipeline import match_pages
-from spintrace.reports.complaint import CSV_COLUMNS, build_complaint_pack, normalise_owner
-from spintrace.reports.highlight import Mark, segments
+from spintrace.ingest.imports import import_file
+from spintrace.linking.match import match_pages
+from spintrace.reports.complaint.highlight import Mark, segments
+from spintrace.reports.complaint.pack import CSV_COLUMNS, build_complaint_pack, normalise_owner
 from spintrace.reports.rendering import CSP, http_url
 
-DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo_data"
+DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo" / "data"
 
 
 def _iso(value: object) -> str:

@@ -28,17 +28,17 @@ from spintrace.db.models import (
     SiteIndicator,
     SubstitutionSite,
 )
-from spintrace.frames import Database
-from spintrace.ingest import import_file
-from spintrace.pipeline import match_pages
-from spintrace.reports.network import (
+from spintrace.ingest.imports import import_file
+from spintrace.linking.match import match_pages
+from spintrace.reports.frames import Database
+from spintrace.reports.network.graph import (
     INDICATOR_WEIGHTS,
     build_network,
     write_network_report,
 )
-from spintrace.reports.network_html import CSP
+from spintrace.reports.network.html import CSP
 
-DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo_data"
+DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo" / "data"
 BASE = datetime(2026, 3, 15, 8, 0, tzinfo=UTC)
 SHARED_PUB = "ca-pub-1111222233334444"
 STRONG = {kind for kind, (_, rule) in INDICATOR_WEIGHTS.items() if rule == "id"}

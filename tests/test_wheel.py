@@ -132,9 +132,9 @@ def test_wheel_contains_migrations_and_demo_data(installed: Installed) -> None:
         "spintrace/_migrations/alembic.ini",
         "spintrace/_migrations/alembic/env.py",
         "spintrace/_migrations/alembic/script.py.mako",
-        "spintrace/demo_data/sources.jsonl",
-        "spintrace/demo_data/pages.jsonl",
-        "spintrace/demo_data/truth.csv",
+        "spintrace/demo/data/sources.jsonl",
+        "spintrace/demo/data/pages.jsonl",
+        "spintrace/demo/data/truth.csv",
     }
     assert expected <= names, sorted(expected - names)
     in_repo = {p.name for p in (ROOT / "alembic" / "versions").glob("*.py")}

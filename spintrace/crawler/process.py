@@ -112,9 +112,9 @@ def build_settings(options: CrawlOptions, resume_since: datetime | None) -> dict
     values: dict[str, Any] = dict(DEFAULTS)
     values.update(
         {
-            "ITEM_PIPELINES": {"spintrace.crawler.storage.CapturePipeline": 300},
+            "ITEM_PIPELINES": {"spintrace.crawler.pipelines.CapturePipeline": 300},
             "LOG_INSTALL_ROOT_HANDLER": False,
-            "DUPEFILTER_CLASS": "spintrace.crawler.storage.MemoryDupeFilter",
+            "DUPEFILTER_CLASS": "spintrace.crawler.resume.MemoryDupeFilter",
             DB_URL_SETTING: options.db_url,
         }
     )
@@ -127,7 +127,7 @@ def build_settings(options: CrawlOptions, resume_since: datetime | None) -> dict
         # After RobotsTxtMiddleware (100): placed before it, resumed crawls were seen to fetch
         # a robots.txt-disallowed page and, under load, to miss queued pages
         # (tests/test_crawler_resume.py); robots.txt rules come first either way.
-        values["DOWNLOADER_MIDDLEWARES"] = {"spintrace.crawler.storage.ReplayMiddleware": 150}
+        values["DOWNLOADER_MIDDLEWARES"] = {"spintrace.crawler.resume.ReplayMiddleware": 150}
     values.update(options.settings)
     if not values.get("USER_AGENT"):
         values["USER_AGENT"] = user_agent(str(values.get(CONTACT_SETTING) or ""))

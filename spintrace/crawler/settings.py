@@ -14,13 +14,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from spintrace import __version__
+from spintrace._version import __version__
 from spintrace.crawler.errors import CrawlError
 
 __all__ = ["DEFAULTS", "load_settings_file", "parse_overrides"]
 
 CONTACT_SETTING = "SPINTRACE_CONTACT"
-# Set by run_crawl for the components in storage.py, not by users.
+# Set by run_crawl for the components in pipelines.py and resume.py, not by users.
 DB_URL_SETTING = "SPINTRACE_DB_URL"
 RESUME_SINCE_SETTING = "SPINTRACE_RESUME_SINCE"
 PAGE_META = "spintrace_page"

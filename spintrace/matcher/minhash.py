@@ -26,7 +26,10 @@ import numpy.typing as npt
 
 from spintrace.matcher.hashing import fmix32
 
-__all__ = ["EMPTY", "minhash", "minhash_many", "permutations"]
+__all__ = ["EMPTY", "SCHEME", "minhash", "minhash_many", "permutations"]
+
+SCHEME = "affine32"
+"""datasketch's name for the hashing these signatures reproduce (stored beside them)."""
 
 U32 = npt.NDArray[np.uint32]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spintrace.reports.complaint import ComplaintSummary, build_complaint_pack
+from spintrace.reports.complaint.pack import ComplaintSummary, build_complaint_pack
 from spintrace.reports.export import EXPORT_FORMATS, EXPORT_TABLES, export_table, iter_rows
 
 __all__ = [

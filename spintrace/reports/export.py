@@ -1,7 +1,7 @@
 """Export stored tables as CSV, JSON or JSON Lines, streaming row by row.
 
 :data:`TABLES` names every table a user can export (``spintrace export TABLE``) and read as a
-DataFrame (:mod:`spintrace.frames`): one query each, here. The ``matches`` export is the
+DataFrame (:mod:`spintrace.reports.frames`): one query each, here. The ``matches`` export is the
 interface outside tools rely on (docs/cli.md): one row per (page, source) link with at least
 ``page_url``, ``source_url``, ``score``, ``containment``, ``spin_rate`` and ``matched_at``.
 Pages with no link have no row.

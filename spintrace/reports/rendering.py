@@ -19,7 +19,7 @@ from functools import cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from spintrace import __version__
+from spintrace._version import __version__
 
 __all__ = ["CSP", "html_environment", "http_url", "one_line", "render_html", "render_text"]
 

@@ -1,6 +1,6 @@
 """``spintrace crawl`` and ``spintrace captures``: collecting pages (docs/crawling.md).
 
-Registered on the :func:`spintrace.cli.cli` group when :mod:`spintrace.cli` is imported.
+Added to the ``spintrace`` group by :mod:`spintrace.cli`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from spintrace.cli import MAX_LISTED_ERRORS, _App, _settings, cli
+from spintrace.cli.app import MAX_LISTED_ERRORS, App, load_settings
 from spintrace.records import Role
 
 __all__ = ["captures", "crawl"]
@@ -37,7 +37,7 @@ def _echo_processing(report: Any) -> None:
         click.echo(f"  error {error}", err=True)
 
 
-@cli.command()
+@click.command()
 @click.argument("urls", nargs=-1)
 @click.option(
     "--as",
@@ -98,7 +98,7 @@ def _echo_processing(report: Any) -> None:
 )
 @click.pass_obj
 def crawl(
-    app: _App,
+    app: App,
     urls: tuple[str, ...],
     role: Role,
     list_mode: bool,
@@ -117,8 +117,8 @@ def crawl(
     RSS/Atom feeds and links between pages. Polite by default (robots.txt, AutoThrottle, two
     requests per site at a time); see docs/crawling.md.
     """
-    from spintrace.captures import process_captures
     from spintrace.crawler import CrawlError, CrawlOptions, run_crawl
+    from spintrace.ingest.captures import process_captures
 
     all_urls = list(urls)
     if url_file is not None:
@@ -140,7 +140,7 @@ def crawl(
         jobdir=jobdir,
         settings=_crawl_settings(overrides, settings_file),
     )
-    settings = _settings()
+    settings = load_settings()
     with app.engine() as engine:
         report = run_crawl(options)
         resumed = f", {report.replayed} already stored (resumed job)" if report.resumed else ""
@@ -163,19 +163,19 @@ def crawl(
             _echo_processing(process_captures(engine, settings))
 
 
-@cli.group()
+@click.group()
 def captures() -> None:
     """Stored captures: raw fetched pages kept as evidence."""
 
 
 @captures.command("process")
 @click.pass_obj
-def captures_process(app: _App) -> None:
+def captures_process(app: App) -> None:
     """Extract documents from captures not processed yet (crawl does this itself)."""
-    from spintrace.captures import process_captures
+    from spintrace.ingest.captures import process_captures
 
     with app.engine() as engine:
-        _echo_processing(process_captures(engine, _settings()))
+        _echo_processing(process_captures(engine, load_settings()))
 
 
 @captures.command("export-warc")
@@ -190,9 +190,9 @@ def captures_process(app: _App) -> None:
     "--role", type=click.Choice(("page", "source")), help="Only captures crawled with this role."
 )
 @click.pass_obj
-def captures_export_warc(app: _App, output: Path, role: Role | None) -> None:
+def captures_export_warc(app: App, output: Path, role: Role | None) -> None:
     """Write the stored captures as a standard WARC file (response records)."""
-    from spintrace.crawler.warc import write_warc
+    from spintrace.reports.warc import write_warc
 
     with app.engine() as engine:
         try:

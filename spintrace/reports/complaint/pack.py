@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, aliased
 from spintrace.config import Settings
 from spintrace.db.models import Capture, Document, Match, Site, utcnow
 from spintrace.errors import ReportError
-from spintrace.reports.evidence import evidence_view
+from spintrace.reports.complaint.evidence import evidence_view
 from spintrace.reports.export import write_rows
 from spintrace.reports.rendering import render_html, render_text
 
@@ -271,7 +271,7 @@ def _write_warc(engine: Engine, output: Path, copies: Sequence[Copy]) -> int:
     capture_ids = {capture_id for capture_id in ids if capture_id is not None}
     if not capture_ids:
         return 0
-    from spintrace.crawler.warc import write_warc
+    from spintrace.reports.warc import write_warc
 
     with (output / WARC_NAME).open("wb") as stream:
         return write_warc(engine, stream, capture_ids=capture_ids)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from spintrace.reports.highlight import Mark, Segment, segments
+from spintrace.reports.complaint.highlight import Mark, Segment, segments
 
 __all__ = ["EvidenceView", "PassageView", "SubstitutionView", "evidence_view", "explain_relation"]
 

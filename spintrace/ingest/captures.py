@@ -1,16 +1,16 @@
 """Turning stored captures into documents: the extraction stage of crawled pages.
 
 :func:`process_captures` takes every crawled capture not yet processed, extracts its main text
-with :func:`spintrace.extract.extract_html`, and stores a document with the capture's role
+with :func:`spintrace.ingest.extract.extract_html`, and stores a document with the capture's role
 (``--as page|source``), exactly as an import of the same HTML would (shared writer in
-:mod:`spintrace.ingest`). Pages that are not articles (home, category, tag, archive, contact
-pages) stay captures with ``outcome = 'non-article'``. Re-running it changes nothing.
+:mod:`spintrace.ingest.documents`). Pages that are not articles (home, category, tag, archive,
+contact pages) stay captures with ``outcome = 'non-article'``. Re-running it changes nothing.
 
 Site indicators: ``indicators``, a callable ``(session, capture_id, html, url)``, is called for
 every processed HTML capture, articles and non-articles alike (tracking IDs sit on every page),
 inside the transaction that marks the capture processed. By default it is
-:func:`spintrace.ingest.store_indicators`, which stores what
-:func:`spintrace.indicators.find_indicators` finds in the site's ``indicators`` rows.
+:func:`spintrace.ingest.documents.store_indicators`, which stores what
+:func:`spintrace.ingest.indicators.find_indicators` finds in the site's ``indicators`` rows.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
 from spintrace.db.models import Capture, utcnow
-from spintrace.extract import extract_html
-from spintrace.ingest import store_document, store_indicators
+from spintrace.ingest.documents import store_document, store_indicators
+from spintrace.ingest.extract import extract_html
 from spintrace.records import ExtractedText, Role
 
 __all__ = [

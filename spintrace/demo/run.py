@@ -1,7 +1,7 @@
 """``spintrace demo``: crawl bundled demo websites on loopback, match, export, compare.
 
 1. A fresh SQLite database in the output folder, migrated.
-2. The demo websites (:mod:`spintrace.demo_site`, generated from the bundled public-domain
+2. The demo websites (:mod:`spintrace.demo.sites`, generated from the bundled public-domain
    demo data) served on 127.0.0.1: one publisher site per source domain and two content farms.
 3. Two real crawls, exactly as ``spintrace crawl`` runs them (the same command, in a child
    process: Twisted's reactor runs once per process): the publishers ``--as source``, the farms
@@ -9,7 +9,7 @@
    ``*.example`` host to its loopback server (:mod:`spintrace.crawler.hostmap`), so the stored
    URLs and sites keep their real names and nothing can leave the machine. Each crawl stores
    captures, extracts the articles and stores the sites' tracking IDs.
-4. ``match``, ``matches.csv``, and a comparison of the links with ``demo_data/truth.csv``.
+4. ``match``, ``matches.csv``, and a comparison of the links with ``demo/data/truth.csv``.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ from spintrace.config import Settings
 from spintrace.db.engine import open_engine
 from spintrace.db.migrate import upgrade
 from spintrace.db.models import Site, SiteIndicator
-from spintrace.demo_site import DemoServers, DemoSite, build_sites, crawl_settings
+from spintrace.demo.sites import DemoServers, DemoSite, build_sites, crawl_settings
 from spintrace.errors import SpintraceError
-from spintrace.indicators import KINDS
-from spintrace.pipeline import MatchReport, match_pages
+from spintrace.ingest.indicators import KINDS
+from spintrace.linking.match import MatchReport, match_pages
+from spintrace.linking.substitutions import LearnedPair, iter_learned
 from spintrace.records import Role
 from spintrace.reports.export import export_table, iter_rows
-from spintrace.spinners import LearnedPair, iter_learned
 
 __all__ = ["CrawlRun", "DemoError", "DemoResult", "run_demo"]
 
@@ -84,7 +84,7 @@ class DemoResult:
 
 
 def _truth() -> dict[str, str]:
-    text = (resources.files("spintrace") / "demo_data" / "truth.csv").read_text(encoding="utf-8")
+    text = (resources.files("spintrace.demo") / "data" / "truth.csv").read_text(encoding="utf-8")
     return {row["page_url"]: row["source_url"] for row in csv.DictReader(io.StringIO(text))}
 
 

@@ -1,6 +1,6 @@
 """``spintrace report``: complaint packs and network maps (docs/reports.md).
 
-Registered on the :func:`spintrace.cli.cli` group when :mod:`spintrace.cli` is imported.
+Added to the ``spintrace`` group by :mod:`spintrace.cli`.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from pathlib import Path
 
 import click
 
-from spintrace.cli import _App, cli
+from spintrace.cli.app import App
 
 __all__ = ["report"]
 
 
-@cli.group()
+@click.group()
 def report() -> None:
     """Reports for people: complaint packs for rights holders, network maps for investigators."""
 
@@ -34,9 +34,9 @@ def report() -> None:
     help="Folder for the pack: new, empty, or an earlier pack (replaced).",
 )
 @click.pass_obj
-def report_complaint(app: _App, owner: str, output: Path) -> None:
+def report_complaint(app: App, owner: str, output: Path) -> None:
     """Write a complaint pack: CSV, evidence pages, notice drafts, WARC, index.html."""
-    from spintrace.reports.complaint import build_complaint_pack
+    from spintrace.reports.complaint.pack import build_complaint_pack
 
     with app.engine() as engine:
         summary = build_complaint_pack(engine, owner, output)
@@ -74,9 +74,9 @@ def report_complaint(app: _App, owner: str, output: Path) -> None:
     help="Leave out links weaker than this (0..1).",
 )
 @click.pass_obj
-def report_network(app: _App, output: Path, window_hours: float, min_strength: float) -> None:
+def report_network(app: App, output: Path, window_hours: float, min_strength: float) -> None:
     """Map which sites look run by one operator: shared IDs, timing, spinner."""
-    from spintrace.reports.network import write_network_report
+    from spintrace.reports.network.graph import write_network_report
 
     with app.engine() as engine:
         summary = write_network_report(engine, output, window_hours, min_strength)

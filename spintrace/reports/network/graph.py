@@ -477,8 +477,8 @@ def write_network_report(
 
     Given an engine, the graph is built first with ``window_hours`` and ``min_strength``.
     """
-    from spintrace.reports.network_files import write_csv, write_gexf, write_png
-    from spintrace.reports.network_html import render_network_html
+    from spintrace.reports.network.files import write_csv, write_gexf, write_png
+    from spintrace.reports.network.html import render_network_html
 
     if isinstance(graph_or_engine, Engine):
         graph = build_network(graph_or_engine, window_hours, min_strength)

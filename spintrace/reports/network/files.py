@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import networkx as nx
 
-    from spintrace.reports.network import EdgeEvidence
+    from spintrace.reports.network.graph import EdgeEvidence
 
 __all__ = ["SITES_COLUMNS", "edge_colour", "layout", "write_csv", "write_gexf", "write_png"]
 

@@ -19,7 +19,7 @@ from typing import IO
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from spintrace import __version__
+from spintrace._version import __version__
 from spintrace.db.models import Capture
 from spintrace.records import Role
 

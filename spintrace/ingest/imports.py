@@ -2,14 +2,12 @@
 
 A record's identity is (role, URL, SHA-256 of its text): importing the same file twice adds
 nothing; a changed text at a known URL adds a new document and keeps the old one. HTML goes
-through :func:`spintrace.extract.extract_html` and its raw bytes are kept as a capture.
+through :func:`spintrace.ingest.extract.extract_html` and its raw bytes are kept as a capture.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,14 +18,16 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
-from spintrace.db.models import Capture, Document, Site, SiteIndicator, utcnow
+from spintrace.db.captures import store_capture
+from spintrace.db.models import Document
+from spintrace.db.writes import driver_message
 from spintrace.errors import InputError
-from spintrace.extract import extract_html
-from spintrace.indicators import find_indicators
-from spintrace.jsonl import open_input, read_jsonl
+from spintrace.ingest.documents import site_id_for, store_document, store_indicators, text_sha256
+from spintrace.ingest.extract import extract_html
+from spintrace.ingest.jsonl import open_input, read_jsonl
 from spintrace.records import ExtractedText, InputRecord, Role
 
-__all__ = ["ImportReport", "import_file", "site_id_for", "store_document", "text_sha256"]
+__all__ = ["ImportReport", "import_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +43,6 @@ class ImportReport:
     unchanged: int = 0
     rejected: int = 0
     errors: list[InputError] = field(default_factory=list)
-
-
-def text_sha256(text: str) -> str:
-    """The identity of a text: SHA-256 of its UTF-8 bytes, white space at the ends ignored."""
-    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -93,78 +88,6 @@ def _prepare(record: InputRecord, path: str, settings: Settings) -> _Prepared:
     )
 
 
-def site_id_for(session: Session, url: str, cache: dict[str, int] | None = None) -> int:
-    """The id of the ``sites`` row of ``url``'s host, created when missing."""
-    return Site.id_for(session, url, cache)
-
-
-def store_indicators(
-    session: Session,
-    capture_id: int | None,
-    html: str | bytes,
-    url: str,
-    site_id: int | None = None,
-) -> int:
-    """Find the operator indicators of a page and add them to its site's; returns how many.
-
-    One row per (site, kind, value): seen again, its ``captures`` count and ``last_seen``
-    grow. ``site_id`` defaults to the capture's site.
-    """
-    if site_id is None:
-        capture = session.get(Capture, capture_id)
-        if capture is None:
-            return 0
-        site_id = capture.site_id
-    found = find_indicators(html, url)
-    for indicator in found:
-        SiteIndicator.record(
-            session, site_id, indicator.kind, indicator.value, indicator.evidence, capture_id
-        )
-    return len(found)
-
-
-def store_document(
-    session: Session,
-    role: Role,
-    url: str,
-    site_id: int,
-    capture_id: int | None,
-    text: str,
-    extracted: ExtractedText | None = None,
-) -> bool:
-    """Add a document unless (role, URL, text hash) is stored already; ``True`` if added.
-
-    ``extracted`` gives the metadata (its ``text`` is ignored: ``text`` is what is stored).
-    Shared by imports and by :mod:`spintrace.captures`, so both make identical rows.
-    """
-    digest = text_sha256(text)
-    exists = session.scalar(
-        select(Document.id).where(
-            Document.role == role, Document.url == url, Document.text_sha256 == digest
-        )
-    )
-    if exists is not None:
-        return False
-    meta = extracted or ExtractedText(text=text)
-    session.add(
-        Document(
-            role=role,
-            url=url,
-            site_id=site_id,
-            capture_id=capture_id,
-            title=meta.title,
-            author=meta.author,
-            published=meta.published,
-            language=meta.language,
-            canonical_url=meta.canonical_url,
-            text=text,
-            text_sha256=digest,
-        )
-    )
-    session.flush()
-    return True
-
-
 class _Writer:
     """Writes prepared records in batches; remembers sites so each is looked up once."""
 
@@ -187,7 +110,19 @@ class _Writer:
         site_id = site_id_for(session, url, self.sites)
         capture_id = None
         if item.html_bytes is not None:
-            capture_id, new = self._capture(session, site_id, url, item.html_bytes)
+            capture_id, new = store_capture(
+                session,
+                site_id=site_id,
+                url=url,
+                body=item.html_bytes,
+                content_type="text/html",
+                headers={
+                    "content-type": "text/html; charset=utf-8",
+                    "x-spintrace-source": "import",
+                },
+                # Its document is written right here: nothing left for process_captures.
+                outcome="document",
+            )
             if new:
                 store_indicators(session, capture_id, item.html_bytes, url, site_id)
         meta = ExtractedText(
@@ -199,34 +134,6 @@ class _Writer:
             canonical_url=item.canonical_url,
         )
         return store_document(session, self.role, url, site_id, capture_id, item.text, meta)
-
-    def _capture(self, session: Session, site_id: int, url: str, body: bytes) -> tuple[int, bool]:
-        """The capture of ``body`` at ``url``, and whether it is new."""
-        digest = hashlib.sha256(body).hexdigest()
-        found = session.scalar(
-            select(Capture.id).where(Capture.url == url, Capture.sha256 == digest)
-        )
-        if found is not None:
-            return found, False
-        now = utcnow()
-        capture = Capture(
-            site_id=site_id,
-            url=url,
-            final_url=None,
-            status=None,
-            headers={"content-type": "text/html; charset=utf-8", "x-spintrace-source": "import"},
-            fetched_at=now,
-            sha256=digest,
-            body=zlib.compress(body, 6),
-            body_size=len(body),
-            content_type="text/html",
-            # Its document is written right here: nothing left for process_captures.
-            processed_at=now,
-            outcome="document",
-        )
-        session.add(capture)
-        session.flush()
-        return capture.id, True
 
     def write(self, batch: list[_Prepared], report: ImportReport) -> None:
         """Store a batch in one transaction; if that fails, item by item.
@@ -250,9 +157,8 @@ class _Writer:
                     results.append(False)
                 except DBAPIError as exc:
                     self.sites.clear()
-                    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
                     error = InputError(
-                        f"refused by the database: {reason}",
+                        f"refused by the database: {driver_message(exc)}",
                         path=report.path,
                         line=item.record.line,
                     )

@@ -1,7 +1,7 @@
-"""The websites ``spintrace demo`` crawls: publishers and content farms built from demo_data.
+"""The websites ``spintrace demo`` crawls: publishers and content farms built from demo/data.
 
-Every page is generated from the bundled, public-domain demo data (demo_data/LICENSE.txt) and
-the templates in ``demo_data/site/``, so the sites are as redistributable as the data:
+Every page is generated from the bundled, public-domain demo data (demo/data/LICENSE.txt) and
+the templates in ``demo/data/site/``, so the sites are as redistributable as the data:
 
 - one **publisher** site per source domain (``harbourgazette.example``, ...): each source as an
   article page (headline, byline, date, ``og:type`` article), a home page, a category page per
@@ -14,7 +14,7 @@ the templates in ``demo_data/site/``, so the sites are as redistributable as the
   and a feed. Only the suspect pages are articles; every other page is a non-article.
 
 Every same-site link on every page leads to a page, so the crawl has nothing to skip.
-:class:`DemoServers` serves each site from its own :class:`~spintrace.crawler.loopback.
+:class:`DemoServers` serves each site from its own :class:`~spintrace.demo.loopback.
 LoopbackServer` on 127.0.0.1 (an ephemeral port); the crawl reaches them under their real
 ``https://*.example`` names through :class:`spintrace.crawler.hostmap.LoopbackHostsHandler`.
 """
@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from spintrace.crawler.hostmap import HOSTS_SETTING
-from spintrace.crawler.loopback import LoopbackServer, Reply
+from spintrace.demo.loopback import LoopbackServer, Reply
 from spintrace.records import Role
 
 __all__ = [
@@ -130,13 +130,13 @@ class DemoSite:
 
 
 def load_jsonl(name: str) -> list[dict[str, Any]]:
-    """The records of a bundled demo_data JSONL file."""
-    text = (resources.files("spintrace") / "demo_data" / name).read_text(encoding="utf-8")
+    """The records of a bundled demo data JSONL file."""
+    text = (resources.files("spintrace.demo") / "data" / name).read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def _template(name: str) -> Template:
-    file = resources.files("spintrace") / "demo_data" / "site" / name
+    file = resources.files("spintrace.demo") / "data" / "site" / name
     return Template(file.read_text(encoding="utf-8"))
 
 
@@ -220,7 +220,7 @@ def _section(path: str) -> str:
 
 
 def publisher_site(host: str, sources: list[dict[str, Any]]) -> DemoSite:
-    """A small news site with ``sources`` (demo_data records of one host) as its articles."""
+    """A small news site with ``sources`` (demo/data records of one host) as its articles."""
     scheme = urlsplit(sources[0]["url"]).scheme or "https"
     site = DemoSite(host, "source", PUBLISHER_NAMES.get(host, host), scheme)
     base = site.base
@@ -321,7 +321,7 @@ def publisher_site(host: str, sources: list[dict[str, Any]]) -> DemoSite:
 
 
 def farm_site(host: str, pages: list[dict[str, Any]]) -> DemoSite:
-    """A content farm serving ``pages`` (demo_data records of one host) and its filler pages."""
+    """A content farm serving ``pages`` (demo/data records of one host) and its filler pages."""
     farm = FARMS[host]
     scheme = urlsplit(pages[0]["url"]).scheme or "https"
     site = DemoSite(host, "page", farm.name, scheme)

@@ -11,8 +11,8 @@ import re
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from spintrace import __version__
-from spintrace.reports.network_files import (
+from spintrace._version import __version__
+from spintrace.reports.network.files import (
     CHANNEL_COLOURS,
     community_colour,
     edge_colour,
@@ -23,7 +23,7 @@ from spintrace.reports.network_files import (
 if TYPE_CHECKING:
     import networkx as nx
 
-    from spintrace.reports.network import EdgeEvidence
+    from spintrace.reports.network.graph import EdgeEvidence
 
 __all__ = ["CSP", "render_network_html"]
 

@@ -1,0 +1,5 @@
+"""``python -m spintrace``: the ``spintrace`` command."""
+
+from spintrace.cli import main
+
+main()

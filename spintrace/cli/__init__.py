@@ -1,0 +1,26 @@
+"""The ``spintrace`` command: a thin layer over the library (see docs/cli.md).
+
+:mod:`spintrace.cli.app` holds the group and the shared context; each command family lives in
+its own module and is added to the group here.
+"""
+
+from __future__ import annotations
+
+from spintrace.cli.app import cli
+from spintrace.cli.crawl import captures, crawl
+from spintrace.cli.database import db
+from spintrace.cli.demo import demo
+from spintrace.cli.export import export
+from spintrace.cli.imports import pages, sources
+from spintrace.cli.match import match, spinners
+from spintrace.cli.reports import report
+
+__all__ = ["cli", "main"]
+
+for _command in (db, sources, pages, match, spinners, export, crawl, captures, report, demo):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    """Entry point of the ``spintrace`` console script."""
+    cli(prog_name="spintrace")

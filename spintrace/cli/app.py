@@ -1,0 +1,104 @@
+"""The ``spintrace`` click group and what every command shares: the database context, settings,
+progress display and the error handling that turns a user's mistake into one line.
+
+Every user mistake (bad file, bad URL, unmigrated database) ends as one ``Error:`` line on
+stderr and a non-zero exit; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from spintrace._version import __version__
+from spintrace.config import DB_ENV_VAR, DEFAULT_DB_URL, Settings
+from spintrace.db.engine import open_engine
+from spintrace.db.migrate import require_current_schema
+from spintrace.db.writes import driver_message
+from spintrace.errors import SpintraceError
+
+__all__ = ["MAX_LISTED_ERRORS", "App", "cli", "load_settings", "progress"]
+
+# How many rejected lines an import lists before it only counts them.
+MAX_LISTED_ERRORS = 20
+
+
+class _Group(click.Group):
+    """Turns spintrace's own errors into one clear line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SpintraceError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OperationalError as exc:
+            raise click.ClickException(f"database error: {driver_message(exc)}") from None
+
+
+@dataclass
+class App:
+    """The context every command receives (``@click.pass_obj``): the database URL."""
+
+    db_url: str
+
+    @contextmanager
+    def engine(self, *, migrated: bool = True, create: bool = False) -> Iterator[Engine]:
+        """The database, checked to be at this version's schema unless ``migrated`` is false;
+        its connections are closed when the block ends."""
+        engine = open_engine(self.db_url, create=create)
+        try:
+            if migrated:
+                require_current_schema(engine)
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def load_settings() -> Settings:
+    """The settings in effect (``SPINTRACE_*`` variables over the defaults)."""
+    return Settings.from_env()
+
+
+@contextmanager
+def progress(label: str, length: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on an interactive stderr; nothing when output is piped or logged."""
+    if not sys.stderr.isatty() or length <= 0:
+        yield lambda _position: None
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        last = 0
+
+        def update(position: int) -> None:
+            nonlocal last
+            bar.update(position - last)
+            last = position
+
+        yield update
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "db_url",
+    envvar=DB_ENV_VAR,
+    default=DEFAULT_DB_URL,
+    show_default=True,
+    metavar="URL",
+    help=f"Database URL (SQLite or PostgreSQL); also ${DB_ENV_VAR}.",
+)
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+@click.version_option(__version__, prog_name="spintrace")
+@click.pass_context
+def cli(ctx: click.Context, db_url: str, verbose: int) -> None:
+    """Find scraped and synonym-spun copies of articles and link them to their sources."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = App(db_url)

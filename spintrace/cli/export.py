@@ -1,0 +1,38 @@
+"""``spintrace export``: a table as CSV, JSON or JSON Lines."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO
+
+import click
+
+from spintrace.cli.app import App
+from spintrace.reports.export import EXPORT_FORMATS, EXPORT_TABLES, export_table
+
+__all__ = ["export"]
+
+
+@click.command("export")
+@click.argument("table", type=click.Choice(EXPORT_TABLES))
+@click.option(
+    "--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="csv", show_default=True
+)
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path), help="Write here instead of stdout."
+)
+@click.pass_obj
+def export(app: App, table: str, fmt: str, output: Path | None) -> None:
+    """Export a table (matches, pages, sources, evidence, sites, ...) as CSV, JSON or JSONL."""
+    with app.engine() as engine:
+        if output is None:
+            export_table(engine, table, fmt, sys.stdout)
+            return
+        try:
+            handle: IO[str] = output.open("w", newline="", encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
+        with handle:
+            count = export_table(engine, table, fmt, handle)
+        click.echo(f"wrote {count} {table} to {output}", err=True)

@@ -1,0 +1,95 @@
+"""``spintrace match`` and ``spintrace spinners``: linking pages to sources; what was learned."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+
+import click
+
+from spintrace.cli.app import App, load_settings
+from spintrace.linking.match import match_pages
+from spintrace.reports.export import EXPORT_FORMATS, write_rows
+
+__all__ = ["match", "spinners"]
+
+
+def _match_progress() -> Callable[[int, int], None]:
+    """A page counter on an interactive stderr, updated in place."""
+    if not sys.stderr.isatty():
+        return lambda _done, _total: None
+
+    def show(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        click.echo(f"\rmatching pages: {done}/{total}", nl=False, err=True)
+        if end:
+            click.echo("", err=True)
+
+    return show
+
+
+@click.command()
+@click.pass_obj
+def match(app: App) -> None:
+    """Link every page not yet matched to the source it copies."""
+    settings = load_settings()
+    with app.engine() as engine:
+        report = match_pages(engine, settings, _match_progress())
+    click.echo(
+        f"checked {report.checked} pages against {report.sources} sources: "
+        f"{report.linked} linked, {report.unlinked} not linked, {report.too_short} too short "
+        f"(under {settings.min_page_tokens} words)"
+    )
+    click.echo(
+        f"indexed {report.indexed} new sources in {report.index_seconds:.1f} s; matched "
+        f"{report.checked} pages in {report.match_seconds:.1f} s "
+        f"({report.pages_per_second:.0f} pages/s); learned from {report.learned_from} new links"
+    )
+
+
+@click.group()
+def spinners() -> None:
+    """Spinner substitutions learned from accepted matches."""
+
+
+@spinners.command("list")
+@click.option("--all", "include_all", is_flag=True, help="Also list pairs not yet confirmed.")
+@click.option("--site", metavar="DOMAIN", help="Only pairs used by this site's pages.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many pairs.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("table", *EXPORT_FORMATS)),
+    default="table",
+    show_default=True,
+)
+@click.pass_obj
+def spinners_list(
+    app: App, include_all: bool, site: str | None, limit: int | None, fmt: str
+) -> None:
+    """List learned substitutions (spun -> original), most frequent first.
+
+    A pair is confirmed, and used by later matching, once a thesaurus links a word inside it
+    or it was seen in two or more matches; --all shows the others too.
+    """
+    from itertools import islice
+
+    from spintrace.linking.substitutions import iter_learned
+
+    with app.engine() as engine:
+        rows = list(islice(iter_learned(engine, include_unconfirmed=include_all, site=site), limit))
+    if fmt != "table":
+        write_rows([asdict(row) for row in rows], fmt, sys.stdout)
+        return
+    if not rows:
+        click.echo("no learned substitutions yet: run `spintrace match` on spun copies first")
+        return
+    width = max(len(row.spun) for row in rows)
+    for row in rows:
+        mark = "" if row.confirmed else "  (unconfirmed)"
+        relation = row.relation or "recurring"
+        click.echo(
+            f"{row.spun:<{width}} -> {row.original}  [{row.pairs} matches, {relation}]"
+            f"  {row.sites}{mark}"
+        )

@@ -1,0 +1,99 @@
+"""Resuming a killed crawl: stored pages are answered from the database, not fetched again.
+
+:class:`ReplayMiddleware` (a downloader middleware) and :class:`MemoryDupeFilter` are set by
+:func:`spintrace.crawler.run_crawl` when a job is resumed.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from scrapy import Request, Spider, signals
+from scrapy.dupefilters import RFPDupeFilter
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Headers, Response
+from scrapy.responsetypes import responsetypes
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from spintrace.crawler.pipelines import crawl_engine
+from spintrace.crawler.settings import PAGE_META, RESUME_SINCE_SETTING
+from spintrace.db.models import Capture
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+__all__ = ["MemoryDupeFilter", "ReplayMiddleware"]
+
+
+class ReplayMiddleware:
+    """On a resumed crawl, answers pages captured since the job started from the database.
+
+    The resumed crawl walks the site again from its start URLs (so pages lost in flight by a
+    kill are found again), but a page it already stored is read back instead of re-fetched:
+    its links are followed, and nothing is stored twice.
+    """
+
+    def __init__(self, engine: Engine, since: datetime) -> None:
+        self.engine = engine
+        self.since = since
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ReplayMiddleware:
+        since = crawler.settings.get(RESUME_SINCE_SETTING)
+        if not since:
+            raise NotConfigured("not resuming a job")
+        middleware = cls(crawl_engine(crawler), datetime.fromisoformat(since))
+        crawler.signals.connect(middleware.close, signal=signals.spider_closed)
+        return middleware
+
+    def close(self, spider: Spider) -> None:
+        self.engine.dispose()
+
+    def process_request(self, request: Request) -> Response | None:
+        if not request.meta.get(PAGE_META) or request.meta.get("spintrace_replayed"):
+            return None
+        with Session(self.engine) as session:
+            capture = session.scalars(
+                select(Capture)
+                .where(Capture.url == request.url, Capture.fetched_at >= self.since)
+                .order_by(Capture.id.desc())
+                .limit(1)
+            ).first()
+            if capture is None:
+                return None
+            body = zlib.decompress(capture.body)
+            headers = Headers(capture.headers or {})
+            url = capture.final_url or capture.url
+            status = capture.status or 200
+        request.meta["spintrace_replayed"] = True
+        cls = responsetypes.from_args(headers=headers, url=url, body=body)
+        return cls(url=url, status=status, headers=headers, body=body, request=request)
+
+
+class MemoryDupeFilter(RFPDupeFilter):
+    """Scrapy's duplicate filter without its JOBDIR file.
+
+    A resumed crawl must be free to request again a page that was scheduled but never stored
+    (a kill loses requests in flight); :class:`ReplayMiddleware` keeps that from fetching stored
+    pages twice.
+    """
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> MemoryDupeFilter:
+        return cls(
+            None,
+            crawler.settings.getbool("DUPEFILTER_DEBUG"),
+            fingerprinter=crawler.request_fingerprinter,
+        )
+
+    def log(self, request: Request, spider: Spider) -> None:
+        redirects = request.meta.get("redirect_urls")
+        skip = getattr(spider, "skip", None)
+        if redirects and callable(skip):
+            # A redirect back to a URL already requested: a loop, or a chain into a known page.
+            skip(redirects[0], f"redirect loop ({' -> '.join([*redirects, request.url])})")
+            return
+        super().log(request, spider)

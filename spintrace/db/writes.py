@@ -1,0 +1,105 @@
+"""Writing under concurrency, the same way on SQLite and PostgreSQL.
+
+Every stage may run in several processes at once (two ``match`` runs, a crawl beside an
+import). The rules for that live here, once:
+
+- a batch that loses a unique-key race to another writer is retried with fresh rows
+  (:func:`retry_on_conflict`): the other writer made progress, so the loop ends;
+- rows a writer is working on are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL
+  (:func:`claim`); SQLite serialises writers, so there is nothing to claim;
+- an INSERT that meets an existing row does nothing (:func:`insert_ignoring_conflicts`);
+- a database's refusal is shown as its first line (:func:`driver_message`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, Select
+from sqlalchemy import text as sql_text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from spintrace.errors import DatabaseError
+
+__all__ = [
+    "MAX_CONFLICTS",
+    "claim",
+    "driver_message",
+    "insert_ignoring_conflicts",
+    "is_postgresql",
+    "lock_transaction",
+    "retry_on_conflict",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_CONFLICTS = 100
+"""Batches lost in a row to a concurrent writer before giving up (each loss means the other
+writer progressed, so this is only reached when something else is wrong)."""
+
+
+def driver_message(exc: DBAPIError) -> str:
+    """The first line of what the database driver said, without SQLAlchemy's statement dump."""
+    text = str(exc.orig).strip() if exc.orig is not None else str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def is_postgresql(session: Session) -> bool:
+    """Whether ``session`` talks to PostgreSQL (else SQLite)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_ignoring_conflicts(session: Session, model: type[Any]) -> Any:
+    """An INSERT into ``model``'s table that does nothing on a unique conflict."""
+    dialect = postgresql if is_postgresql(session) else sqlite
+    return dialect.insert(model).on_conflict_do_nothing()
+
+
+def lock_transaction(session: Session, key: int) -> None:
+    """Hold the advisory lock ``key`` until the transaction ends (PostgreSQL; SQLite already
+    runs one writer at a time)."""
+    if is_postgresql(session):
+        session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def claim(session: Session, query: Select[Any], of: Any) -> Select[Any]:
+    """``query`` locking the rows of ``of`` it returns, skipping rows another run holds
+    (PostgreSQL): concurrent runs each take a different batch."""
+    if is_postgresql(session):
+        return query.with_for_update(skip_locked=True, of=of)
+    return query
+
+
+def retry_on_conflict(
+    engine: Engine, step: Callable[[Session], T | None], *, what: str
+) -> Iterator[T]:
+    """Run ``step`` in a new transaction again and again until it returns ``None``; yield what
+    each committed transaction returned.
+
+    A transaction that fails on a unique key (another process wrote some of the same rows
+    first) is rolled back and run again: ``step`` must read its work afresh each time. After
+    :data:`MAX_CONFLICTS` conflicts in a row, :class:`DatabaseError` names ``what``.
+    """
+    conflicts = 0
+    while True:
+        try:
+            with Session(engine) as session, session.begin():
+                result = step(session)
+        except IntegrityError as exc:
+            conflicts += 1
+            if conflicts > MAX_CONFLICTS:
+                raise DatabaseError(
+                    f"{what} keeps conflicting with another writer ({driver_message(exc)})"
+                ) from None
+            logger.info("%s: another process wrote the same rows first; continuing", what)
+            continue
+        if result is None:
+            return
+        conflicts = 0
+        yield result

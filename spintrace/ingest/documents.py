@@ -1,0 +1,95 @@
+"""Documents and site indicators: the rows an import and a processed capture both write.
+
+Shared by :mod:`spintrace.ingest.imports` and :mod:`spintrace.ingest.captures`, so both make
+identical rows. A document's identity is (role, URL, SHA-256 of its text).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from spintrace.db.models import Capture, Document, Site, SiteIndicator
+from spintrace.ingest.indicators import find_indicators
+from spintrace.records import ExtractedText, Role
+
+__all__ = ["site_id_for", "store_document", "store_indicators", "text_sha256"]
+
+
+def text_sha256(text: str) -> str:
+    """The identity of a text: SHA-256 of its UTF-8 bytes, white space at the ends ignored."""
+    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
+
+
+def site_id_for(session: Session, url: str, cache: dict[str, int] | None = None) -> int:
+    """The id of the ``sites`` row of ``url``'s host, created when missing."""
+    return Site.id_for(session, url, cache)
+
+
+def store_indicators(
+    session: Session,
+    capture_id: int | None,
+    html: str | bytes,
+    url: str,
+    site_id: int | None = None,
+) -> int:
+    """Find the operator indicators of a page and add them to its site's; returns how many.
+
+    One row per (site, kind, value): seen again, its ``captures`` count and ``last_seen``
+    grow. ``site_id`` defaults to the capture's site.
+    """
+    if site_id is None:
+        capture = session.get(Capture, capture_id)
+        if capture is None:
+            return 0
+        site_id = capture.site_id
+    found = find_indicators(html, url)
+    for indicator in found:
+        SiteIndicator.record(
+            session, site_id, indicator.kind, indicator.value, indicator.evidence, capture_id
+        )
+    return len(found)
+
+
+def store_document(
+    session: Session,
+    role: Role,
+    url: str,
+    site_id: int,
+    capture_id: int | None,
+    text: str,
+    extracted: ExtractedText | None = None,
+) -> bool:
+    """Add a document unless (role, URL, text hash) is stored already; ``True`` if added.
+
+    ``extracted`` gives the metadata (its ``text`` is ignored: ``text`` is what is stored).
+    Shared by imports and by :mod:`spintrace.ingest.captures`, so both make identical rows.
+    """
+    digest = text_sha256(text)
+    exists = session.scalar(
+        select(Document.id).where(
+            Document.role == role, Document.url == url, Document.text_sha256 == digest
+        )
+    )
+    if exists is not None:
+        return False
+    meta = extracted or ExtractedText(text=text)
+    session.add(
+        Document(
+            role=role,
+            url=url,
+            site_id=site_id,
+            capture_id=capture_id,
+            title=meta.title,
+            author=meta.author,
+            published=meta.published,
+            language=meta.language,
+            canonical_url=meta.canonical_url,
+            text=text,
+            text_sha256=digest,
+        )
+    )
+    session.flush()
+    return True

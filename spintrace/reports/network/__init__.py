@@ -1,0 +1,12 @@
+"""The network report for investigators: which sites share an operator, and the evidence
+(GEXF for Gephi, PNG, an offline HTML page and sites.csv; see docs/reports.md)."""
+
+from __future__ import annotations
+
+from spintrace.reports.network.graph import (
+    NetworkSummary,
+    build_network,
+    write_network_report,
+)
+
+__all__ = ["NetworkSummary", "build_network", "write_network_report"]
