@@ -1,7 +1,7 @@
 """Benchmark of spintrace.matcher.index (ContainmentIndex) against datasketch, in one run.
 
 (1) Candidate recall on the labelled dev set (top 10), next to the current datasketch LSH Ensemble
-    (spintrace.matcher.CandidateIndex over sign(content_features(...)), threshold 0.1, top 10).
+    (baselines.CandidateIndex over sign(content_features(...)), threshold 0.1, top 10).
 (2) Scale: synthetic sources (feature statistics drawn from the dev set, see ``SYNTHETIC``) at
     several sizes: sketch and build time, index bytes per source, query p50/p99 and recall of
     perturbed partial copies, incremental add + merge, next to datasketch ``MinHashLSH``

@@ -1,58 +1,83 @@
-"""Imports point down the layers of DESIGN.md; an upward import fails this test."""
+"""The house rules of DESIGN.md "Shape": who may import whom, no import cycle, small modules.
+
+The package is one package per stage over a small core:
+
+- the core (``errors``, ``records``, ``config``, ``_version``) imports nothing of ours but
+  itself; ``db/`` and ``matcher/`` import only the core;
+- the stages ``crawler/``, ``ingest/``, ``linking/`` and ``reports/`` import only the core,
+  ``db/`` and (linking alone) ``matcher/``; they never import each other and hand work over
+  through the database;
+- ``cli/`` and ``demo/`` may import anything, and nothing imports them (but ``cli`` runs the
+  demo, and ``python -m spintrace`` runs ``cli``);
+- the facade ``spintrace/__init__.py`` hands ``spintrace.open()`` over to ``reports``.
+
+An upward import, a cycle between any two modules (imports inside functions count too), a
+heavy library in the wrong room or a module over 500 lines fails here.
+"""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import networkx as nx
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "spintrace"
 
-# Higher number = higher layer. A module may import only from its own layer or lower ones
-# (and, inside one subpackage, from its siblings).
-LAYERS: dict[str, int] = {
-    "errors": 0,
-    "records": 0,
-    "config": 0,
-    "jsonl": 0,
-    "matcher": 1,
-    "extract": 1,
-    "indicators": 1,
-    "db": 2,
-    "crawler": 3,
-    "ingest": 4,
-    "captures": 4,
-    "spinners": 4,
-    "pipeline": 4,
-    "reports": 4,
-    "demo": 5,
-    "demo_site": 5,
-    "frames": 5,
-    "cli": 5,
-    "cli_crawl": 5,
-    "cli_reports": 5,
-    "__init__": 5,  # the package facade: spintrace.open() hands over to frames lazily
+CORE = frozenset({"errors", "records", "config", "_version"})
+STAGES = frozenset({"crawler", "ingest", "linking", "reports"})
+
+# What each room may import from spintrace (besides itself).
+ALLOWED: dict[str, frozenset[str]] = {
+    "core": frozenset(),
+    "db": frozenset({"core"}),
+    "matcher": frozenset({"core"}),
+    "crawler": frozenset({"core", "db"}),
+    "ingest": frozenset({"core", "db"}),
+    "linking": frozenset({"core", "db", "matcher"}),
+    "reports": frozenset({"core", "db"}),
+    "demo": frozenset({"core", "db", "matcher", *STAGES}),
+    "cli": frozenset({"core", "db", "matcher", *STAGES, "demo"}),
+    "__init__": frozenset({"core", "reports"}),
+    "__main__": frozenset({"cli"}),
 }
 
-# Third-party packages a layer must never import (DESIGN.md: the matcher does no I/O).
-FORBIDDEN = {
-    "matcher": {"sqlalchemy", "alembic", "scrapy", "pandas", "trafilatura", "twisted"},
-    "crawler": set(),
+# Third-party libraries only some rooms may import (DESIGN.md: the matcher does no I/O;
+# trafilatura has one caller; Scrapy and Twisted stay in the crawler; pandas in the notebook
+# frames).
+ONLY_IN: dict[str, tuple[str, ...]] = {
+    "trafilatura": ("ingest/extract.py",),
+    "scrapy": ("crawler/",),
+    "twisted": ("crawler/",),
+    "pandas": ("reports/frames.py",),
+    "sqlalchemy": ("db/", "crawler/", "ingest/", "linking/", "reports/", "cli/", "demo/"),
+    "jinja2": ("reports/",),
 }
-FORBIDDEN_INTERNAL = {"crawler": {"matcher"}}
+
+MAX_LINES = 500
+MAX_LOOSE = 5  # modules directly in spintrace/ besides __init__, __main__ and _version
 
 
-def _unit(path: Path) -> str:
-    rel = path.relative_to(PACKAGE)
-    return rel.parts[0].removesuffix(".py")
+def room(path: Path, package: Path = PACKAGE) -> str:
+    """The room of a module: its top-level package, ``core`` for the core modules."""
+    first = path.relative_to(package).parts[0].removesuffix(".py")
+    return "core" if first in CORE else first
 
 
-# Package attributes anything may import from ``spintrace`` itself (not modules).
-ROOT_ATTRIBUTES = {"__version__"}
+def _module_name(path: Path, package: Path) -> str:
+    parts = [package.name, *path.relative_to(package).with_suffix("").parts]
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
 
 
-def _imports(path: Path) -> list[str]:
+def imports(path: Path, package: Path = PACKAGE) -> list[str]:
+    """Every spintrace module or third-party package ``path`` imports, anywhere in the file.
+
+    ``from spintrace import x`` names the module ``spintrace.x`` when there is one, else the
+    facade ``spintrace`` itself. A relative import is reported as such (they are not allowed).
+    """
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: list[str] = []
     for node in ast.walk(tree):
@@ -60,67 +85,184 @@ def _imports(path: Path) -> list[str]:
             names.extend(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                names.append("relative import (use absolute spintrace.* imports)")
-            elif node.module == "spintrace":
-                # `from spintrace import x` imports the module spintrace.x, or an attribute
-                # of the package facade (layer 5) unless it is a plain one like __version__.
-                for alias in node.names:
-                    if alias.name not in ROOT_ATTRIBUTES:
-                        is_module = (PACKAGE / f"{alias.name}.py").exists() or (
-                            PACKAGE / alias.name
-                        ).is_dir()
-                        names.append(f"spintrace.{alias.name if is_module else '__init__'}")
-            elif node.module:
-                names.append(node.module)
+                names.append("<relative import>")
+                continue
+            module = node.module or ""
+            for alias in node.names:
+                candidate = f"{module}.{alias.name}"
+                target = package.parent / Path(*candidate.split("."))
+                is_module = target.with_suffix(".py").exists() or target.is_dir()
+                names.append(candidate if is_module else module)
     return names
 
 
-MODULES = sorted(p for p in PACKAGE.rglob("*.py") if "_migrations" not in p.parts)
+def _target_room(name: str, package: Path) -> str | None:
+    parts = name.split(".")
+    if parts[0] != package.name:
+        return None
+    if len(parts) == 1:
+        return "__init__"
+    return "core" if parts[1] in CORE else parts[1]
 
 
-def test_every_module_has_a_layer() -> None:
-    missing = {_unit(p) for p in MODULES} - set(LAYERS)
-    assert not missing, f"add these to LAYERS (and docs/architecture.md): {sorted(missing)}"
-
-
-def _violations(path: Path, unit: str) -> list[str]:
-    level = LAYERS[unit]
+def violations(path: Path, package: Path = PACKAGE) -> list[str]:
+    """The imports of ``path`` that break the rules, each with the reason."""
+    own = room(path, package)
     problems = []
-    for name in _imports(path):
-        if name.startswith("relative import"):
-            problems.append(name)
+    rel = path.relative_to(package).as_posix()
+    for name in imports(path, package):
+        if name == "<relative import>":
+            problems.append("relative import (use absolute spintrace.* imports)")
             continue
-        top, _, rest = name.partition(".")
-        if top == "spintrace" and rest:
-            target = rest.split(".")[0]
-            if target == unit:
-                continue
-            if LAYERS.get(target, 99) > level:
-                problems.append(f"{name} (layer {LAYERS.get(target)} > {level})")
-            if target in FORBIDDEN_INTERNAL.get(unit, set()):
-                problems.append(f"{name} (forbidden for {unit})")
-        elif top in FORBIDDEN.get(unit, set()):
-            problems.append(f"{name} (third-party package forbidden in {unit})")
+        target = _target_room(name, package)
+        if target is None:
+            top = name.split(".")[0]
+            rooms = ONLY_IN.get(top)
+            if rooms is not None and not any(rel.startswith(r) for r in rooms):
+                problems.append(f"{name}: {top} belongs in {', '.join(rooms)} only")
+            continue
+        if target != own and target not in ALLOWED[own]:
+            problems.append(f"{name}: {own} may not import {target}")
     return problems
 
 
+def import_graph(package: Path = PACKAGE) -> nx.DiGraph[str]:
+    """Module -> the spintrace modules it imports (packages resolve to their ``__init__``)."""
+    graph: nx.DiGraph[str] = nx.DiGraph()
+    modules = {_module_name(p, package): p for p in package.rglob("*.py")}
+    for name, path in modules.items():
+        graph.add_node(name)
+        for target in imports(path, package):
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                graph.add_edge(name, target)
+    return graph
+
+
+def cycles(package: Path = PACKAGE) -> list[list[str]]:
+    """Each group of modules that import each other, directly or round a loop."""
+    graph = import_graph(package)
+    return sorted(sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1)
+
+
+MODULES = sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_module_is_in_a_room() -> None:
+    unknown = {room(p) for p in MODULES} - set(ALLOWED)
+    assert not unknown, f"add these rooms to ALLOWED and docs/architecture.md: {sorted(unknown)}"
+
+
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
-def test_imports_point_down(path: Path) -> None:
-    problems = _violations(path, _unit(path))
-    assert not problems, f"{path.name} imports upward: {problems}"
+def test_imports_follow_the_rules(path: Path) -> None:
+    problems = violations(path)
+    assert not problems, f"{path.relative_to(PACKAGE)}: {problems}"
 
 
-def test_the_checker_catches_an_upward_import(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.py"
-    bad.write_text(
-        "from spintrace.cli import main\nimport sqlalchemy\nfrom spintrace.errors import X\n"
-        "from spintrace import frames, __version__\nfrom . import sibling\n",
-        encoding="utf-8",
+def test_no_import_cycle() -> None:
+    assert cycles() == []
+
+
+def test_nothing_imports_cli_or_demo() -> None:
+    graph = import_graph()
+    for top in ("spintrace.cli", "spintrace.demo"):
+        importers = {
+            src
+            for src, dst in graph.edges
+            if (dst == top or dst.startswith(f"{top}."))
+            and not (src == top or src.startswith(f"{top}."))
+        }
+        allowed = {"spintrace.__main__"} if top == "spintrace.cli" else set()
+        if top == "spintrace.demo":
+            allowed = {m for m in importers if m.startswith("spintrace.cli")}
+        assert importers <= allowed, f"{top} is imported by {sorted(importers - allowed)}"
+
+
+def test_modules_are_small_and_the_core_is_small() -> None:
+    long = [
+        f"{p.relative_to(PACKAGE)} ({n})"
+        for p in MODULES
+        if (n := p.read_text(encoding="utf-8").count("\n")) > MAX_LINES
+    ]
+    assert not long, f"split by responsibility: {long}"
+    loose = sorted(
+        p.name
+        for p in PACKAGE.glob("*.py")
+        if p.name not in {"__init__.py", "__main__.py", "_version.py"}
     )
-    problems = _violations(bad, "matcher")
-    assert len(problems) == 4
-    assert any("spintrace.cli" in p for p in problems)
-    assert any("sqlalchemy" in p for p in problems)
+    assert len(loose) <= MAX_LOOSE, f"loose modules in spintrace/: {loose}"
+
+
+def test_no_html_in_report_code() -> None:
+    """One rendering stack: HTML lives in Jinja templates, never in Python strings."""
+    tags = ("<div", "<svg", "<table", "<html", "<span", "<p>", "<li", "<a ", "<td", "<tr")
+    found = []
+    for path in (PACKAGE / "reports").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            text = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(text, str) and any(tag in text.lower() for tag in tags):
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert not found, f"move this markup into reports/templates/: {found}"
+
+
+# The checker checks: a planted upward import, a planted cycle and a misplaced library fail.
+
+
+def _plant(root: Path, files: dict[str, str]) -> Path:
+    package = root / "spintrace"
+    for name, code in {"__init__.py": "", "errors.py": "", **files}.items():
+        path = package / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(code, encoding="utf-8")
+    return package
+
+
+def test_the_checker_catches_upward_and_sideways_imports(tmp_path: Path) -> None:
+    package = _plant(
+        tmp_path,
+        {
+            "matcher/__init__.py": "",
+            "matcher/align.py": (
+                "from spintrace.cli import main\nimport sqlalchemy\nimport trafilatura\n"
+                "from spintrace.errors import X\nfrom . import sibling\n"
+            ),
+            "cli/__init__.py": "",
+            "ingest/__init__.py": "",
+            "ingest/imports.py": "from spintrace.linking import match_pages\n",
+            "linking/__init__.py": "from spintrace.matcher import align\n",
+            "db/__init__.py": "import spintrace\n",
+        },
+    )
+    align = violations(package / "matcher" / "align.py", package)
+    assert len(align) == 4, align
+    assert any("may not import cli" in p for p in align)
+    assert any("sqlalchemy belongs in" in p for p in align)
+    assert any("trafilatura belongs in" in p for p in align)
+    assert any("relative import" in p for p in align)
+    assert violations(package / "ingest" / "imports.py", package) == [
+        "spintrace.linking: ingest may not import linking"
+    ]
+    assert violations(package / "linking" / "__init__.py", package) == []
+    assert violations(package / "db" / "__init__.py", package) == [
+        "spintrace: db may not import __init__"
+    ]
+
+
+def test_the_checker_catches_a_cycle(tmp_path: Path) -> None:
+    package = _plant(
+        tmp_path,
+        {
+            "reports/__init__.py": "",
+            "reports/graph.py": "from spintrace.reports.files import write\n",
+            "reports/files.py": "def write():\n    from spintrace.reports.html import page\n",
+            "reports/html.py": "import spintrace.reports.graph\n",
+            "reports/ok.py": "from spintrace.reports.files import write\n",
+        },
+    )
+    assert cycles(package) == [
+        ["spintrace.reports.files", "spintrace.reports.graph", "spintrace.reports.html"]
+    ]
 
 
 def test_import_has_no_heavy_side_effects() -> None:

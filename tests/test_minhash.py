@@ -20,6 +20,7 @@ from spintrace.matcher.minhash import (
     minhash,
     minhash_many,
     permutations,
+    to_datasketch,
 )
 from spintrace.matcher.tokens import tokenize
 
@@ -172,3 +173,24 @@ def test_jaccard_estimates_are_unbiased(num_perm: int) -> None:
     assert float(np.mean(np.abs(errors))) < 0.8 * sd * 1.25
     assert abs(float(np.mean(errors))) < 5 * sd / math.sqrt(len(errors))
     assert float(np.max(np.abs(errors))) < 5 * sd
+
+
+def test_signatures_work_in_datasketchs_lsh() -> None:
+    """A stored signature handed to datasketch is found by datasketch's own LSH and has the
+    same Jaccard estimate as the MinHash datasketch computes itself."""
+    from datasketch import MinHashLSH
+
+    a = np.arange(1_000, 1_400, dtype=np.uint32)
+    b = np.arange(1_100, 1_500, dtype=np.uint32)
+    theirs_a, theirs_b = (MinHash(num_perm=128, seed=7, hashfunc=lambda x: x) for _ in "ab")
+    theirs_a.update_batch([int(x) for x in a])
+    theirs_b.update_batch([int(x) for x in b])
+    stored = minhash(a, 128, 7).astype("<u4").tobytes()
+    ours_a = to_datasketch(np.frombuffer(stored, "<u4"), 7)
+    ours_b = to_datasketch(minhash(b, 128, 7), 7)
+    assert ours_a.jaccard(ours_b) == theirs_a.jaccard(theirs_b)
+    lsh = MinHashLSH(threshold=0.5, num_perm=128)
+    lsh.insert("theirs", theirs_a)
+    assert lsh.query(ours_a) == ["theirs"]
+    with pytest.raises(ValueError):
+        ours_a.jaccard(to_datasketch(minhash(a, 128, 8), 8))

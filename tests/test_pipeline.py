@@ -74,9 +74,9 @@ def test_new_sources_make_unlinked_pages_eligible_again(migrated: Engine, tmp_pa
 def test_new_sources_get_a_segment_and_segments_are_merged(
     migrated: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import spintrace.linking.match as pipeline
+    import spintrace.linking.index as index_module
 
-    monkeypatch.setattr(pipeline, "MAX_SEGMENTS", 2)
+    monkeypatch.setattr(index_module, "MAX_SEGMENTS", 2)
     sources = [json.loads(line) for line in (DEMO / "sources.jsonl").open(encoding="utf-8")]
     import_file(migrated, DEMO / "pages.jsonl", "page")
     counts = []

@@ -1,4 +1,4 @@
-"""The crawler (layer 3): Scrapy collects pages and stores them as captures.
+"""The crawler stage: Scrapy collects pages and stores them as captures.
 
 Scrapy and Twisted are imported only when a crawl runs, never on ``import spintrace.crawler``.
 See ``docs/crawling.md``.

@@ -10,13 +10,12 @@ a fingerprint shared by the sites of one operator.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import ColumnElement, Engine, Table, bindparam, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from spintrace.db.models import (
@@ -27,6 +26,7 @@ from spintrace.db.models import (
     SubstitutionSite,
     utcnow,
 )
+from spintrace.db.writes import insert_ignoring_conflicts
 from spintrace.matcher.despin import MAX_PHRASE, Substitutions
 from spintrace.matcher.thesaurus import Thesaurus
 from spintrace.matcher.tokens import normalise_phrase
@@ -114,32 +114,25 @@ def harvest(engine: Engine, thesaurus: Thesaurus | None = None) -> int:
                 per_pair[pair] += 1
                 occurrences[pair] += count
                 sites[pair][site_id] += 1
-        _store_counts(session, thesaurus, per_pair, occurrences, sites, now)
+        # Atomic ``x = x + n`` updates (one executemany per statement): concurrent runs never
+        # lose a count.
+        ids = _add_new_pairs(session, thesaurus, per_pair, now)
+        _add_pair_counts(session, ids, per_pair, occurrences, now)
+        _add_site_counts(session, ids, sites)
         return len(rows)
 
 
-def _insert(session: Session, model: type[Any]) -> Any:
-    """An INSERT that does nothing on a unique conflict (SQLite and PostgreSQL alike)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model).on_conflict_do_nothing()
-    return sqlite.insert(model).on_conflict_do_nothing()
-
-
-def _store_counts(
-    session: Session,
-    thesaurus: Thesaurus,
-    per_pair: Counter[tuple[str, str]],
-    occurrences: Counter[tuple[str, str]],
-    sites: defaultdict[tuple[str, str], Counter[int]],
-    now: datetime,
-) -> None:
-    """Add the counts with atomic ``x = x + n`` updates: concurrent runs never lose one."""
+def _add_new_pairs(
+    session: Session, thesaurus: Thesaurus, pairs: Iterable[tuple[str, str]], now: datetime
+) -> dict[tuple[str, str], int]:
+    """Insert the pairs not stored yet (with zero counts); the row id of every pair."""
+    pairs = set(pairs)
+    spuns = {spun for spun, _ in pairs}
+    columns = (LearnedSubstitution.id, LearnedSubstitution.spun, LearnedSubstitution.original)
     known = {
         (spun, original)
-        for spun, original in session.execute(
-            select(LearnedSubstitution.spun, LearnedSubstitution.original).where(
-                LearnedSubstitution.spun.in_({spun for spun, _ in per_pair})
-            )
+        for _, spun, original in session.execute(
+            select(*columns).where(LearnedSubstitution.spun.in_(spuns))
         )
     }
     new = [
@@ -152,21 +145,28 @@ def _store_counts(
             "first_seen": now,
             "last_seen": now,
         }
-        for spun, original in per_pair.keys() - known
+        for spun, original in pairs - known
     ]
     if new:
-        session.execute(_insert(session, LearnedSubstitution), new)
-    ids = {
+        # A concurrent run may insert the same pair first: then its row is the one counted.
+        session.execute(insert_ignoring_conflicts(session, LearnedSubstitution), new)
+    return {
         (spun, original): row_id
         for row_id, spun, original in session.execute(
-            select(
-                LearnedSubstitution.id, LearnedSubstitution.spun, LearnedSubstitution.original
-            ).where(LearnedSubstitution.spun.in_({spun for spun, _ in per_pair}))
+            select(*columns).where(LearnedSubstitution.spun.in_(spuns))
         )
     }
-    # One executemany per statement: x = x + n stays atomic under concurrent runs.
+
+
+def _add_pair_counts(
+    session: Session,
+    ids: dict[tuple[str, str], int],
+    per_pair: Counter[tuple[str, str]],
+    occurrences: Counter[tuple[str, str]],
+    now: datetime,
+) -> None:
+    """``pairs`` and ``occurrences`` grow by this run's counts, in one executemany."""
     table = cast(Table, LearnedSubstitution.__table__)
-    links = cast(Table, SubstitutionSite.__table__)
     session.execute(
         update(table)
         .where(table.c.id == bindparam("row_id"))
@@ -185,15 +185,27 @@ def _store_counts(
             for pair, count in per_pair.items()
         ],
     )
-    site_rows = [
-        {"substitution_id": ids[pair], "site_id": site_id, "pairs": 0, "add": n}
-        for pair in per_pair
-        for site_id, n in sites[pair].items()
+
+
+def _add_site_counts(
+    session: Session,
+    ids: dict[tuple[str, str], int],
+    sites: defaultdict[tuple[str, str], Counter[int]],
+) -> None:
+    """Each (pair, site) row is added if missing, then grows by this run's count."""
+    rows = [
+        {"substitution_id": ids[pair], "site_id": site_id, "add": n}
+        for pair, per_site in sites.items()
+        for site_id, n in per_site.items()
     ]
     session.execute(
-        _insert(session, SubstitutionSite),
-        [{k: v for k, v in row.items() if k != "add"} for row in site_rows],
+        insert_ignoring_conflicts(session, SubstitutionSite),
+        [
+            {"substitution_id": r["substitution_id"], "site_id": r["site_id"], "pairs": 0}
+            for r in rows
+        ],
     )
+    links = cast(Table, SubstitutionSite.__table__)
     session.execute(
         update(links)
         .where(
@@ -201,14 +213,12 @@ def _store_counts(
             links.c.site_id == bindparam("site"),
         )
         .values(pairs=links.c.pairs + bindparam("add")),
-        [
-            {"sub_id": row["substitution_id"], "site": row["site_id"], "add": row["add"]}
-            for row in site_rows
-        ],
+        [{"sub_id": r["substitution_id"], "site": r["site_id"], "add": r["add"]} for r in rows],
     )
 
 
 def _confirmed() -> ColumnElement[bool]:
+    """The rule for a pair matching may use, as SQL (the only place it is written)."""
     return or_(LearnedSubstitution.relation.is_not(None), LearnedSubstitution.pairs >= MIN_PAIRS)
 
 
@@ -228,7 +238,7 @@ def iter_learned(
 ) -> Iterator[LearnedPair]:
     """Learned substitutions, most frequent first, with the sites whose pages used them."""
     with Session(engine) as session:
-        query = select(LearnedSubstitution).order_by(
+        query = select(LearnedSubstitution, _confirmed().label("confirmed")).order_by(
             LearnedSubstitution.pairs.desc(), LearnedSubstitution.spun
         )
         if not include_unconfirmed:
@@ -241,7 +251,7 @@ def iter_learned(
                     .where(Site.domain == site.lower())
                 )
             )
-        rows = session.scalars(query).all()
+        rows = session.execute(query).all()
         domains: defaultdict[int, list[str]] = defaultdict(list)
         for substitution_id, domain, n in session.execute(
             select(SubstitutionSite.substitution_id, Site.domain, SubstitutionSite.pairs)
@@ -249,14 +259,14 @@ def iter_learned(
             .order_by(SubstitutionSite.pairs.desc(), Site.domain)
         ):
             domains[substitution_id].append(f"{domain}:{n}")
-        for row in rows:
+        for row, confirmed in rows:
             yield LearnedPair(
                 spun=row.spun,
                 original=row.original,
                 pairs=row.pairs,
                 occurrences=row.occurrences,
                 relation=row.relation,
-                confirmed=row.relation is not None or row.pairs >= MIN_PAIRS,
+                confirmed=bool(confirmed),
                 sites=" ".join(domains[row.id]),
                 first_seen=row.first_seen,
                 last_seen=row.last_seen,

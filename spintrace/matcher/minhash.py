@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from spintrace.matcher.hashing import fmix32
 
-__all__ = ["EMPTY", "SCHEME", "minhash", "minhash_many", "permutations"]
+__all__ = ["EMPTY", "SCHEME", "minhash", "minhash_many", "permutations", "to_datasketch"]
 
 SCHEME = "affine32"
 """datasketch's name for the hashing these signatures reproduce (stored beside them)."""
@@ -170,3 +171,17 @@ def minhash_many(sets: Sequence[npt.ArrayLike], num_perm: int = 128, seed: int =
     result = np.full((len(arrays), num_perm), EMPTY, dtype=np.uint32)
     result[nonempty] = signatures
     return result
+
+
+def to_datasketch(hashvalues: npt.ArrayLike, seed: int = 1) -> Any:
+    """A stored signature as a ``datasketch.LeanMinHash``, for analysts who want datasketch's
+    LSH, LSH Forest or Ensemble over spintrace's signatures (same values, same permutations).
+
+    ``hashvalues`` are the ``num_perm`` uint32 values (e.g. the little-endian bytes of a
+    ``signatures`` row read with ``numpy.frombuffer(data, "<u4")``) and ``seed`` the one stored
+    beside them.
+    """
+    from datasketch import LeanMinHash
+
+    values = _as_u32(hashvalues)
+    return LeanMinHash(seed=seed, hashvalues=values, scheme=SCHEME)
