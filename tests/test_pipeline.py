@@ -224,3 +224,45 @@ def test_dev_set_targets(dev_set: Path, sqlite_url: str) -> None:
         for row in copies
         if row["page_url"] in links and links[row["page_url"]] != row["source_url"]
     ]
+
+
+def test_verbatim_copies_link_and_matching_goes_on(migrated: Engine, tmp_path: Path) -> None:
+    """Regression (issue 9.1): a run whose new links hold no substitution crashed in the harvest
+    of substitutions, and every later run crashed the same way."""
+    source = json.loads((DEMO / "sources.jsonl").open(encoding="utf-8").readline())
+    import_file(migrated, _write(tmp_path / "s.jsonl", [source]), "source")
+    page = {"url": "https://copy.example/a", "text": source["text"]}
+    import_file(migrated, _write(tmp_path / "p.jsonl", [page]), "page")
+    first = match_pages(migrated)
+    assert (first.linked, first.learned_from) == (1, 1)
+    again = {"url": "https://copy.example/b", "text": source["text"]}
+    import_file(migrated, _write(tmp_path / "p2.jsonl", [again]), "page")
+    second = match_pages(migrated)
+    assert (second.checked, second.linked) == (1, 1)
+    assert _count(migrated, Match) == 2
+    assert _count(migrated, LearnedSubstitution) == 0
+
+
+def test_a_failing_harvest_never_wedges_matching(
+    migrated: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Learning is a bonus: when it fails, the links stay, the failure is logged, and the
+    next run matches (and tries the harvest again)."""
+    from sqlalchemy.exc import OperationalError
+
+    import spintrace.linking.match as match_module
+
+    def broken(*_args: object) -> int:
+        raise OperationalError("UPDATE substitutions", {}, Exception("disk I/O error"))
+
+    import_file(migrated, DEMO / "sources.jsonl", "source")
+    import_file(migrated, DEMO / "pages.jsonl", "page")
+    monkeypatch.setattr(match_module, "harvest", broken)
+    report = match_pages(migrated)
+    assert report.linked == 7 and report.learned_from == 0
+    assert "substitutions not learned" in caplog.text
+    monkeypatch.undo()
+    assert match_pages(migrated).learned_from == 7

@@ -15,6 +15,7 @@ again; a stored link is never dropped. Steps:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Engine, func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
@@ -43,6 +45,8 @@ from spintrace.matcher.tokens import TokenTable, normalise_phrase, tokenize
 from spintrace.records import Evidence
 
 __all__ = ["MATCHER_VERSION", "MatchReport", "evidence_json", "match_pages"]
+
+logger = logging.getLogger(__name__)
 
 MATCHER_VERSION = "align-v3"
 
@@ -224,5 +228,10 @@ def match_pages(
         if progress is not None:
             progress(report.checked, total)
     report.match_seconds = time.perf_counter() - started
-    report.learned_from = harvest(engine, thesaurus)
+    try:
+        report.learned_from = harvest(engine, thesaurus)
+    except SQLAlchemyError as exc:
+        # Learning only helps later runs: the links are stored, and the matches stay unharvested
+        # for the next run to try again. Failing here would stop every later match run too.
+        logger.warning("substitutions not learned from the new links this run: %s", exc)
     return report

@@ -114,6 +114,10 @@ def harvest(engine: Engine, thesaurus: Thesaurus | None = None) -> int:
                 per_pair[pair] += 1
                 occurrences[pair] += count
                 sites[pair][site_id] += 1
+        if not per_pair:
+            # Verbatim copies: the matches are harvested, and there is nothing to count (an
+            # executemany with no rows would run once with no values at all).
+            return len(rows)
         # Atomic ``x = x + n`` updates (one executemany per statement): concurrent runs never
         # lose a count.
         ids = _add_new_pairs(session, thesaurus, per_pair, now)
