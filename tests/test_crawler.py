@@ -20,12 +20,13 @@ from spintrace.db import Capture, Document, open_engine, upgrade
 from spintrace.demo.loopback import LoopbackServer, Reply, article_html, news_site
 
 # Fast and deterministic on loopback: no politeness delays, no retries, short timeouts.
+# Fractional values on purpose: Scrapy reads these as floats (issue 9.6 rejected them).
 FAST = [
-    *("-s", "DOWNLOAD_DELAY=0"),
+    *("-s", "DOWNLOAD_DELAY=0.0"),
     *("-s", "AUTOTHROTTLE_ENABLED=False"),
     *("-s", "CONCURRENT_REQUESTS_PER_DOMAIN=16"),
     *("-s", "RETRY_TIMES=0"),
-    *("-s", "DOWNLOAD_TIMEOUT=3"),
+    *("-s", "DOWNLOAD_TIMEOUT=7.5"),
 ]
 
 

@@ -206,26 +206,44 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
 
 
 def _check_types(settings: Settings, overrides: dict[str, Any]) -> None:
-    """A user's setting must parse as the type of Scrapy's default for it (one clear error)."""
+    """A user's setting must parse as the type of Scrapy's default for it (one clear error).
+
+    Numbers given as text (``-s DOWNLOAD_DELAY=0.5``) are stored as numbers: Scrapy's default
+    for a setting it reads as a float may be written as an int (``DOWNLOAD_DELAY = 0``), so an
+    int default accepts any number, and an integral one stays an int.
+    """
     from scrapy.settings import default_settings
 
     for name in overrides:
         default = getattr(default_settings, name, None)
-        getter = (
-            settings.getbool
-            if isinstance(default, bool)
-            else settings.getint
-            if isinstance(default, int)
-            else settings.getfloat
-            if isinstance(default, float)
-            else None
-        )
-        if getter is None:
-            continue
-        try:
-            getter(name)
-        except (ValueError, TypeError):
-            kind = "true or false" if isinstance(default, bool) else "a number"
-            raise CrawlError(
-                f"bad crawl setting {name}={settings.get(name)!r}: Scrapy expects {kind}"
-            ) from None
+        value = settings.get(name)
+        if isinstance(default, bool):
+            try:
+                settings.getbool(name)
+            except (ValueError, TypeError):
+                raise CrawlError(
+                    f"bad crawl setting {name}={value!r}: Scrapy expects true or false"
+                ) from None
+        elif isinstance(default, int | float):
+            number = _number(value)
+            if number is None:
+                raise CrawlError(f"bad crawl setting {name}={value!r}: Scrapy expects a number")
+            settings.set(name, number, priority="cmdline")
+
+
+def _number(value: object) -> int | float | None:
+    """``value`` as an int when it is integral, else as a float; ``None`` if not a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    text = str(value).strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if number == number and abs(number) != float("inf") else None
