@@ -31,12 +31,9 @@ from spintrace.db.models import (
 from spintrace.ingest.imports import import_file
 from spintrace.linking.match import match_pages
 from spintrace.reports.frames import Database
-from spintrace.reports.network.graph import (
-    INDICATOR_WEIGHTS,
-    build_network,
-    write_network_report,
-)
-from spintrace.reports.network.html import CSP
+from spintrace.reports.network.graph import build_network, write_network_report
+from spintrace.reports.network.model import INDICATOR_WEIGHTS
+from spintrace.reports.rendering import CSP
 
 DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo" / "data"
 BASE = datetime(2026, 3, 15, 8, 0, tzinfo=UTC)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, select
@@ -33,6 +33,7 @@ from spintrace.errors import ReportError
 from spintrace.reports.complaint.evidence import evidence_view
 from spintrace.reports.export import write_rows
 from spintrace.reports.rendering import render_html, render_text
+from spintrace.reports.tables import spreadsheet_safe
 
 __all__ = ["CSV_COLUMNS", "ComplaintSummary", "build_complaint_pack", "normalise_owner"]
 
@@ -142,29 +143,29 @@ def _copies(session: Session, site_ids: Sequence[int]) -> list[Copy]:
     capture = aliased(Capture)
     query = (
         select(
-            Match.id,
-            page.id,
-            source.id,
-            page.url,
-            page.title,
-            page_site.domain,
-            source.url,
-            source.title,
-            source.published,
-            page.added_at,
+            Match.id.label("match_id"),
+            page.id.label("page_id"),
+            source.id.label("source_id"),
+            page.url.label("page_url"),
+            page.title.label("page_title"),
+            page_site.domain.label("site"),
+            source.url.label("source_url"),
+            source.title.label("source_title"),
+            source.published.label("source_published"),
+            page.added_at.label("page_added_at"),
             Match.score,
             Match.containment,
             Match.coverage,
             Match.spin_rate,
             Match.matched_at,
             Match.matcher,
-            page.text_sha256,
-            source.text_sha256,
-            capture.id,
-            capture.sha256,
-            capture.fetched_at,
-            capture.status,
-            source.capture_id,
+            page.text_sha256.label("page_text_sha256"),
+            source.text_sha256.label("source_text_sha256"),
+            capture.id.label("capture_id"),
+            capture.sha256.label("capture_sha256"),
+            capture.fetched_at.label("capture_fetched_at"),
+            capture.status.label("capture_status"),
+            source.capture_id.label("source_capture_id"),
         )
         .join(page, page.id == Match.page_id)
         .join(source, source.id == Match.source_id)
@@ -174,7 +175,8 @@ def _copies(session: Session, site_ids: Sequence[int]) -> list[Copy]:
         .order_by(page_site.domain, page.url, source.url, Match.id)
     )
     rows = session.execute(query)
-    return [Copy(number, *cast(tuple[Any, ...], row)) for number, row in enumerate(rows, 1)]
+    # Named columns, named fields: a column added to the query cannot shift the others.
+    return [Copy(number=number, **row._mapping) for number, row in enumerate(rows, 1)]
 
 
 def _prepare_output(path: Path) -> None:
@@ -202,20 +204,12 @@ def _prepare_output(path: Path) -> None:
         raise ReportError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def _cell(value: Any) -> Any:
-    # A spreadsheet runs a cell starting with = + - @ as a formula (CSV injection); the quote
-    # makes it text. URLs, titles and host names of honest pages never start with these.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return f"'{value}"
-    return value
-
-
 def _csv_row(copy: Copy) -> dict[str, Any]:
     return {
-        "page_url": _cell(copy.page_url),
-        "original_url": _cell(copy.source_url),
-        "original_title": _cell(copy.source_title or ""),
-        "site": _cell(copy.site),
+        "page_url": spreadsheet_safe(copy.page_url),
+        "original_url": spreadsheet_safe(copy.source_url),
+        "original_title": spreadsheet_safe(copy.source_title or ""),
+        "site": spreadsheet_safe(copy.site),
         "first_seen": copy.first_seen,
         "original_published": copy.source_published,
         "score": copy.score,

@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-from spintrace.reports.network.graph import (
-    NetworkSummary,
-    build_network,
-    write_network_report,
-)
+from spintrace.reports.network.graph import build_network, write_network_report
+from spintrace.reports.network.model import NetworkSummary
 
 __all__ = ["NetworkSummary", "build_network", "write_network_report"]

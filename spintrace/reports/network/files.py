@@ -10,14 +10,24 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from spintrace.reports.network.drawing import community_colour, edge_colour, layout
+from spintrace.reports.tables import spreadsheet_safe
 
 if TYPE_CHECKING:
     import networkx as nx
 
-    from spintrace.reports.network.graph import EdgeEvidence
+    from spintrace.reports.network.model import EdgeEvidence
 
-__all__ = ["SITES_COLUMNS", "edge_colour", "layout", "write_csv", "write_gexf", "write_png"]
+__all__ = [
+    "SITES_COLUMNS",
+    "evidence_lines",
+    "site_rows",
+    "write_csv",
+    "write_gexf",
+    "write_png",
+]
 
 SITES_COLUMNS = (
     "site",
@@ -29,51 +39,8 @@ SITES_COLUMNS = (
     "links",
     "strongest_link",
 )
-# Channel colours, shared by the PNG and the HTML drawing.
-CHANNEL_COLOURS = {
-    "indicator": "#c0392b",
-    "timing": "#2471a3",
-    "substitution": "#7d3c98",
-}
-COMMUNITY_COLOURS = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-    "#bcbd22", "#17becf", "#7f7f7f",
-)  # fmt: skip
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def community_colour(community: int) -> str:
-    """A fill colour per community; communities past the palette are grey."""
-    index = community - 1
-    return COMMUNITY_COLOURS[index] if 0 <= index < len(COMMUNITY_COLOURS) else "#b0b0b0"
-
-
-def edge_colour(attributes: dict[str, Any]) -> str:
-    """The colour of an edge's strongest channel."""
-    channel = max(CHANNEL_COLOURS, key=lambda name: float(attributes[f"{name}_strength"]))
-    return CHANNEL_COLOURS[channel]
-
-
-def layout(graph: nx.Graph[str]) -> dict[str, tuple[float, float]]:
-    """Node positions in 0..1 (spring layout on the strengths, fixed seed: same input, same
-    drawing)."""
-    import networkx as nx
-
-    if graph.number_of_nodes() == 0:
-        return {}
-    if graph.number_of_nodes() == 1:
-        return {node: (0.5, 0.5) for node in graph}
-    positions = nx.spring_layout(graph, weight="strength", seed=7, k=1.5 / len(graph) ** 0.5)
-    xs = [float(x) for x, _ in positions.values()]
-    ys = [float(y) for _, y in positions.values()]
-    span_x = (max(xs) - min(xs)) or 1.0
-    span_y = (max(ys) - min(ys)) or 1.0
-    return {
-        str(node): ((float(x) - min(xs)) / span_x, (float(y) - min(ys)) / span_y)
-        for node, (x, y) in positions.items()
-    }
 
 
 def _xml_text(value: object) -> str:
@@ -120,12 +87,6 @@ def write_gexf(graph: nx.Graph[str], path: Path) -> Path:
     return path
 
 
-def _cell(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def site_rows(graph: nx.Graph[str]) -> list[dict[str, object]]:
     """One row per site, :data:`SITES_COLUMNS`, by community then name."""
     rows = []
@@ -156,7 +117,7 @@ def write_csv(graph: nx.Graph[str], path: Path) -> Path:
         writer = csv.DictWriter(handle, fieldnames=SITES_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for row in site_rows(graph):
-            writer.writerow({key: _cell(value) for key, value in row.items()})
+            writer.writerow({key: spreadsheet_safe(value) for key, value in row.items()})
     return path
 
 

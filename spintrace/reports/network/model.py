@@ -1,0 +1,164 @@
+"""What the network report is made of: the evidence linking two sites, its weights, and how
+clues combine.
+
+Sites are linked by three kinds of stored evidence (never by re-matching):
+
+- **indicators**: the same (kind, value) on two sites, weighed by :data:`INDICATOR_WEIGHTS`;
+- **timing**: both sites' copies of the same source first seen within ``window_hours``;
+- **substitutions**: learned spinner substitutions used by both sites (``substitution_sites``).
+
+Each shared item has a weight in 0..1; a channel's strength combines its items as independent
+clues (:func:`noisy_or`, ``1 - prod(1 - w)``), and the edge strength combines the three
+channels the same way. docs/reports.md explains the weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "CHANNELS",
+    "DEFAULT_MIN_STRENGTH",
+    "DEFAULT_WINDOW_HOURS",
+    "EVIDENCE_LIMIT",
+    "INDICATOR_WEIGHTS",
+    "MAX_SHARING_SITES",
+    "SUBSTITUTION_WEIGHT",
+    "TIMING_WEIGHT",
+    "EdgeEvidence",
+    "IndicatorEvidence",
+    "NetworkSummary",
+    "Rule",
+    "SiteStats",
+    "SubstitutionEvidence",
+    "TimingEvidence",
+    "noisy_or",
+]
+
+DEFAULT_WINDOW_HOURS = 48.0
+DEFAULT_MIN_STRENGTH = 0.1
+"""Edges weaker than this are left out: a shared theme alone (0.2) stays, a shared generator
+string alone (0.05) does not."""
+EVIDENCE_LIMIT = 20
+"""Items of each kind listed on an edge (the strongest first); counts cover all of them."""
+MAX_SHARING_SITES = 50
+"""Discounted values (weak indicators, sources, substitutions) on more sites are skipped: their
+weight would be under 1% per pair and the pairs would grow with the square of the count."""
+CHANNELS = ("indicator", "timing", "substitution")
+"""The kinds of evidence; an edge has a ``<channel>_strength`` attribute for each."""
+
+Rule = Literal["id", "weak", "rare"]
+
+INDICATOR_WEIGHTS: dict[str, tuple[float, Rule]] = {
+    # Account IDs: whoever holds one is paid by or reads the stats of every site carrying it.
+    # Not discounted by how many sites share it: twenty sites on one AdSense ID are one payee.
+    "adsense": (0.9, "id"),
+    "google-analytics": (0.8, "id"),
+    "google-tag-manager": (0.8, "id"),
+    "google-ads": (0.7, "id"),
+    "google-tag": (0.7, "id"),
+    "facebook-pixel": (0.8, "id"),
+    "yandex-metrica": (0.8, "id"),
+    "amazon-affiliate": (0.8, "id"),
+    "hotjar": (0.7, "id"),
+    "microsoft-clarity": (0.7, "id"),
+    "statcounter": (0.7, "id"),
+    "quantcast": (0.7, "id"),
+    "taboola": (0.5, "id"),
+    "outbrain": (0.5, "id"),
+    # Templates: shared by unrelated sites too; divided by (sites sharing it - 1).
+    "wordpress-theme": (0.2, "weak"),
+    "wordpress-plugin": (0.1, "weak"),
+    "generator": (0.05, "weak"),
+    # A custom icon's SHA-256 ties sites; a stock one (a CMS default) is shared by many,
+    # hence divided by (sites sharing it - 1) like the templates.
+    "favicon-hash": (0.5, "weak"),
+    # Not operator evidence unless only these two sites have it (an icon hotlinked from the
+    # same third host; the same obscure outbound link).
+    "favicon-url": (0.3, "rare"),
+    "outbound-link": (0.1, "rare"),
+}
+TIMING_WEIGHT = 0.35
+"""Per source both sites copied within the window; halved at the window's edge, divided by
+sqrt(sites copying it - 1). Three such sources give 0.73."""
+SUBSTITUTION_WEIGHT = 0.06
+"""Per learned substitution both sites used, divided by (sites using it - 1): eleven pairs
+used by just these two give 0.49; "said -> stated" on 30 sites adds 0.002."""
+
+
+@dataclass(frozen=True)
+class SiteStats:
+    """A suspect site's counts (``median_lag_hours`` is None when no copied source has a date)."""
+
+    domain: str
+    pages: int
+    copied_pages: int
+    sources_copied: int
+    median_lag_hours: float | None
+
+
+@dataclass(frozen=True)
+class IndicatorEvidence:
+    kind: str
+    value: str
+    sites: int
+    """How many suspect sites carry this value."""
+    weight: float
+    snippet: str
+    """Where it was seen on the first of the two sites (plain text, hostile)."""
+
+
+@dataclass(frozen=True)
+class TimingEvidence:
+    source_url: str
+    first_seen_a: datetime
+    first_seen_b: datetime
+    sites: int
+    """How many suspect sites copied this source (at any time)."""
+    weight: float
+
+    @property
+    def hours_apart(self) -> float:
+        return abs((self.first_seen_a - self.first_seen_b).total_seconds()) / 3600
+
+
+@dataclass(frozen=True)
+class SubstitutionEvidence:
+    spun: str
+    original: str
+    sites: int
+    weight: float
+
+
+@dataclass(frozen=True)
+class EdgeEvidence:
+    """Everything that links two sites; lists capped at :data:`EVIDENCE_LIMIT`, strongest first."""
+
+    indicators: tuple[IndicatorEvidence, ...] = ()
+    timing: tuple[TimingEvidence, ...] = ()
+    substitutions: tuple[SubstitutionEvidence, ...] = ()
+    indicator_count: int = 0
+    timing_count: int = 0
+    substitution_count: int = 0
+
+
+@dataclass(frozen=True)
+class NetworkSummary:
+    """What :func:`~spintrace.reports.network.graph.write_network_report` wrote."""
+
+    sites: int
+    edges: int
+    communities: int
+    files: tuple[Path, ...] = field(default_factory=tuple)
+
+
+def noisy_or(weights: Iterable[float]) -> float:
+    """Independent clues combined: ``1 - prod(1 - w)``, in 0..1."""
+    missing = 1.0
+    for weight in weights:
+        missing *= 1.0 - min(max(weight, 0.0), 1.0)
+    return 1.0 - missing

@@ -1,0 +1,23 @@
+"""Cells of the CSV files that reports write for people to open in a spreadsheet.
+
+Values in them (URLs, titles, site names) come from scraped pages and are hostile.
+"""
+
+from __future__ import annotations
+
+__all__ = ["spreadsheet_safe"]
+
+# A spreadsheet runs a cell starting with = + - @ as a formula (CSV injection), and some strip
+# a leading tab or carriage return before looking. URLs, titles and host names of honest
+# pages never start with these.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """``value``, with a leading apostrophe when it is text a spreadsheet would run as a formula.
+
+    Anything that is not a string (numbers, dates, ``None``) is returned as it is.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
