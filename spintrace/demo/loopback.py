@@ -88,6 +88,7 @@ class LoopbackServer:
 
     @property
     def url(self) -> str:
+        """The server's base URL, ``http://127.0.0.1:PORT`` (no trailing slash)."""
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
@@ -113,6 +114,7 @@ _WORDS = (
 
 
 def _paragraph(seed: int, words: int = 60) -> str:
+    """A paragraph of ``words`` filler words, the same for the same ``seed``."""
     out = []
     for i in range(words):
         out.append(_WORDS[(seed * 7 + i * (seed % 5 + 3)) % len(_WORDS)])
@@ -138,6 +140,7 @@ def article_html(number: int, base: str, extra: str = "") -> bytes:
 
 
 def _listing(title: str, links: list[str], extra: str = "") -> bytes:
+    """A listing page titled ``title`` linking to ``links``; ``extra`` goes in its head."""
     items = "".join(f"<li><a href='{href}'>Read the story at {href}</a></li>" for href in links)
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title>{extra}</head>"

@@ -84,6 +84,8 @@ class DemoResult:
 
 
 def _truth() -> dict[str, str]:
+    """The demo's known truth (demo/data/truth.csv): page URL -> source URL, empty for a
+    page that copies no source."""
     text = (resources.files("spintrace.demo") / "data" / "truth.csv").read_text(encoding="utf-8")
     return {row["page_url"]: row["source_url"] for row in csv.DictReader(io.StringIO(text))}
 
@@ -126,6 +128,7 @@ def _crawl(db_url: str, role: Role, urls: list[str], settings_file: Path) -> Cra
 
 
 def _tracking(session: Session, domains: list[str]) -> dict[str, list[str]]:
+    """The tracking and ad account IDs stored for each of ``domains``, as ``VALUE (KIND)``."""
     found: dict[str, list[str]] = {domain: [] for domain in domains}
     query = (
         select(Site.domain, SiteIndicator.kind, SiteIndicator.value)
@@ -138,33 +141,46 @@ def _tracking(session: Session, domains: list[str]) -> dict[str, list[str]]:
     return found
 
 
-def run_demo(folder: Path, settings: Settings | None = None) -> DemoResult:
-    """Serve, crawl, match and export into ``folder`` (its previous demo database is replaced)."""
-    started = time.monotonic()
+def _replace_database(folder: Path) -> str:
+    """Creates ``folder`` if need be, deletes its previous demo database (and the database's
+    WAL files), and returns the URL of the new one (not created yet)."""
     folder.mkdir(parents=True, exist_ok=True)
     db_path = folder / "demo.db"
     for stale in (db_path, folder / "demo.db-wal", folder / "demo.db-shm"):
         stale.unlink(missing_ok=True)
-    url = f"sqlite:///{db_path.resolve()}"
-    result = DemoResult(folder=folder, database_url=url, sites=build_sites())
+    return f"sqlite:///{db_path.resolve()}"
+
+
+def _migrate(url: str) -> None:
+    """Creates the database at ``url`` and migrates it to the newest schema."""
     engine = open_engine(url, create=True)
     try:
         upgrade(engine)
     finally:
         engine.dispose()
-    settings_file = folder / "crawl-settings.json"
+
+
+def _serve_and_crawl(result: DemoResult) -> None:
+    """Serves the demo sites, writes the crawl settings that reach them, and crawls the
+    publishers (``--as source``) then the farms (``--as page``) into the demo database."""
+    settings_file = result.folder / "crawl-settings.json"
     with DemoServers(result.sites) as servers:
         settings_file.write_text(
             json.dumps(crawl_settings(servers.hosts), indent=2) + "\n", encoding="utf-8"
         )
         for role in ("source", "page"):
             urls = [site.start_url for site in result.sites if site.role == role]
-            result.crawls.append(_crawl(url, role, urls, settings_file))
+            result.crawls.append(_crawl(result.database_url, role, urls, settings_file))
         result.requests = servers.requests
-    engine = open_engine(url)
+
+
+def _match_and_export(result: DemoResult, settings: Settings | None) -> None:
+    """Matches the crawled pages to the sources, writes ``matches.csv``, and reads back the
+    links, the top learned substitutions and the farms' tracking IDs."""
+    engine = open_engine(result.database_url)
     try:
         result.match = match_pages(engine, settings)
-        with (folder / "matches.csv").open("w", newline="", encoding="utf-8") as out:
+        with (result.folder / "matches.csv").open("w", newline="", encoding="utf-8") as out:
             export_table(engine, "matches", "csv", out)
         result.links = list(iter_rows(engine, "matches"))
         result.substitutions = list(iter_learned(engine))[:TOP_SUBSTITUTIONS]
@@ -173,7 +189,11 @@ def run_demo(folder: Path, settings: Settings | None = None) -> DemoResult:
             result.tracking = _tracking(session, farms)
     finally:
         engine.dispose()
-    truth = _truth()
+
+
+def _compare_with_truth(result: DemoResult, truth: dict[str, str]) -> None:
+    """Counts the copies in ``truth`` (page URL -> source URL, empty for a non-copy) and how
+    ``result.links`` found them: to the true source, to a wrong one, or falsely."""
     linked = {str(row["page_url"]): str(row["source_url"]) for row in result.links}
     result.copies = sum(1 for source in truth.values() if source)
     for page, source in truth.items():
@@ -188,5 +208,16 @@ def run_demo(folder: Path, settings: Settings | None = None) -> DemoResult:
             result.wrong += 1
     # A link from a page the truth does not know (a crawled non-copy) is a false link too.
     result.false_links += sum(1 for page in linked if page not in truth)
+
+
+def run_demo(folder: Path, settings: Settings | None = None) -> DemoResult:
+    """Serve, crawl, match and export into ``folder`` (its previous demo database is replaced)."""
+    started = time.monotonic()
+    url = _replace_database(folder)
+    result = DemoResult(folder=folder, database_url=url, sites=build_sites())
+    _migrate(url)
+    _serve_and_crawl(result)
+    _match_and_export(result, settings)
+    _compare_with_truth(result, _truth())
     result.seconds = time.monotonic() - started
     return result

@@ -1,0 +1,293 @@
+"""The demo's content farms: one website per page domain of the demo data.
+
+The suspect pages given as HTML are served as they are; those given as text are rendered into
+the farm's own template (``demo/data/site/HOST-article.html`` inside ``HOST-page.html``:
+navigation, ad blocks, related links, comments, its tracking and ad IDs). Around them: a home
+page, category/section/tag/author pages, service pages (about, contact, DMCA, privacy), short
+teaser pages behind the farm's click-bait links, a sitemap and a feed. Only the suspect pages
+are articles; every other page is a non-article, and every same-site link leads to a page.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from string import Template
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from spintrace.demo.content import (
+    TEXT,
+    XML,
+    DemoSite,
+    escape,
+    first_sentence,
+    html_reply,
+    load_template,
+    paragraph_tags,
+    route_path,
+    rss_reply,
+    split_paragraphs,
+    urlset_reply,
+)
+from spintrace.demo.loopback import Reply
+
+__all__ = ["FARMS", "UNDATED", "Farm", "farm_site"]
+
+
+@dataclass(frozen=True)
+class Farm:
+    """What differs between the two demo farms besides their templates."""
+
+    name: str
+    feed: str
+    # Listing pages that list every article (the others list the articles under their path).
+    main_listings: tuple[str, ...]
+    # Click-bait links in "Related articles": (path, title); ``{date}`` is the article's date.
+    related: tuple[tuple[str, str], ...]
+    sitemap_index: bool
+
+
+FARMS = {
+    "dailytrendwire.example": Farm(
+        name="DailyTrendWire",
+        feed="/feed/",
+        main_listings=("/", "/category/news/", "/author/admin/", "/tag/news/"),
+        related=(
+            ("/{date}/experts-reveal-the-best-time-to-book-summer-holidays/", ""),
+            ("/{date}/local-man-wins-big-on-scratchcard-after-buying-it-by-mistake/", ""),
+            ("/{date}/why-everyone-is-talking-about-this-new-kitchen-gadget/", ""),
+        ),
+        sitemap_index=True,
+    ),
+    "newsbuzzhub.example": Farm(
+        name="NewsBuzzHub",
+        feed="/rss.xml",
+        main_listings=("/", "/news/"),
+        related=(
+            ("/news/council-tax-bills-set-to-rise-again-what-you-need-to-know-15038.html", ""),
+            ("/news/scientists-baffled-by-strange-lights-over-lake-14256.html", ""),
+            ("/news/top-7-seaside-towns-to-visit-this-year-13358.html", ""),
+        ),
+        sitemap_index=False,
+    ),
+}
+
+_SERVICE = re.compile(r"about|contact|dmca|privacy|terms", re.IGNORECASE)
+_HREF = re.compile(r"""<a\b[^>]*?\bhref\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+_DATE_PATH = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/")
+# The date of a farm page whose URL has none: after every demo source. A page with a visible
+# date also spares trafilatura's date search a slow fallback (seconds, in dateparser).
+UNDATED = "2026-04-21"
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """One farm and its page template."""
+
+    page: Template
+    farm: Farm
+
+    def render(self, title: str, content: str, body_class: str, head: str = "") -> str:
+        """A whole page of the farm: ``content`` in its frame, ``head`` in its head."""
+        return self.page.substitute(
+            title=escape(title), content=content, body_class=body_class, head=head
+        )
+
+
+def _title_of(path: str) -> str:
+    """A title made from a path's last segment (``home`` for ``/``): its words capitalised."""
+    slug = [s for s in path.split("/") if s][-1] if path.strip("/") else "home"
+    slug = re.sub(r"-\d+\.html$|\.html$", "", slug)
+    return " ".join(word.capitalize() for word in slug.split("-"))
+
+
+# --- article pages -------------------------------------------------------------------------------
+
+
+def _related_links(farm: Farm, base: str, day: str) -> str:
+    """The "Related articles" items of an article of ``day``: the farm's click-bait links."""
+    return "\n".join(
+        f'        <li><a href="{escape(base + link.format(date=day.replace("-", "/")))}">'
+        f"{escape(name or _title_of(link))}</a></li>"
+        for link, name in farm.related
+    )
+
+
+def _article_page(
+    layout: _Layout, article: Template, base: str, record: dict[str, Any], path: str, title: str
+) -> str:
+    """The page of a suspect page given as text: rendered into the farm's article template."""
+    paragraphs = split_paragraphs(str(record["text"]))
+    dated = _DATE_PATH.search(path)
+    day = "-".join(dated.groups()) if dated else UNDATED
+    content = article.substitute(
+        headline=escape(title),
+        date=day,
+        minutes=max(1, len(str(record["text"]).split()) // 200),
+        lead=paragraph_tags(paragraphs[:3]),
+        rest=paragraph_tags(paragraphs[3:]),
+        related=_related_links(layout.farm, base, day),
+    )
+    head = "\n".join(
+        [
+            f'  <meta name="description" content="{escape(first_sentence(record["text"]))}">',
+            f'  <link rel="canonical" href="{escape(record["url"])}">',
+        ]
+    )
+    return layout.render(title, content, "single single-post", head)
+
+
+def _add_articles(
+    site: DemoSite, layout: _Layout, pages: list[dict[str, Any]]
+) -> list[tuple[str, str]]:
+    """Adds a page per suspect page record to ``site``; returns their (path, headline)."""
+    article = load_template(f"{site.host}-article.html")
+    articles: list[tuple[str, str]] = []
+    for record in pages:
+        path = route_path(record["url"])
+        title = str(record.get("title") or _title_of(path))
+        articles.append((path, title))
+        site.articles.append(path)
+        if record.get("html"):
+            site.routes[path] = html_reply(str(record["html"]))
+        else:
+            page = _article_page(layout, article, site.base, record, path, title)
+            site.routes[path] = html_reply(page)
+    return articles
+
+
+# --- the pages the articles link to --------------------------------------------------------------
+
+
+def _listing_title(path: str) -> str:
+    """The heading of the listing page at ``path`` (``Category: news``, ``News``, ...)."""
+    parts = [s for s in path.split("/") if s]
+    return (
+        "Latest Trending News"
+        if not parts
+        else f"{parts[0].capitalize()}: {parts[1]}"
+        if len(parts) > 1
+        else parts[0].capitalize()
+    )
+
+
+def _listing_page(layout: _Layout, articles: list[tuple[str, str]], path: str) -> str:
+    """A listing page: every article (main listings) or those under ``path``, then the
+    farm's click-bait links."""
+    farm = layout.farm
+    if path in farm.main_listings:
+        chosen = articles
+    else:
+        chosen = [a for a in articles if a[0].startswith(path)]
+    fillers = [(link.format(date="2026/03/16"), _title_of(link)) for link, _ in farm.related]
+    entries = "\n".join(
+        f'      <li><a href="{escape(href)}">{escape(name)}</a></li>'
+        for href, name in [*chosen, *fillers]
+    )
+    title = _listing_title(path)
+    content = f'    <h1 class="page-title">{escape(title)}</h1>\n    <ul class="post-list">\n'
+    return layout.render(title, content + entries + "\n    </ul>", "archive")
+
+
+def _filler_page(layout: _Layout, path: str) -> str:
+    """A short non-article page: a service page (about, contact, ...) or a teaser."""
+    farm = layout.farm
+    title = _title_of(path)
+    if _SERVICE.search(path):
+        text = (
+            f"{farm.name} brings you the latest trending stories from around the web. "
+            "To get in touch, use the contact page."
+        )
+    else:
+        text = f"This story is being updated. Check back soon on {farm.name} for more."
+    return layout.render(title, f"    <h1>{escape(title)}</h1>\n    <p>{escape(text)}</p>", "page")
+
+
+def _same_site_links(site: DemoSite) -> set[str]:
+    """The routes every HTML page of ``site`` links to on the site itself (http or https)."""
+    links = set()
+    for path, reply in site.routes.items():
+        if not reply.headers[0][1].startswith("text/html"):
+            continue
+        page_url = site.base + path
+        for href in _HREF.findall(reply.body.decode("utf-8", "replace")):
+            target = urljoin(page_url, html.unescape(href))
+            parts = urlsplit(target)
+            if parts.hostname == site.host and parts.scheme in ("http", "https"):
+                links.add(route_path(target))
+    return links
+
+
+def _is_listing(path: str) -> bool:
+    """Whether a linked ``path`` is a listing: home, category/tag/author, or a top folder."""
+    segments = [s for s in path.split("/") if s]
+    return (
+        not segments
+        or segments[0] in ("category", "tag", "author")
+        or (len(segments) == 1 and path.endswith("/"))
+    )
+
+
+def _add_link_targets(site: DemoSite, layout: _Layout, articles: list[tuple[str, str]]) -> None:
+    """Adds a page at every same-site link of ``site`` that leads nowhere yet, until none does:
+    listings, service pages and teaser pages (new pages bring new links)."""
+    while True:
+        missing = _same_site_links(site) - set(site.routes)
+        if not missing:
+            break
+        for path in sorted(missing):
+            if _SERVICE.search(path) or not _is_listing(path):
+                site.routes[path] = html_reply(_filler_page(layout, path))
+            else:
+                site.routes[path] = html_reply(_listing_page(layout, articles, path))
+
+
+# --- feed, sitemaps, robots.txt ------------------------------------------------------------------
+
+
+def _sitemap_index(base: str) -> Reply:
+    """The sitemap index naming the post and the category sitemaps."""
+    return Reply(
+        (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"<sitemap><loc>{base}/post-sitemap.xml</loc></sitemap>"
+            f"<sitemap><loc>{base}/category-sitemap.xml</loc></sitemap>"
+            "</sitemapindex>\n"
+        ).encode(),
+        headers=XML,
+    )
+
+
+def _add_discovery_files(site: DemoSite, farm: Farm, articles: list[tuple[str, str]]) -> None:
+    """Adds the feed (its first three articles), the sitemaps and ``/robots.txt``: a sitemap
+    index named in robots.txt, or a lone ``/sitemap.xml`` robots.txt does not name."""
+    base = site.base
+    site.routes[farm.feed] = rss_reply(
+        farm.name, base, [(path, title, title, None) for path, title in articles[:3]]
+    )
+    listings = sorted(p for p, r in site.routes.items() if b'class="archive"' in r.body)
+    entries: list[tuple[str, str | None]] = [(path, None) for path, _ in articles]
+    if farm.sitemap_index:
+        robots = f"User-agent: *\nDisallow: /wp-admin/\nSitemap: {base}/sitemap_index.xml\n"
+        site.routes["/post-sitemap.xml"] = urlset_reply(base, entries)
+        site.routes["/category-sitemap.xml"] = urlset_reply(base, [(p, None) for p in listings])
+        site.routes["/sitemap_index.xml"] = _sitemap_index(base)
+    else:
+        robots = "User-agent: *\nDisallow: /admin/\n"  # no Sitemap line: /sitemap.xml is tried
+        site.routes["/sitemap.xml"] = urlset_reply(base, entries)
+    site.routes["/robots.txt"] = Reply(robots.encode(), headers=TEXT)
+
+
+def farm_site(host: str, pages: list[dict[str, Any]]) -> DemoSite:
+    """A content farm serving ``pages`` (demo/data records of one host) and its filler pages."""
+    farm = FARMS[host]
+    scheme = urlsplit(pages[0]["url"]).scheme or "https"
+    site = DemoSite(host, "page", farm.name, scheme)
+    layout = _Layout(load_template(f"{host}-page.html"), farm)
+    articles = _add_articles(site, layout, pages)
+    _add_link_targets(site, layout, articles)
+    _add_discovery_files(site, farm, articles)
+    return site
