@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -209,3 +212,108 @@ def test_export_to_unwritable_place(runner: CliRunner, sqlite_url: str, tmp_path
     target = tmp_path / "missing-folder" / "m.csv"
     line = one_error_line(run(runner, sqlite_url, "export", "matches", "--output", str(target)))
     assert "cannot write" in line
+
+
+def _cli_process(url: str, *args: str, **kwargs: object) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-c", "from spintrace.cli import main; main()", "--db", url, *args]
+    return subprocess.Popen(command, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+def test_imports_read_pipes_and_stdin(sqlite_url: str) -> None:
+    """Regression (issue 9.7): /dev/stdin from a pipe raised 'Illegal seek' with a traceback."""
+    run(CliRunner(), sqlite_url, "db", "upgrade")
+    data = (DEMO / "sources.jsonl").read_bytes()
+    for name in ("/dev/stdin", "-"):
+        process = _cli_process(
+            sqlite_url,
+            "sources",
+            "import",
+            name,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = process.communicate(data, timeout=120)
+        assert process.returncode == 0, err.decode()
+        assert b"Traceback" not in err
+        expected = b"8 new, 0 unchanged" if name == "/dev/stdin" else b"0 new, 8 unchanged"
+        assert expected in out
+
+
+def test_export_to_a_closed_pipe_is_quiet(sqlite_url: str) -> None:
+    """Regression (issue 9.7): ``export | head -1`` exited 1 when the reader went away."""
+    runner = CliRunner()
+    run(runner, sqlite_url, "db", "upgrade")
+    run(runner, sqlite_url, "sources", "import", str(DEMO / "sources.jsonl"))
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first byte is written
+    process = _cli_process(
+        sqlite_url, "export", "sources", "--format", "jsonl", stdout=write, stderr=subprocess.PIPE
+    )
+    os.close(write)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err.decode()
+    assert err == b""
+
+
+def test_export_to_stdout_with_a_dash(runner: CliRunner, sqlite_url: str) -> None:
+    run(runner, sqlite_url, "db", "upgrade")
+    run(runner, sqlite_url, "sources", "import", str(DEMO / "sources.jsonl"))
+    result = run(runner, sqlite_url, "export", "sources", "--format", "jsonl", "-o", "-")
+    assert result.exit_code == 0
+    assert len(result.output.splitlines()) == 8
+
+
+def test_export_never_overwrites_the_database(runner: CliRunner, tmp_path: Path) -> None:
+    """Regression (issue 9.12): ``export -o v.db`` overwrote the database it read."""
+    path = tmp_path / "v.db"
+    url = f"sqlite:///{path}"
+    run(runner, url, "db", "upgrade")
+    run(runner, url, "sources", "import", str(DEMO / "sources.jsonl"))
+    for target in (path, tmp_path / "v.db-wal"):
+        line = one_error_line(run(runner, url, "export", "sources", "-o", str(target)))
+        assert "is the database this command reads" in line
+    assert "database: none" not in run(runner, url, "db", "current").output
+    exported = run(runner, url, "export", "sources", "--format", "jsonl").output
+    assert len(exported.splitlines()) == 8
+
+
+POISON_LINES = [
+    b'{"url": "https://a.example/deep", "text": "x", "extra": ' + b"[" * 2000 + b"]" * 2000 + b"}",
+    b'{"url": "https://a.example/date", "text": "x", "published": "9999-12-31T23:59:59-23:59"}',
+    b'{"url": "https://a.example/big", "text": "x", "n": ' + b"9" * 5000 + b"}",
+]
+
+
+def test_poison_lines_are_rejected_one_by_one(
+    runner: CliRunner, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Regression (issue 9.11): a deeply nested line, a date past year 9999 in UTC and a huge
+    integer each aborted the file (traceback) and lost the good lines read before them."""
+    run(runner, sqlite_url, "db", "upgrade")
+    good = [
+        json.dumps({"url": f"https://a.example/{n}", "text": f"good line {n}"}).encode()
+        for n in range(3)
+    ]
+    path = tmp_path / "poison.jsonl"
+    path.write_bytes(b"\n".join([good[0], *POISON_LINES, good[1], good[2]]) + b"\n")
+    result = run(runner, sqlite_url, "pages", "import", str(path))
+    assert result.exit_code == 0
+    assert "3 new, 0 unchanged, 3 rejected" in result.output
+    for number in (2, 3, 4):
+        assert f"{path}:{number}: " in result.output
+
+
+def test_an_overlong_line_is_rejected_without_reading_it_whole(tmp_path: Path) -> None:
+    from spintrace.ingest.jsonl import read_jsonl
+    from spintrace.records import InputRecord
+
+    path = tmp_path / "long.jsonl"
+    good = b'{"url": "https://a.example/1", "text": "fine"}\n'
+    path.write_bytes(
+        good + b'{"url": "https://a.example/2", "text": "' + b"x" * 5000 + b'"}\n' + good
+    )
+    with path.open("rb") as stream:
+        items = list(read_jsonl(stream, str(path), max_line_bytes=1000))
+    assert [type(i).__name__ for i in items] == ["InputRecord", "InputError", "InputRecord"]
+    assert isinstance(items[0], InputRecord) and "over 1,000 bytes" in str(items[1])

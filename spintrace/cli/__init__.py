@@ -6,7 +6,9 @@ its own module and is added to the group here.
 
 from __future__ import annotations
 
-from spintrace.cli.app import cli
+import sys
+
+from spintrace.cli.app import cli, silence_stdout
 from spintrace.cli.crawl import captures, crawl
 from spintrace.cli.database import db
 from spintrace.cli.demo import demo
@@ -23,4 +25,11 @@ for _command in (db, sources, pages, match, spinners, export, crawl, captures, r
 
 def main() -> None:
     """Entry point of the ``spintrace`` console script."""
-    cli(prog_name="spintrace")
+    try:
+        cli(prog_name="spintrace")
+    finally:
+        # Output still buffered for a pipe whose reader has gone: drop it quietly.
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            silence_stdout()

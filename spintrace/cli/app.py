@@ -8,10 +8,12 @@ stderr and a non-zero exit; tracebacks are for bugs only.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
@@ -20,12 +22,12 @@ from sqlalchemy.exc import OperationalError
 
 from spintrace._version import __version__
 from spintrace.config import DB_ENV_VAR, DEFAULT_DB_URL, Settings
-from spintrace.db.engine import open_engine
+from spintrace.db.engine import open_engine, sqlite_path
 from spintrace.db.migrate import require_current_schema
 from spintrace.db.writes import driver_message
 from spintrace.errors import SpintraceError
 
-__all__ = ["MAX_LISTED_ERRORS", "App", "cli", "load_settings", "progress"]
+__all__ = ["MAX_LISTED_ERRORS", "App", "cli", "load_settings", "progress", "silence_stdout"]
 
 # How many rejected lines an import lists before it only counts them.
 MAX_LISTED_ERRORS = 20
@@ -41,6 +43,17 @@ class _Group(click.Group):
             raise click.ClickException(str(exc)) from None
         except OperationalError as exc:
             raise click.ClickException(f"database error: {driver_message(exc)}") from None
+        except BrokenPipeError:
+            # The reader went away (``spintrace export ... | head -1``): not an error.
+            silence_stdout()
+            ctx.exit(0)
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null, so that writing or flushing to a closed pipe is quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 @dataclass
@@ -60,6 +73,18 @@ class App:
             yield engine
         finally:
             engine.dispose()
+
+    def refuse_database_file(self, output: Path) -> None:
+        """A user error if ``output`` is the SQLite database (or its journal) being read."""
+        database = sqlite_path(self.db_url)
+        if database is None:
+            return
+        target = output.resolve()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            if target == database.resolve().with_name(database.name + suffix):
+                raise click.ClickException(
+                    f"{output} is the database this command reads; write somewhere else"
+                )
 
 
 def load_settings() -> Settings:

@@ -20,15 +20,19 @@ __all__ = ["export"]
     "--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="csv", show_default=True
 )
 @click.option(
-    "--output", "-o", type=click.Path(path_type=Path), help="Write here instead of stdout."
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    help="Write here instead of stdout ('-' is stdout).",
 )
 @click.pass_obj
 def export(app: App, table: str, fmt: str, output: Path | None) -> None:
     """Export a table (matches, pages, sources, evidence, sites, ...) as CSV, JSON or JSONL."""
     with app.engine() as engine:
-        if output is None:
+        if output is None or str(output) == "-":
             export_table(engine, table, fmt, sys.stdout)
             return
+        app.refuse_database_file(output)
         try:
             handle: IO[str] = output.open("w", newline="", encoding="utf-8")
         except OSError as exc:

@@ -173,6 +173,12 @@ class _Writer:
                 report.unchanged += 1
 
 
+def _line_limit(settings: Settings) -> int:
+    """The longest line worth reading: the HTML limit, JSON-escaped (up to 6 bytes a byte for
+    ``\\u00XX``), plus room for the other fields."""
+    return 6 * settings.max_html_bytes + (1 << 20)
+
+
 def import_file(
     engine: Engine,
     path: str | Path,
@@ -191,8 +197,9 @@ def import_file(
     writer = _Writer(engine, role)
     batch: list[_Prepared] = []
     stream = open_input(path)
+    seekable = stream.seekable()  # a pipe has no position to report
     try:
-        for item in read_jsonl(stream, name):
+        for item in read_jsonl(stream, name, _line_limit(settings)):
             try:
                 if isinstance(item, InputError):
                     raise item
@@ -204,7 +211,7 @@ def import_file(
             if len(batch) >= settings.batch_size:
                 writer.write(batch, report)
                 batch = []
-            if progress is not None:
+            if progress is not None and seekable:
                 progress(stream.tell())
         if batch:
             writer.write(batch, report)

@@ -6,7 +6,10 @@ multi-gigabyte export imports in constant memory, and a bad byte spoils only its
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +19,10 @@ from urllib.parse import urlsplit
 from spintrace.errors import InputError
 from spintrace.records import InputRecord
 
-__all__ = ["open_input", "parse_line", "read_jsonl", "validate_url"]
+__all__ = ["MAX_LINE_BYTES", "open_input", "parse_line", "read_jsonl", "validate_url"]
+
+MAX_LINE_BYTES = 64 * 1024 * 1024
+"""Longest line read by default (imports pass a bound derived from ``max_html_bytes``)."""
 
 _OPTIONAL_STRINGS = ("title",)
 
@@ -48,10 +54,12 @@ def _parse_published(value: object) -> datetime | None:
         text = text[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        # Naive dates are taken as UTC so that every stored time is comparable.
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        # OverflowError: a valid date whose UTC time falls outside year 1..9999
+        # ("9999-12-31T23:59:59-23:59").
         raise ValueError(f"'published' is not an ISO 8601 date: {value[:50]!r}") from None
-    # Naive dates are taken as UTC so that every stored time is comparable.
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _unstorable(value: object) -> str | None:
@@ -85,6 +93,10 @@ def parse_line(raw: bytes, line: int, path: str) -> InputRecord:
         obj: Any = json.loads(decoded)
     except json.JSONDecodeError as exc:
         raise fail(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise fail("JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise fail(f"not readable JSON ({exc})") from None
     if not isinstance(obj, dict):
         raise fail(f"expected a JSON object, got {type(obj).__name__}")
     try:
@@ -123,8 +135,14 @@ def parse_line(raw: bytes, line: int, path: str) -> InputRecord:
 
 
 def open_input(path: str | Path) -> IO[bytes]:
-    """Open an import file for binary reading; :class:`InputError` says why it cannot be."""
+    """Open an import file for binary reading (``-`` is stdin); :class:`InputError` says why it
+    cannot be. Pipes and FIFOs work: the stream is only ever read forwards."""
     name = str(path)
+    if name == "-":
+        try:  # a stream of its own, so that closing it leaves sys.stdin open
+            return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+        except (OSError, ValueError, io.UnsupportedOperation):  # stdin replaced in-process
+            return sys.stdin.buffer
     try:
         return open(path, "rb")
     except FileNotFoundError:
@@ -135,12 +153,33 @@ def open_input(path: str | Path) -> IO[bytes]:
         raise InputError(f"cannot read it ({exc.strerror})", path=name) from None
 
 
-def read_jsonl(stream: IO[bytes], name: str) -> Iterator[InputRecord | InputError]:
+def _lines(stream: IO[bytes], limit: int) -> Iterator[bytes | None]:
+    """The lines of ``stream``; ``None`` for a line over ``limit`` bytes (skipped, never held
+    in memory whole)."""
+    while True:
+        raw = stream.readline(limit + 1)
+        if not raw:
+            return
+        if len(raw) <= limit or raw.endswith(b"\n"):
+            yield raw
+            continue
+        while raw and not raw.endswith(b"\n"):  # drop the rest of the long line
+            raw = stream.readline(1 << 20)
+        yield None
+
+
+def read_jsonl(
+    stream: IO[bytes], name: str, max_line_bytes: int = MAX_LINE_BYTES
+) -> Iterator[InputRecord | InputError]:
     """Yield a record, or the :class:`InputError` of a bad line, for every non-blank line.
 
-    ``name`` is the file name used in messages. Lines are read one at a time.
+    ``name`` is the file name used in messages. Lines are read one at a time; a line over
+    ``max_line_bytes`` is rejected without being read into memory.
     """
-    for number, raw in enumerate(stream, start=1):
+    for number, raw in enumerate(_lines(stream, max_line_bytes), start=1):
+        if raw is None:
+            yield InputError(f"line over {max_line_bytes:,} bytes", path=name, line=number)
+            continue
         if not raw.strip():
             continue
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
@@ -149,3 +188,7 @@ def read_jsonl(stream: IO[bytes], name: str) -> Iterator[InputRecord | InputErro
             yield parse_line(raw, number, name)
         except InputError as exc:
             yield exc
+        except Exception as exc:  # a line must never stop the file: name it and go on
+            yield InputError(
+                f"cannot be read ({type(exc).__name__}: {exc})"[:300], path=name, line=number
+            )
