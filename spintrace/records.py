@@ -10,8 +10,10 @@ from datetime import datetime
 from typing import Literal
 
 __all__ = [
+    "INDICATOR_KINDS",
     "Evidence",
     "ExtractedText",
+    "IndicatorKind",
     "InputRecord",
     "Passage",
     "Role",
@@ -92,3 +94,52 @@ class Evidence:
     longest_exact: int = 0
     passages: tuple[Passage, ...] = field(default=())
     substitutions: tuple[Substitution, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorKind:
+    """A kind of operator trace: what ``ingest`` stores and how the network report weighs it.
+
+    - ``rule``: ``"id"`` for an account ID (whoever holds it is paid by, or reads the stats of,
+      every site carrying it; never discounted by how many sites share it), ``"weak"`` for a
+      template trace shared by unrelated sites too (divided by the sites sharing it - 1),
+      ``"rare"`` for a trace that counts only when just two sites have it;
+    - ``weight``: its weight on an edge between two sites, 0..1;
+    - ``found_in``: ``"html"`` when :func:`spintrace.ingest.indicators.find_indicators` finds it
+      in a page, ``"crawl"`` when the crawler records it (the favicon's hash).
+    """
+
+    name: str
+    rule: Literal["id", "weak", "rare"]
+    weight: float
+    found_in: Literal["html", "crawl"] = "html"
+
+
+INDICATOR_KINDS: tuple[IndicatorKind, ...] = (
+    # Account IDs, in the order find_indicators lists them.
+    IndicatorKind("google-analytics", "id", 0.8),
+    IndicatorKind("google-tag-manager", "id", 0.8),
+    IndicatorKind("google-ads", "id", 0.7),
+    IndicatorKind("google-tag", "id", 0.7),
+    IndicatorKind("adsense", "id", 0.9),
+    IndicatorKind("facebook-pixel", "id", 0.8),
+    IndicatorKind("yandex-metrica", "id", 0.8),
+    IndicatorKind("hotjar", "id", 0.7),
+    IndicatorKind("microsoft-clarity", "id", 0.7),
+    IndicatorKind("statcounter", "id", 0.7),
+    IndicatorKind("quantcast", "id", 0.7),
+    IndicatorKind("taboola", "id", 0.5),
+    IndicatorKind("outbrain", "id", 0.5),
+    IndicatorKind("amazon-affiliate", "id", 0.8),
+    # Templates: shared by unrelated sites too.
+    IndicatorKind("generator", "weak", 0.05),
+    IndicatorKind("wordpress-theme", "weak", 0.2),
+    IndicatorKind("wordpress-plugin", "weak", 0.1),
+    # Not operator evidence unless only two sites have it (an icon hotlinked from the same
+    # third host; the same obscure outbound link).
+    IndicatorKind("favicon-url", "rare", 0.3),
+    IndicatorKind("outbound-link", "rare", 0.1),
+    # A custom icon's SHA-256 ties sites; a stock one (a CMS default) is shared by many.
+    IndicatorKind("favicon-hash", "weak", 0.5, found_in="crawl"),
+)
+"""Every indicator kind, once: adding a kind is a row here and its detection rule."""

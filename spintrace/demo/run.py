@@ -35,16 +35,15 @@ from spintrace.db.migrate import upgrade
 from spintrace.db.models import Site, SiteIndicator
 from spintrace.demo.sites import DemoServers, DemoSite, build_sites, crawl_settings
 from spintrace.errors import SpintraceError
-from spintrace.ingest.indicators import KINDS
 from spintrace.linking.match import MatchReport, match_pages
 from spintrace.linking.substitutions import LearnedPair, iter_learned
-from spintrace.records import Role
+from spintrace.records import INDICATOR_KINDS, Role
 from spintrace.reports.export import export_table, iter_rows
 
 __all__ = ["CrawlRun", "DemoError", "DemoResult", "run_demo"]
 
 # Indicator kinds that are tracking or advertising account IDs (not themes or links).
-TRACKING_KINDS = KINDS[: KINDS.index("generator")]
+TRACKING_KINDS = tuple(kind.name for kind in INDICATOR_KINDS if kind.rule == "id")
 TOP_SUBSTITUTIONS = 5
 CRAWL_TIMEOUT = 300  # seconds; the demo crawls take a few seconds
 

@@ -36,6 +36,8 @@ __all__ = [
     "find_indicators",
 ]
 
+from spintrace.records import INDICATOR_KINDS
+
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
@@ -48,27 +50,7 @@ MAX_OUTBOUND_LINKS = 50
 MAX_FAVICONS = 5
 MAX_EVIDENCE_CHARS = 160
 
-KINDS: tuple[str, ...] = (
-    "google-analytics",
-    "google-tag-manager",
-    "google-ads",
-    "google-tag",
-    "adsense",
-    "facebook-pixel",
-    "yandex-metrica",
-    "hotjar",
-    "microsoft-clarity",
-    "statcounter",
-    "quantcast",
-    "taboola",
-    "outbrain",
-    "amazon-affiliate",
-    "generator",
-    "wordpress-theme",
-    "wordpress-plugin",
-    "favicon-url",
-    "outbound-link",
-)
+KINDS: tuple[str, ...] = tuple(k.name for k in INDICATOR_KINDS if k.found_in == "html")
 """Every kind :func:`find_indicators` returns, in the order it returns them."""
 
 

@@ -20,6 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from spintrace.records import INDICATOR_KINDS
+
 __all__ = [
     "CHANNELS",
     "DEFAULT_MIN_STRENGTH",
@@ -54,34 +56,12 @@ CHANNELS = ("indicator", "timing", "substitution")
 Rule = Literal["id", "weak", "rare"]
 
 INDICATOR_WEIGHTS: dict[str, tuple[float, Rule]] = {
-    # Account IDs: whoever holds one is paid by or reads the stats of every site carrying it.
-    # Not discounted by how many sites share it: twenty sites on one AdSense ID are one payee.
-    "adsense": (0.9, "id"),
-    "google-analytics": (0.8, "id"),
-    "google-tag-manager": (0.8, "id"),
-    "google-ads": (0.7, "id"),
-    "google-tag": (0.7, "id"),
-    "facebook-pixel": (0.8, "id"),
-    "yandex-metrica": (0.8, "id"),
-    "amazon-affiliate": (0.8, "id"),
-    "hotjar": (0.7, "id"),
-    "microsoft-clarity": (0.7, "id"),
-    "statcounter": (0.7, "id"),
-    "quantcast": (0.7, "id"),
-    "taboola": (0.5, "id"),
-    "outbrain": (0.5, "id"),
-    # Templates: shared by unrelated sites too; divided by (sites sharing it - 1).
-    "wordpress-theme": (0.2, "weak"),
-    "wordpress-plugin": (0.1, "weak"),
-    "generator": (0.05, "weak"),
-    # A custom icon's SHA-256 ties sites; a stock one (a CMS default) is shared by many,
-    # hence divided by (sites sharing it - 1) like the templates.
-    "favicon-hash": (0.5, "weak"),
-    # Not operator evidence unless only these two sites have it (an icon hotlinked from the
-    # same third host; the same obscure outbound link).
-    "favicon-url": (0.3, "rare"),
-    "outbound-link": (0.1, "rare"),
+    kind.name: (kind.weight, kind.rule) for kind in INDICATOR_KINDS
 }
+"""Weight and rule of each indicator kind (:data:`spintrace.records.INDICATOR_KINDS`): an
+account ID is never discounted by how many sites share it (twenty sites on one AdSense ID are
+one payee); a template trace is divided by (sites sharing it - 1); a rare one counts only when
+just two sites have it."""
 TIMING_WEIGHT = 0.35
 """Per source both sites copied within the window; halved at the window's edge, divided by
 sqrt(sites copying it - 1). Three such sources give 0.73."""
