@@ -317,3 +317,20 @@ def test_an_overlong_line_is_rejected_without_reading_it_whole(tmp_path: Path) -
         items = list(read_jsonl(stream, str(path), max_line_bytes=1000))
     assert [type(i).__name__ for i in items] == ["InputRecord", "InputError", "InputRecord"]
     assert isinstance(items[0], InputRecord) and "over 1,000 bytes" in str(items[1])
+
+
+def test_csv_export_neutralises_formulas(
+    runner: CliRunner, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Regression (issue 9.13): formula cells from hostile pages were exported as they are."""
+    run(runner, sqlite_url, "db", "upgrade")
+    hostile = {"url": "https://a.example/f", "title": '=HYPERLINK("http://x")', "text": "t"}
+    path = tmp_path / "f.jsonl"
+    path.write_text(json.dumps(hostile) + "\n", encoding="utf-8")
+    run(runner, sqlite_url, "pages", "import", str(path))
+    safe = next(csv.DictReader(io.StringIO(run(runner, sqlite_url, "export", "pages").output)))
+    assert safe["title"] == '\'=HYPERLINK("http://x")'
+    raw = run(runner, sqlite_url, "export", "pages", "--raw").output
+    assert next(csv.DictReader(io.StringIO(raw)))["title"] == '=HYPERLINK("http://x")'
+    jsonl = run(runner, sqlite_url, "export", "pages", "--format", "jsonl").output
+    assert json.loads(jsonl)["title"] == '=HYPERLINK("http://x")'

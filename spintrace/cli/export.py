@@ -25,12 +25,21 @@ __all__ = ["export"]
     type=click.Path(path_type=Path),
     help="Write here instead of stdout ('-' is stdout).",
 )
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="CSV cells exactly as stored (no apostrophe before a leading = + - @), for programs.",
+)
 @click.pass_obj
-def export(app: App, table: str, fmt: str, output: Path | None) -> None:
-    """Export a table (matches, pages, sources, evidence, sites, ...) as CSV, JSON or JSONL."""
+def export(app: App, table: str, fmt: str, output: Path | None, raw: bool) -> None:
+    """Export a table (matches, pages, sources, evidence, sites, ...) as CSV, JSON or JSONL.
+
+    CSV is made safe to open in a spreadsheet: a text cell that starts with = + - @ (a formula,
+    on a hostile page) gets a leading apostrophe; --raw turns that off.
+    """
     with app.engine() as engine:
         if output is None or str(output) == "-":
-            export_table(engine, table, fmt, sys.stdout)
+            export_table(engine, table, fmt, sys.stdout, raw=raw)
             return
         app.refuse_database_file(output)
         try:
@@ -38,5 +47,5 @@ def export(app: App, table: str, fmt: str, output: Path | None) -> None:
         except OSError as exc:
             raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
         with handle:
-            count = export_table(engine, table, fmt, handle)
+            count = export_table(engine, table, fmt, handle, raw=raw)
         click.echo(f"wrote {count} {table} to {output}", err=True)

@@ -26,6 +26,7 @@ from spintrace.db.models import (
     SiteIndicator,
     SubstitutionSite,
 )
+from spintrace.reports.tables import spreadsheet_safe
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -287,12 +288,19 @@ def _plain(value: Any) -> Any:
 
 
 def write_rows(
-    rows: Iterable[dict[str, Any]], fmt: str, out: IO[str], columns: Sequence[str] | None = None
+    rows: Iterable[dict[str, Any]],
+    fmt: str,
+    out: IO[str],
+    columns: Sequence[str] | None = None,
+    *,
+    raw: bool = False,
 ) -> int:
     """Write dict rows to ``out`` as ``fmt`` (csv, json or jsonl); returns the row count.
 
     Dates become ISO 8601 (``Z`` for UTC). In CSV, dict and list values are JSON text; in JSON
-    and JSON Lines they stay objects. ``columns`` defaults to the first row's keys.
+    and JSON Lines they stay objects. ``columns`` defaults to the first row's keys. CSV is for
+    spreadsheets: a text cell a spreadsheet would run as a formula gets a leading apostrophe
+    (:func:`spintrace.reports.tables.spreadsheet_safe`) unless ``raw``.
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
@@ -306,12 +314,13 @@ def write_rows(
             if writer is None:
                 writer = csv.DictWriter(out, fieldnames=list(columns or plain), lineterminator="\n")
                 writer.writeheader()
-            writer.writerow(
-                {
-                    k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
-                    for k, v in plain.items()
-                }
-            )
+            cells = {
+                k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
+                for k, v in plain.items()
+            }
+            if not raw:
+                cells = {k: spreadsheet_safe(v) for k, v in cells.items()}
+            writer.writerow(cells)
         else:
             if fmt == "json":
                 out.write(",\n" if count else "\n")
@@ -326,9 +335,10 @@ def write_rows(
     return count
 
 
-def export_table(engine: Engine, table: str, fmt: str, out: IO[str]) -> int:
+def export_table(engine: Engine, table: str, fmt: str, out: IO[str], *, raw: bool = False) -> int:
     """Write ``table`` to ``out`` as ``fmt`` (csv, json or jsonl); returns the row count.
 
     In CSV the ``evidence`` column holds JSON text; in JSON and JSON Lines it is an object.
+    CSV cells are made safe for spreadsheets unless ``raw`` (see :func:`write_rows`).
     """
-    return write_rows(iter_rows(engine, table), fmt, out, TABLES[table][0])
+    return write_rows(iter_rows(engine, table), fmt, out, TABLES[table][0], raw=raw)
