@@ -125,6 +125,16 @@ def test_max_pages_and_depth_limits_hold(
     assert set(captured(deep)) == {"", "category/news/"}
     deep.dispose()
 
+    # Regression (issue 9.15): --depth 0 meant unlimited (Scrapy's DEPTH_LIMIT=0); it is the
+    # start pages only.
+    start_only = f"sqlite:///{tmp_path / 'start.db'}"
+    shallow = open_engine(start_only, create=True)
+    upgrade(shallow)
+    result = run_cli(start_only, "crawl", site.url + "/", "--depth", "0", "--no-extract", *FAST)
+    assert result.returncode == 0, result.stderr
+    assert set(captured(shallow)) == {""}
+    shallow.dispose()
+
 
 def test_the_crawl_stays_on_its_domain_unless_follow(db: tuple[str, Engine]) -> None:
     url, engine = db

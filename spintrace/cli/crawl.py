@@ -71,7 +71,12 @@ def _echo_processing(report: Any) -> None:
     show_default=True,
     help="Stay on the start URLs' domains, or follow links to other sites.",
 )
-@click.option("--depth", type=click.IntRange(min=0), help="Link hops from a start URL [5].")
+@click.option(
+    "--depth",
+    type=click.IntRange(min=0),
+    help="Link hops from a start URL [5]; 0 fetches the start pages only "
+    "(Scrapy's own -s DEPTH_LIMIT=0 means unlimited).",
+)
 @click.option(
     "--no-extract",
     is_flag=True,

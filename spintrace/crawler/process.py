@@ -20,6 +20,7 @@ from spintrace.crawler.settings import (
     DB_URL_SETTING,
     DEFAULTS,
     RESUME_SINCE_SETTING,
+    START_PAGES_ONLY_SETTING,
     user_agent,
 )
 from spintrace.db.models import utcnow
@@ -118,7 +119,9 @@ def build_settings(options: CrawlOptions, resume_since: datetime | None) -> dict
             DB_URL_SETTING: options.db_url,
         }
     )
-    if options.depth is not None:
+    if options.depth == 0:
+        values[START_PAGES_ONLY_SETTING] = True
+    elif options.depth is not None:
         values["DEPTH_LIMIT"] = options.depth
     if options.jobdir is not None:
         values["JOBDIR"] = str(options.jobdir)

@@ -23,6 +23,8 @@ CONTACT_SETTING = "SPINTRACE_CONTACT"
 # Set by run_crawl for the components in pipelines.py and resume.py, not by users.
 DB_URL_SETTING = "SPINTRACE_DB_URL"
 RESUME_SINCE_SETTING = "SPINTRACE_RESUME_SINCE"
+# --depth 0: fetch the start pages and follow nothing (Scrapy's DEPTH_LIMIT=0 means unlimited).
+START_PAGES_ONLY_SETTING = "SPINTRACE_START_PAGES_ONLY"
 PAGE_META = "spintrace_page"
 DEFAULT_CONTACT = "https://github.com/spintrace/spintrace"
 

@@ -31,7 +31,7 @@ from spintrace.crawler.discovery import (
     sniff,
 )
 from spintrace.crawler.items import FetchedFavicon, FetchedPage
-from spintrace.crawler.settings import PAGE_META
+from spintrace.crawler.settings import PAGE_META, START_PAGES_ONLY_SETTING
 from spintrace.db.models import utcnow
 from spintrace.records import Role
 
@@ -125,7 +125,14 @@ class SiteSpider(Spider):
 
     # --- callbacks -----------------------------------------------------------------------------
 
+    @property
+    def start_pages_only(self) -> bool:
+        """``--depth 0``: the start pages are fetched, and nothing they lead to."""
+        return self.crawler.settings.getbool(START_PAGES_ONLY_SETTING)
+
     def parse_robots(self, response: Response) -> Iterator[Request]:
+        if self.start_pages_only:
+            return
         root = response.meta["root"]
         text = response.text if isinstance(response, TextResponse) else ""
         sitemaps = robots_sitemaps(text, root) if response.status == 200 else []
@@ -139,6 +146,8 @@ class SiteSpider(Spider):
         if body[:2] == b"\x1f\x8b" and not response.meta.get(PAGE_META):
             body = self._gunzip(response)  # a sitemap.xml.gz
         kind = sniff(body, content_type)
+        if kind in ("sitemap-index", "sitemap", "feed") and self.start_pages_only:
+            return
         if kind in ("sitemap-index", "sitemap"):
             for url in sitemap_links(body):
                 if not self.in_scope(url):
@@ -197,6 +206,8 @@ class SiteSpider(Spider):
         if isinstance(response, TextResponse):
             yield from self._favicon(response)
         if self.mode != "site" or not isinstance(response, TextResponse):
+            return
+        if self.start_pages_only:
             return
         try:
             for link in self.links.extract_links(response):
