@@ -33,6 +33,8 @@ def _run_import(app: App, files: tuple[Path, ...], role: Role, strict: bool) -> 
             with progress(str(path), size) as update:
                 report = import_file(engine, path, role, settings, update)
             _echo_import(report)
+            if report.failure is not None:
+                raise click.ClickException(report.failure)
             rejected += report.rejected
     if strict and rejected:
         sys.exit(2)

@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
+from spintrace.db.writes import insert_ignoring_conflicts
+
 __all__ = [
     "Base",
     "Capture",
@@ -112,10 +114,14 @@ class Site(Base):
             return cache[domain]
         site_id = session.scalar(select(Site.id).where(Site.domain == domain))
         if site_id is None:
-            site = Site(domain=domain)
-            session.add(site)
-            session.flush()
-            site_id = site.id
+            # Insert-or-ignore, then read: a concurrent transaction adding the same host makes
+            # this wait for it and use its row, never fail on the unique domain.
+            session.execute(
+                insert_ignoring_conflicts(session, Site),
+                [{"domain": domain, "first_seen": utcnow()}],
+            )
+            site_id = session.scalar(select(Site.id).where(Site.domain == domain))
+            assert site_id is not None
         if cache is not None:
             cache[domain] = site_id
         return site_id

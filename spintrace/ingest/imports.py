@@ -12,16 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
 from spintrace.db.captures import store_capture
 from spintrace.db.models import Document
 from spintrace.db.writes import driver_message
-from spintrace.errors import InputError
+from spintrace.errors import DatabaseError, InputError
 from spintrace.ingest.documents import site_id_for, store_document, store_indicators, text_sha256
 from spintrace.ingest.extract import extract_html
 from spintrace.ingest.jsonl import open_input, read_jsonl
@@ -32,6 +33,10 @@ __all__ = ["ImportReport", "import_file"]
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
+T = TypeVar("T")
+
+# Attempts at one record that keeps meeting rows a concurrent import just wrote.
+MAX_ITEM_ATTEMPTS = 5
 
 
 @dataclass
@@ -43,6 +48,8 @@ class ImportReport:
     unchanged: int = 0
     rejected: int = 0
     errors: list[InputError] = field(default_factory=list)
+    failure: str | None = None
+    """Why the import stopped early (the database refused to store more), else ``None``."""
 
 
 @dataclass(frozen=True)
@@ -135,42 +142,59 @@ class _Writer:
         )
         return store_document(session, self.role, url, site_id, capture_id, item.text, meta)
 
-    def write(self, batch: list[_Prepared], report: ImportReport) -> None:
-        """Store a batch in one transaction; if that fails, item by item.
+    def _transaction(self, work: Callable[[Session], T]) -> T:
+        try:
+            with Session(self.engine) as session, session.begin():
+                return work(session)
+        except DBAPIError:
+            self.sites.clear()  # ids of sites added by the rolled-back transaction
+            raise
 
-        One by one, a conflict with a concurrent import counts as unchanged, and a record the
-        database refuses is rejected with its line number: the good lines around it are kept.
+    def write(self, batch: list[_Prepared], report: ImportReport) -> None:
+        """Store a batch in one transaction; if the data is refused, item by item.
+
+        Counts are what was stored. One by one, a record the database refuses is rejected
+        with its line number and the good lines around it are kept. A database that cannot
+        take writes at all (full disk, read-only file, lost connection) is a
+        :class:`DatabaseError`, never a pile of "rejected" lines.
         """
         results: list[bool | None]
         try:
-            with Session(self.engine) as session, session.begin():
-                results = [self._write_one(session, item) for item in batch]
+            results = self._transaction(lambda s: [self._write_one(s, item) for item in batch])
+        except OperationalError as exc:
+            raise DatabaseError(f"the database refused the import: {driver_message(exc)}") from None
         except DBAPIError:
-            self.sites.clear()
-            results = []
-            for item in batch:
-                try:
-                    with Session(self.engine) as session, session.begin():
-                        results.append(self._write_one(session, item))
-                except IntegrityError:
-                    self.sites.clear()
-                    results.append(False)
-                except DBAPIError as exc:
-                    self.sites.clear()
-                    error = InputError(
-                        f"refused by the database: {driver_message(exc)}",
-                        path=report.path,
-                        line=item.record.line,
-                    )
-                    logger.info("skipped %s", error)
-                    report.rejected += 1
-                    report.errors.append(error)
-                    results.append(None)
+            results = [self._write_item(item, report) for item in batch]
         for added in results:
             if added:
                 report.new += 1
             elif added is not None:
                 report.unchanged += 1
+
+    def _write_item(self, item: _Prepared, report: ImportReport) -> bool | None:
+        """One record in its own transaction: ``True`` stored, ``False`` already there, ``None``
+        rejected. A conflict means a concurrent import stored some of the same rows (a site, a
+        capture): the record is written again on top of them, never counted unread."""
+        for _ in range(MAX_ITEM_ATTEMPTS):
+            try:
+                return self._transaction(lambda s: self._write_one(s, item))
+            except IntegrityError:
+                continue
+            except OperationalError as exc:
+                raise DatabaseError(
+                    f"the database refused the import: {driver_message(exc)}"
+                ) from None
+            except DBAPIError as exc:
+                return self._reject(item, report, f"refused by the database: {driver_message(exc)}")
+        return self._reject(item, report, "kept conflicting with a concurrent import")
+
+    @staticmethod
+    def _reject(item: _Prepared, report: ImportReport, reason: str) -> None:
+        error = InputError(reason, path=report.path, line=item.record.line)
+        logger.info("skipped %s", error)
+        report.rejected += 1
+        report.errors.append(error)
+        return None
 
 
 def _line_limit(settings: Settings) -> int:
@@ -189,7 +213,9 @@ def import_file(
     """Import one JSONL file of ``role`` documents; bad lines are logged, counted and skipped.
 
     ``progress`` is called with the number of bytes read so far. A file that cannot be opened
-    raises :class:`InputError`; nothing about a single line ever does.
+    raises :class:`InputError`; nothing about a single line ever does. When the database stops
+    taking writes, the import ends early with ``report.failure`` set and the counts of what
+    was stored.
     """
     settings = settings or Settings()
     name = str(path)
@@ -215,6 +241,9 @@ def import_file(
                 progress(stream.tell())
         if batch:
             writer.write(batch, report)
+    except DatabaseError as exc:
+        # What was stored stays stored and counted; the caller reports the failure.
+        report.failure = str(exc)
     finally:
         stream.close()
     return report
