@@ -270,9 +270,16 @@ def test_export_never_overwrites_the_database(runner: CliRunner, tmp_path: Path)
     url = f"sqlite:///{path}"
     run(runner, url, "db", "upgrade")
     run(runner, url, "sources", "import", str(DEMO / "sources.jsonl"))
-    for target in (path, tmp_path / "v.db-wal"):
+    link = tmp_path / "link.db"
+    link.symlink_to(path)
+    for target in (path, tmp_path / "v.db-wal", link):
         line = one_error_line(run(runner, url, "export", "sources", "-o", str(target)))
         assert "is the database this command reads" in line
+    # The database opened through a link, written through its real name.
+    line = one_error_line(run(runner, f"sqlite:///{link}", "export", "sources", "-o", str(path)))
+    assert "is the database this command reads" in line
+    line = one_error_line(run(runner, url, "captures", "export-warc", "-o", str(path)))
+    assert "is the database this command reads" in line
     assert "database: none" not in run(runner, url, "db", "current").output
     exported = run(runner, url, "export", "sources", "--format", "jsonl").output
     assert len(exported.splitlines()) == 8

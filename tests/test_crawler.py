@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from spintrace.db import Capture, Document, open_engine, upgrade
 from spintrace.demo.loopback import LoopbackServer, Reply, article_html, news_site
 
-# Fast and deterministic on loopback: no politeness delays, no retries, short timeouts.
+# Fast and deterministic on loopback: no politeness delays, no retries, bounded timeouts.
 # Fractional values on purpose: Scrapy reads these as floats (issue 9.6 rejected them).
 FAST = [
     *("-s", "DOWNLOAD_DELAY=0.0"),
@@ -334,3 +334,21 @@ def test_a_mistyped_setting_is_one_error_line(db: tuple[str, Engine]) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "bad crawl setting DOWNLOAD_DELAY='abc': Scrapy expects a number" in result.stderr
+    result = run_cli(url, "crawl", "http://127.0.0.1:9/", "-s", "CONCURRENT_REQUESTS=2.5")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "CONCURRENT_REQUESTS='2.5': Scrapy expects a whole number" in result.stderr
+
+
+def test_urls_from_stdin(db: tuple[str, Engine], site: LoopbackServer) -> None:
+    """``--from-file -`` reads the URLs from standard input (issue 9.7: '-' everywhere)."""
+    url, engine = db
+    command = [sys.executable, "-c", "from spintrace.cli import main; main()", "--db", url]
+    result = subprocess.run(
+        [*command, "crawl", "--list", "--from-file", "-", "--no-extract", *FAST],
+        input=f"# one article\n{site.url}/news/article-1.html\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert set(captured(engine)) == {"news/article-1.html"}

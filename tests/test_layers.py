@@ -18,6 +18,7 @@ heavy library in the wrong room or a module over 500 lines fails here.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import networkx as nx
@@ -53,6 +54,9 @@ ONLY_IN: dict[str, tuple[str, ...]] = {
     "pandas": ("reports/frames.py",),
     "sqlalchemy": ("db/", "crawler/", "ingest/", "linking/", "reports/", "cli/", "demo/"),
     "jinja2": ("reports/",),
+    "alembic": ("db/",),
+    "networkx": ("reports/network/",),
+    "matplotlib": ("reports/network/",),
 }
 
 MAX_LINES = 500
@@ -146,7 +150,8 @@ def cycles(package: Path = PACKAGE) -> list[list[str]]:
     return sorted(sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1)
 
 
-MODULES = sorted(PACKAGE.rglob("*.py"))
+# _migrations/ is the copy of alembic/ that only the wheel holds.
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if "_migrations" not in p.parts)
 
 
 def test_every_module_is_in_a_room() -> None:
@@ -194,14 +199,22 @@ def test_modules_are_small_and_the_core_is_small() -> None:
     assert len(loose) <= MAX_LOOSE, f"loose modules in spintrace/: {loose}"
 
 
+def _docstrings(tree: ast.AST) -> set[int]:
+    """The ids of the string statements in ``tree``: docstrings of modules, classes, functions
+    and attributes (they may name ``<placeholders>``), never rendered."""
+    return {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+
+
 def test_no_html_in_report_code() -> None:
     """One rendering stack: HTML lives in Jinja templates, never in Python strings."""
-    tags = ("<div", "<svg", "<table", "<html", "<span", "<p>", "<li", "<a ", "<td", "<tr")
+    tag = re.compile(r"<\s*/?[a-z][\w-]*[\s/>]", re.IGNORECASE)
     found = []
     for path in (PACKAGE / "reports").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = _docstrings(tree)
+        for node in ast.walk(tree):
             text = node.value if isinstance(node, ast.Constant) else None
-            if isinstance(text, str) and any(tag in text.lower() for tag in tags):
+            if isinstance(text, str) and id(node) not in docstrings and tag.search(text):
                 found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert not found, f"move this markup into reports/templates/: {found}"
 

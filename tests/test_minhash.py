@@ -188,6 +188,7 @@ def test_signatures_work_in_datasketchs_lsh() -> None:
     stored = minhash(a, 128, 7).astype("<u4").tobytes()
     ours_a = to_datasketch(np.frombuffer(stored, "<u4"), 7)
     ours_b = to_datasketch(minhash(b, 128, 7), 7)
+    assert np.array_equal(ours_a.hashvalues, theirs_a.hashvalues)
     assert ours_a.jaccard(ours_b) == theirs_a.jaccard(theirs_b)
     lsh = MinHashLSH(threshold=0.5, num_perm=128)
     lsh.insert("theirs", theirs_a)

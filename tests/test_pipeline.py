@@ -266,3 +266,22 @@ def test_a_failing_harvest_never_wedges_matching(
     assert "substitutions not learned" in caplog.text
     monkeypatch.undo()
     assert match_pages(migrated).learned_from == 7
+
+
+def test_hand_edited_evidence_never_stops_learning(migrated: Engine) -> None:
+    """Corrupt or hand-edited evidence is skipped by the harvest, not fatal to every run."""
+    from sqlalchemy import update
+
+    from spintrace.linking.substitutions import harvest
+
+    import_file(migrated, DEMO / "sources.jsonl", "source")
+    import_file(migrated, DEMO / "pages.jsonl", "page")
+    match_pages(migrated)
+    broken = [{"substitutions": ["x", {"spun": 3}, None]}, {"substitutions": "no"}, ["a"]]
+    with Session(migrated) as session, session.begin():
+        ids = session.scalars(select(Match.id).order_by(Match.id).limit(3)).all()
+        for match_id, evidence in zip(ids, broken, strict=True):
+            session.execute(
+                update(Match).where(Match.id == match_id).values(evidence=evidence, learned_at=None)
+            )
+    assert harvest(migrated) == 3

@@ -51,8 +51,12 @@ class _Group(click.Group):
 
 def silence_stdout() -> None:
     """Point stdout at /dev/null, so that writing or flushing to a closed pipe is quiet."""
+    try:
+        fileno = sys.stdout.fileno()
+    except (OSError, ValueError):  # stdout replaced in-process: nothing to silence
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, fileno)
     os.close(devnull)
 
 
@@ -75,16 +79,24 @@ class App:
             engine.dispose()
 
     def refuse_database_file(self, output: Path) -> None:
-        """A user error if ``output`` is the SQLite database (or its journal) being read."""
+        """A user error if ``output`` is the SQLite database being read, or one of its journals
+        (through a symbolic link too)."""
         database = sqlite_path(self.db_url)
         if database is None:
             return
-        target = output.resolve()
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            if target == database.resolve().with_name(database.name + suffix):
-                raise click.ClickException(
-                    f"{output} is the database this command reads; write somewhere else"
-                )
+        for base in {database, database.resolve()}:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                journal = base.with_name(base.name + suffix)
+                if _same_file(output, journal):
+                    raise click.ClickException(
+                        f"{output} is the database this command reads; write somewhere else"
+                    )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
 
 
 def load_settings() -> Settings:

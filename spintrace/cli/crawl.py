@@ -57,7 +57,7 @@ def _echo_processing(report: Any) -> None:
     "--from-file",
     "url_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also crawl the URLs in this file (one per line, # comments).",
+    help="Also crawl the URLs in this file (one per line, # comments; '-' is stdin).",
 )
 @click.option(
     "--max-pages",
@@ -128,7 +128,10 @@ def crawl(
     all_urls = list(urls)
     if url_file is not None:
         try:
-            lines = url_file.read_text(encoding="utf-8").splitlines()
+            if str(url_file) == "-":
+                lines = sys.stdin.read().splitlines()
+            else:
+                lines = url_file.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeError) as exc:
             raise CrawlError(f"cannot read {url_file}: {exc}") from None
         all_urls += [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
@@ -189,7 +192,7 @@ def captures_process(app: App) -> None:
     "-o",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The WARC file to write (gzipped records; name it .warc.gz).",
+    help="The WARC file to write (gzipped records; name it .warc.gz); '-' is stdout.",
 )
 @click.option(
     "--role", type=click.Choice(("page", "source")), help="Only captures crawled with this role."
@@ -200,6 +203,11 @@ def captures_export_warc(app: App, output: Path, role: Role | None) -> None:
     from spintrace.reports.warc import write_warc
 
     with app.engine() as engine:
+        if str(output) == "-":
+            count = write_warc(engine, sys.stdout.buffer, role)
+            click.echo(f"wrote {count} captures to stdout", err=True)
+            return
+        app.refuse_database_file(output)
         try:
             handle = output.open("wb")
         except OSError as exc:

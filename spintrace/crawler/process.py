@@ -208,12 +208,29 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
     return report
 
 
+# Scrapy settings whose default is written as an int but which Scrapy reads as a float
+# (``settings.getfloat``), so a fraction is meaningful: DOWNLOAD_DELAY = 0 by default.
+FLOAT_SETTINGS = frozenset(
+    {
+        "AUTOTHROTTLE_MAX_DELAY",
+        "AUTOTHROTTLE_START_DELAY",
+        "AUTOTHROTTLE_TARGET_CONCURRENCY",
+        "CLOSESPIDER_TIMEOUT",
+        "DNS_TIMEOUT",
+        "DOWNLOAD_DELAY",
+        "DOWNLOAD_DELAY_JITTER",
+        "DOWNLOAD_TIMEOUT",
+        "LOGSTATS_INTERVAL",
+    }
+)
+
+
 def _check_types(settings: Settings, overrides: dict[str, Any]) -> None:
     """A user's setting must parse as the type of Scrapy's default for it (one clear error).
 
-    Numbers given as text (``-s DOWNLOAD_DELAY=0.5``) are stored as numbers: Scrapy's default
-    for a setting it reads as a float may be written as an int (``DOWNLOAD_DELAY = 0``), so an
-    int default accepts any number, and an integral one stays an int.
+    Numbers given as text (``-s DOWNLOAD_DELAY=0.5``) are stored as numbers: a whole number
+    for an integer setting, any number for a float one (:data:`FLOAT_SETTINGS` too, whose
+    defaults Scrapy writes as ints).
     """
     from scrapy.settings import default_settings
 
@@ -231,6 +248,13 @@ def _check_types(settings: Settings, overrides: dict[str, Any]) -> None:
             number = _number(value)
             if number is None:
                 raise CrawlError(f"bad crawl setting {name}={value!r}: Scrapy expects a number")
+            fractional = isinstance(default, float) or name in FLOAT_SETTINGS
+            if isinstance(number, float) and not fractional:
+                if not number.is_integer():
+                    raise CrawlError(
+                        f"bad crawl setting {name}={value!r}: Scrapy expects a whole number"
+                    )
+                number = int(number)
             settings.set(name, number, priority="cmdline")
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
+from spintrace.db.writes import driver_message
 from spintrace.errors import DatabaseError
 
 __all__ = ["open_engine", "sqlite_path"]
@@ -88,8 +89,7 @@ def open_engine(url: str, *, create: bool = False) -> Engine:
             inspect(connection).get_table_names()
     except OperationalError as exc:
         engine.dispose()
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise DatabaseError(f"cannot connect to {shown}: {reason}", url=url) from None
+        raise DatabaseError(f"cannot connect to {shown}: {driver_message(exc)}", url=url) from None
     except SQLAlchemyError as exc:
         engine.dispose()
         raise DatabaseError(

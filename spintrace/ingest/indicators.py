@@ -28,6 +28,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import lxml.html  # type: ignore[import-untyped,unused-ignore]
 
+from spintrace.records import INDICATOR_KINDS
+
 __all__ = [
     "KINDS",
     "MAX_BYTES",
@@ -35,8 +37,6 @@ __all__ = [
     "Indicator",
     "find_indicators",
 ]
-
-from spintrace.records import INDICATOR_KINDS
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())

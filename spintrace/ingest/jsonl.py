@@ -54,12 +54,15 @@ def _parse_published(value: object) -> datetime | None:
         text = text[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(text)
-        # Naive dates are taken as UTC so that every stored time is comparable.
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
-        # OverflowError: a valid date whose UTC time falls outside year 1..9999
-        # ("9999-12-31T23:59:59-23:59").
+    except ValueError:
         raise ValueError(f"'published' is not an ISO 8601 date: {value[:50]!r}") from None
+    # Naive dates are taken as UTC so that every stored time is comparable.
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # "9999-12-31T23:59:59-23:59"
+        raise ValueError(f"'published' is outside years 1-9999 in UTC: {value[:50]!r}") from None
 
 
 def _unstorable(value: object) -> str | None:
@@ -95,8 +98,8 @@ def parse_line(raw: bytes, line: int, path: str) -> InputRecord:
         raise fail(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
     except RecursionError:
         raise fail("JSON nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
-        raise fail(f"not readable JSON ({exc})") from None
+    except ValueError:  # Python refuses integers of over 4,300 digits
+        raise fail("not readable JSON (a number too long to read)") from None
     if not isinstance(obj, dict):
         raise fail(f"expected a JSON object, got {type(obj).__name__}")
     try:

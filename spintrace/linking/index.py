@@ -166,6 +166,7 @@ def _compact(engine: Engine) -> None:
 
 
 def load_index(session: Session) -> ContainmentIndex:
+    """The current containment index: every segment of this feature version, oldest first."""
     blobs = session.scalars(
         select(IndexSegment.data).where(IndexSegment.name == INDEX_NAME).order_by(IndexSegment.id)
     ).all()

@@ -23,12 +23,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Engine, func, or_, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
 from spintrace.db.models import Document, DocumentTokens, Match, MatchCheck, utcnow
-from spintrace.db.writes import claim, retry_on_conflict
+from spintrace.db.writes import claim, driver_message, retry_on_conflict
 from spintrace.linking.index import (
     TOKENS_KIND,
     index_sources,
@@ -230,8 +230,9 @@ def match_pages(
     report.match_seconds = time.perf_counter() - started
     try:
         report.learned_from = harvest(engine, thesaurus)
-    except SQLAlchemyError as exc:
+    except Exception as exc:
         # Learning only helps later runs: the links are stored, and the matches stay unharvested
         # for the next run to try again. Failing here would stop every later match run too.
-        logger.warning("substitutions not learned from the new links this run: %s", exc)
+        reason = driver_message(exc) if isinstance(exc, DBAPIError) else repr(exc)
+        logger.warning("substitutions not learned from the new links this run: %s", reason)
     return report

@@ -69,15 +69,18 @@ def _relation(thesaurus: Thesaurus, spun: str, original: str) -> str | None:
     return None
 
 
-def _pairs_of(evidence: dict[str, object]) -> Counter[tuple[str, str]]:
+def _pairs_of(evidence: object) -> Counter[tuple[str, str]]:
+    """The (spun, original) pairs of a link's evidence worth learning; malformed entries (a
+    hand-edited or corrupted evidence column) are skipped, never fatal."""
     found: Counter[tuple[str, str]] = Counter()
-    substitutions = evidence.get("substitutions", [])
-    assert isinstance(substitutions, list)
-    for sub in substitutions:
-        spun, original = (
-            normalise_phrase(sub.get("spun", "")),
-            normalise_phrase(sub.get("original", "")),
-        )
+    substitutions = evidence.get("substitutions") if isinstance(evidence, dict) else None
+    for sub in substitutions if isinstance(substitutions, list) else ():
+        if not isinstance(sub, dict):
+            continue
+        spun, original = sub.get("spun"), sub.get("original")
+        if not isinstance(spun, str) or not isinstance(original, str):
+            continue
+        spun, original = normalise_phrase(spun), normalise_phrase(original)
         if not spun or not original or spun == original:
             continue
         if len(spun.split()) > MAX_PHRASE or len(original.split()) > MAX_PHRASE:

@@ -59,6 +59,7 @@ def _environment(autoescape: bool) -> Environment:
     env.filters["one_line"] = one_line
     env.filters["percent"] = lambda value: f"{float(value):.0%}"
     env.globals["version"] = __version__
+    env.globals["csp"] = CSP
     return env
 
 
