@@ -27,6 +27,7 @@ from spintrace.db.models import utcnow
 from spintrace.records import Role
 
 if TYPE_CHECKING:
+    from scrapy.crawler import Crawler, CrawlerProcess
     from scrapy.settings import Settings
 
 __all__ = ["CrawlOptions", "CrawlReport", "check_start_url", "run_crawl"]
@@ -137,28 +138,10 @@ def build_settings(options: CrawlOptions, resume_since: datetime | None) -> dict
     return values
 
 
-def run_crawl(options: CrawlOptions) -> CrawlReport:
-    """Crawl ``options.urls`` and store every HTML page as a capture; once per process.
-
-    Raises :class:`CrawlError` for a bad start URL or setting, or when no start URL could be
-    fetched at all (unreachable host, refused connection, robots.txt disallow).
-    """
-    import time
-
+def _process(settings: Settings) -> CrawlerProcess:
+    """A Scrapy process logging at spintrace's level (-v), not at Scrapy's pinned DEBUG."""
     from scrapy.crawler import CrawlerProcess
-    from scrapy.settings import Settings
 
-    from spintrace.crawler.spider import SiteSpider
-
-    urls = [check_start_url(url) for url in options.urls]
-    if not urls:
-        raise CrawlError("no URL to crawl")
-    resume_since = _job_start(options.jobdir) if options.jobdir is not None else None
-    values = build_settings(options, resume_since)
-    settings = Settings()
-    settings.setdict(values, priority="cmdline")
-    _check_types(settings, options.settings)
-    # Scrapy pins its own loggers at DEBUG; spintrace's logging level (-v) decides instead.
     root = logging.getLogger()
     for handler in root.handlers:
         if handler.level == logging.NOTSET:
@@ -173,6 +156,54 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         # its logging setup resets the levels of Scrapy's loggers.
         for name in ("downloadermiddlewares.robotstxt", "downloadermiddlewares.retry"):
             logging.getLogger(f"scrapy.{name}").setLevel(logging.CRITICAL)
+    return process
+
+
+def _report(crawler: Crawler, urls: list[str], resumed: bool, seconds: float) -> CrawlReport:
+    """What the finished crawl did; :class:`CrawlError` when it never got going."""
+    from spintrace.crawler.spider import SiteSpider
+
+    stats = crawler.stats.get_stats() if crawler.stats is not None else {}
+    spider = crawler.spider
+    report = CrawlReport(
+        new=int(stats.get("spintrace/captures_new", 0)),
+        unchanged=int(stats.get("spintrace/captures_unchanged", 0)),
+        replayed=int(stats.get("spintrace/captures_replayed", 0)),
+        finish_reason=str(stats.get("finish_reason", "")),
+        resumed=resumed,
+        seconds=seconds,
+    )
+    if isinstance(spider, SiteSpider):
+        report.skipped = spider.skips
+        report.skip_reasons = list(spider.skip_reasons)
+        if report.pages == 0 and spider.start_failures and len(spider.start_failures) == len(urls):
+            url, reason = next(iter(spider.start_failures.items()))
+            raise CrawlError(f"could not fetch {url}: {reason}", url=url)
+    if not report.finish_reason:
+        raise CrawlError("the crawl did not start; see the message above (a -s setting?)")
+    return report
+
+
+def run_crawl(options: CrawlOptions) -> CrawlReport:
+    """Crawl ``options.urls`` and store every HTML page as a capture; once per process.
+
+    Raises :class:`CrawlError` for a bad start URL or setting, or when no start URL could be
+    fetched at all (unreachable host, refused connection, robots.txt disallow).
+    """
+    import time
+
+    from scrapy.settings import Settings
+
+    from spintrace.crawler.spider import SiteSpider
+
+    urls = [check_start_url(url) for url in options.urls]
+    if not urls:
+        raise CrawlError("no URL to crawl")
+    resume_since = _job_start(options.jobdir) if options.jobdir is not None else None
+    settings = Settings()
+    settings.setdict(build_settings(options, resume_since), priority="cmdline")
+    _check_types(settings, options.settings)
+    process = _process(settings)
     crawler = process.create_crawler(SiteSpider)
     allowed = None if options.follow else [urlsplit(u).hostname or "" for u in urls]
     started = time.monotonic()
@@ -185,24 +216,7 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         max_pages=options.max_pages,
     )
     process.start()
-    stats = crawler.stats.get_stats() if crawler.stats is not None else {}
-    spider = crawler.spider
-    report = CrawlReport(
-        new=int(stats.get("spintrace/captures_new", 0)),
-        unchanged=int(stats.get("spintrace/captures_unchanged", 0)),
-        replayed=int(stats.get("spintrace/captures_replayed", 0)),
-        finish_reason=str(stats.get("finish_reason", "")),
-        resumed=resume_since is not None,
-        seconds=time.monotonic() - started,
-    )
-    if isinstance(spider, SiteSpider):
-        report.skipped = spider.skips
-        report.skip_reasons = list(spider.skip_reasons)
-        if report.pages == 0 and spider.start_failures and len(spider.start_failures) == len(urls):
-            url, reason = next(iter(spider.start_failures.items()))
-            raise CrawlError(f"could not fetch {url}: {reason}", url=url)
-    if not report.finish_reason:
-        raise CrawlError("the crawl did not start; see the message above (a -s setting?)")
+    report = _report(crawler, urls, resume_since is not None, time.monotonic() - started)
     if options.jobdir is not None and report.finish_reason in ("finished", "max_pages"):
         _finish_job(options.jobdir)
     return report

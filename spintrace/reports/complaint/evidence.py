@@ -82,16 +82,11 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def evidence_view(
-    evidence: dict[str, Any],
-    page_text: str,
-    source_text: str,
-    *,
-    scores: tuple[float, float, float, float],
-    threshold: float,
-) -> EvidenceView:
-    """The view of one match; ``scores`` = (score, containment, coverage, spin_rate) as stored."""
-    score, containment, coverage, spin_rate = scores
+def _substitutions(
+    evidence: dict[str, Any], page_text: str, source_text: str
+) -> tuple[list[SubstitutionView], list[Mark], list[Mark]]:
+    """The substitutions, numbered, and their marks in the copy and in the original (only
+    where the stored offsets still point at the stored words)."""
     subs: list[SubstitutionView] = []
     copy_marks: list[Mark] = []
     original_marks: list[Mark] = []
@@ -108,6 +103,13 @@ def evidence_view(
         subs.append(
             SubstitutionView(number, spun, original, relation, bool(in_copy), bool(in_original))
         )
+    return subs, copy_marks, original_marks
+
+
+def _passages(
+    evidence: dict[str, Any], page_text: str
+) -> tuple[list[PassageView], list[tuple[int, int]], list[tuple[int, int]]]:
+    """The aligned passages, numbered, and their spans in the copy and in the original."""
     copy_spans: list[tuple[int, int]] = []
     original_spans: list[tuple[int, int]] = []
     passages: list[PassageView] = []
@@ -131,6 +133,18 @@ def evidence_view(
                 excerpt,
             )
         )
+    return passages, copy_spans, original_spans
+
+
+def _explanation(
+    evidence: dict[str, Any],
+    scores: tuple[float, float, float, float],
+    threshold: float,
+    passages: list[PassageView],
+    substitutions: int,
+) -> tuple[str, list[str]]:
+    """The summary sentence and the detail sentences of the evidence page, in plain English."""
+    score, containment, coverage, spin_rate = scores
     longest = _int(evidence.get("longest_exact")) or 0
     exact = sum(1 for passage in passages if passage.substitutions == 0)
     if spin_rate > 0:
@@ -152,12 +166,27 @@ def evidence_view(
         ),
         f"The copied text forms {_plural(len(passages), 'aligned passage')}; {exact} of them "
         "contain no substitution at all (copied word for word).",
-        f"{_plural(len(subs), 'substitution')} (spun word -> original word) are listed below "
+        f"{_plural(substitutions, 'substitution')} (spun word -> original word) are listed below "
         "with the thesaurus relation that links them; a spinner changes words, never digits.",
         f"The score is {score:.2f} on a scale from 0 to 1: the share of the page that aligns "
         f"with the original. spintrace links a page to a source from {threshold:.2f} by "
         "default; on its development set no page that was not a copy scored above 0.45.",
     ]
+    return summary, details
+
+
+def evidence_view(
+    evidence: dict[str, Any],
+    page_text: str,
+    source_text: str,
+    *,
+    scores: tuple[float, float, float, float],
+    threshold: float,
+) -> EvidenceView:
+    """The view of one match; ``scores`` = (score, containment, coverage, spin_rate) as stored."""
+    subs, copy_marks, original_marks = _substitutions(evidence, page_text, source_text)
+    passages, copy_spans, original_spans = _passages(evidence, page_text)
+    summary, details = _explanation(evidence, scores, threshold, passages, len(subs))
     return EvidenceView(
         segments(page_text, copy_spans, copy_marks),
         segments(source_text, original_spans, original_marks),
