@@ -25,7 +25,9 @@ Role = Literal["source", "page"]
 
 @dataclass(frozen=True, slots=True)
 class InputRecord:
-    """One valid line of an import file: a URL with either its text or its HTML."""
+    """One valid line of an import file: a URL with its text, its HTML, or both (the text is
+    then the document and the HTML its capture). ``warnings`` say what was dropped from an
+    otherwise good line (an unreadable date)."""
 
     url: str
     line: int
@@ -33,6 +35,7 @@ class InputRecord:
     html: str | None = None
     title: str | None = None
     published: datetime | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

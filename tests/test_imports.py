@@ -137,3 +137,77 @@ def test_a_site_added_by_a_concurrent_transaction_is_used_not_a_conflict(pg_url:
         thread.join(timeout=30)
     assert results == [first_id]
     engine.dispose()
+
+
+def test_text_and_html_keep_both(sqlite_url: str, tmp_path: Path) -> None:
+    """Regression (issue 9.5): a record with both 'text' and 'html' lost the HTML (no capture,
+    no indicators, nothing for the WARC)."""
+    from spintrace.db import Capture, SiteIndicator
+
+    engine = open_engine(sqlite_url, create=True)
+    upgrade(engine)
+    text = "The given text, kept as it is."
+    html = (
+        "<html><head><title>Bridge plan approved</title>"
+        "<script async src='https://www.googletagmanager.com/gtag/js?id=G-ABC123DEF'></script>"
+        "</head><body><article><h1>Bridge plan approved</h1>"
+        + "<p>The council approved the new bridge over the river on Tuesday evening.</p>" * 8
+        + "</article></body></html>"
+    )
+    record = {
+        "url": "https://both.example/a",
+        "text": text,
+        "html": html,
+    }
+    path = tmp_path / "both.jsonl"
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    report = import_file(engine, path, "page")
+    assert (report.new, report.rejected) == (1, 0)
+    with Session(engine) as session:
+        document = session.scalars(select(Document)).one()
+        assert document.text == text
+        assert document.title == "Bridge plan approved"
+        assert document.capture_id is not None
+        assert session.get(Capture, document.capture_id) is not None
+        kinds = set(session.scalars(select(SiteIndicator.kind)))
+    assert "google-analytics" in kinds
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-03-03T10:00:00Z", "2026-03-03T10:00:00+00:00"),
+        ("2026-03-03", "2026-03-03T00:00:00+00:00"),
+        ("March 3, 2026", "2026-03-03T00:00:00+00:00"),
+        ("3 March 2026 10:30", "2026-03-03T10:30:00+00:00"),
+        (1772532000, "2026-03-03T10:00:00+00:00"),
+        ("1772532000", "2026-03-03T10:00:00+00:00"),
+        (1772532000000, "2026-03-03T10:00:00+00:00"),
+    ],
+)
+def test_published_is_read_leniently(value: object, expected: str) -> None:
+    """Regression (issue 9.5): a 'published' that is not ISO 8601 rejected the whole line."""
+    from spintrace.ingest.jsonl import parse_published
+
+    parsed, warning = parse_published(value)
+    assert warning is None
+    assert parsed is not None and parsed.isoformat() == expected
+
+
+def test_an_unreadable_date_keeps_the_record_with_a_warning(
+    runner: CliRunner, sqlite_url: str, tmp_path: Path
+) -> None:
+    runner.invoke(cli, ["--db", sqlite_url, "db", "upgrade"])
+    rows = [
+        {"url": "https://d.example/1", "text": "one", "published": "the day after never"},
+        {"url": "https://d.example/2", "text": "two", "published": True},
+        {"url": "https://d.example/3", "text": "three", "published": "9999-12-31T23:59:59-23:59"},
+    ]
+    path = tmp_path / "dates.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = runner.invoke(cli, ["--db", sqlite_url, "pages", "import", str(path)])
+    assert result.exit_code == 0
+    assert "3 new, 0 unchanged, 0 rejected" in result.output
+    for line in (1, 2, 3):
+        assert f"warning {path}:{line}: 'published'" in result.output

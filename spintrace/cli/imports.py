@@ -18,10 +18,11 @@ def _echo_import(report: ImportReport) -> None:
     click.echo(
         f"{report.path}: {report.new} new, {report.unchanged} unchanged, {report.rejected} rejected"
     )
-    for error in report.errors[:MAX_LISTED_ERRORS]:
-        click.echo(f"  rejected {error}", err=True)
-    if len(report.errors) > MAX_LISTED_ERRORS:
-        click.echo(f"  ... and {len(report.errors) - MAX_LISTED_ERRORS} more", err=True)
+    for label, items in (("rejected", report.errors), ("warning", report.warnings)):
+        for item in items[:MAX_LISTED_ERRORS]:
+            click.echo(f"  {label} {item}", err=True)
+        if len(items) > MAX_LISTED_ERRORS:
+            click.echo(f"  ... and {len(items) - MAX_LISTED_ERRORS} more", err=True)
 
 
 def _run_import(app: App, files: tuple[Path, ...], role: Role, strict: bool) -> None:

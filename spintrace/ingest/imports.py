@@ -48,6 +48,8 @@ class ImportReport:
     unchanged: int = 0
     rejected: int = 0
     errors: list[InputError] = field(default_factory=list)
+    warnings: list[InputError] = field(default_factory=list)
+    """Lines stored with something dropped (a ``published`` value no parser could read)."""
     failure: str | None = None
     """Why the import stopped early (the database refused to store more), else ``None``."""
 
@@ -64,11 +66,7 @@ class _Prepared:
     html_bytes: bytes | None
 
 
-def _prepare(record: InputRecord, path: str, settings: Settings) -> _Prepared:
-    if record.text is not None:
-        return _Prepared(
-            record, record.text.strip(), record.title, None, record.published, None, None, None
-        )
+def _html_bytes(record: InputRecord, path: str, settings: Settings) -> bytes:
     assert record.html is not None
     raw = record.html.encode("utf-8", errors="surrogatepass")
     if len(raw) > settings.max_html_bytes:
@@ -78,19 +76,36 @@ def _prepare(record: InputRecord, path: str, settings: Settings) -> _Prepared:
             path=path,
             line=record.line,
         )
+    return raw
+
+
+def _prepare(record: InputRecord, path: str, settings: Settings) -> _Prepared:
+    """The document and capture of a record: its text (or the text extracted from its HTML),
+    metadata from the record first and from the HTML second, and the HTML as the capture."""
+    if record.html is None:
+        assert record.text is not None
+        return _Prepared(
+            record, record.text.strip(), record.title, None, record.published, None, None, None
+        )
+    raw = _html_bytes(record, path, settings)
     extracted = extract_html(record.html, record.url)
-    if extracted is None:
+    if record.text is not None:
+        text = record.text.strip()  # the given text is the document; the HTML is evidence
+    elif extracted is not None:
+        text = extracted.text
+    else:
         raise InputError(
             "no article text could be extracted from 'html'", path=path, line=record.line
         )
+    meta = extracted or ExtractedText(text=text)
     return _Prepared(
         record,
-        extracted.text,
-        record.title or extracted.title,
-        extracted.author,
-        record.published or extracted.published,
-        extracted.language,
-        extracted.canonical_url,
+        text,
+        record.title or meta.title,
+        meta.author,
+        record.published or meta.published,
+        meta.language,
+        meta.canonical_url,
         raw,
     )
 
@@ -230,6 +245,9 @@ def import_file(
                 if isinstance(item, InputError):
                     raise item
                 batch.append(_prepare(item, name, settings))
+                for warning in item.warnings:
+                    report.warnings.append(InputError(warning, path=name, line=item.line))
+                    logger.info("%s:%d: %s", name, item.line, warning)
             except InputError as exc:
                 logger.info("skipped %s", exc)
                 report.rejected += 1

@@ -19,7 +19,14 @@ from urllib.parse import urlsplit
 from spintrace.errors import InputError
 from spintrace.records import InputRecord
 
-__all__ = ["MAX_LINE_BYTES", "open_input", "parse_line", "read_jsonl", "validate_url"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "open_input",
+    "parse_line",
+    "parse_published",
+    "read_jsonl",
+    "validate_url",
+]
 
 MAX_LINE_BYTES = 64 * 1024 * 1024
 """Longest line read by default (imports pass a bound derived from ``max_html_bytes``)."""
@@ -44,25 +51,63 @@ def validate_url(url: object) -> str:
     return url
 
 
-def _parse_published(value: object) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise ValueError("'published' must be an ISO 8601 date string")
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"'published' is not an ISO 8601 date: {value[:50]!r}") from None
+# Epoch numbers above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
+_EPOCH_MILLISECONDS = 1e11
+
+
+def _from_epoch(number: float) -> datetime:
+    seconds = number / 1000 if abs(number) >= _EPOCH_MILLISECONDS else number
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _as_utc(parsed: datetime) -> datetime:
     # Naive dates are taken as UTC so that every stored time is comparable.
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def parse_published(value: object) -> tuple[datetime | None, str | None]:
+    """A record's ``published`` value as a UTC time, leniently, and why it was dropped if not.
+
+    ISO 8601 first (a time without zone is UTC); then a Unix epoch number in seconds or
+    milliseconds (as a JSON number or a string of digits); then a written date that
+    dateparser reads ("March 3, 2026", "3 mars 2026 10:00"). A value none of them reads gives
+    ``(None, reason)``: the record is kept without a date, never rejected for it.
+    """
+    if value is None or value == "":
+        return None, None
+    shown = repr(value)[:60]
     try:
-        return parsed.astimezone(UTC)
-    except OverflowError:  # "9999-12-31T23:59:59-23:59"
-        raise ValueError(f"'published' is outside years 1-9999 in UTC: {value[:50]!r}") from None
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValueError
+        if isinstance(value, int | float):
+            return _from_epoch(value), None
+        text = value.strip()
+        if text.lstrip("-").replace(".", "", 1).isdigit():
+            return _from_epoch(float(text)), None
+        try:
+            return _as_utc(
+                datetime.fromisoformat(
+                    text.removesuffix("Z") + ("+00:00" if text.endswith("Z") else "")
+                )
+            ), None
+        except ValueError:
+            pass
+        import dateparser  # a written date: imported only when one is met (~0.3 s)
+
+        parsed = dateparser.parse(
+            text[:100],
+            settings={
+                "TIMEZONE": "UTC",
+                "RETURN_AS_TIMEZONE_AWARE": True,
+                # "yesterday" in a file is relative to nothing: absolute dates only.
+                "PARSERS": ["custom-formats", "absolute-time"],
+            },
+        )
+        if parsed is None:
+            raise ValueError
+        return _as_utc(parsed), None
+    except (ValueError, OverflowError, OSError):
+        return None, f"'published' {shown} is not a date spintrace can read; stored without one"
 
 
 def _unstorable(value: object) -> str | None:
@@ -104,7 +149,6 @@ def parse_line(raw: bytes, line: int, path: str) -> InputRecord:
         raise fail(f"expected a JSON object, got {type(obj).__name__}")
     try:
         url = validate_url(obj.get("url"))
-        published = _parse_published(obj.get("published"))
     except ValueError as exc:
         raise fail(str(exc)) from None
     text, html = obj.get("text"), obj.get("html")
@@ -127,13 +171,15 @@ def parse_line(raw: bytes, line: int, path: str) -> InputRecord:
     if text is None and (html is None or not html.strip()):
         raise fail("'html' is empty")
     title = obj.get("title")
+    published, warning = parse_published(obj.get("published"))
     return InputRecord(
         url=url,
         line=line,
         text=text,
-        html=html if text is None else None,
+        html=html if html is not None and html.strip() else None,
         title=title.strip() or None if isinstance(title, str) else None,
         published=published,
+        warnings=(warning,) if warning else (),
     )
 
 
