@@ -26,8 +26,9 @@ from spintrace.crawler.settings import load_settings_file, parse_overrides
 from spintrace.db import Capture, Document, Site
 from spintrace.db.models import utcnow
 from spintrace.demo.loopback import article_html
-from spintrace.ingest.captures import classify_page, link_density, process_captures
+from spintrace.ingest.captures import process_captures
 from spintrace.ingest.extract import extract_html
+from spintrace.ingest.pages import classify_page, link_density
 from spintrace.records import ExtractedText
 
 BASE = "http://farm.example"
@@ -125,8 +126,10 @@ def test_classify_page(url: str, html: bytes, article: bool) -> None:
 
 
 def test_short_text_and_link_density_rules() -> None:
+    # Length is no rule (issue 9.2): a ten-word page is an article unless its structure or URL
+    # says otherwise; the matcher counts it as too short to link.
     short = ExtractedText(text="A short teaser of ten words about the harbour budget.")
-    assert classify_page(b"<html></html>", f"{BASE}/x.html", short) == "10 words"
+    assert classify_page(b"<html></html>", f"{BASE}/x.html", short) is None
     assert classify_page(b"", f"{BASE}/x.html", None) == "no main text"
     assert link_density(LISTING) > 0.8
     assert link_density(article_html(1, BASE)) < 0.1
@@ -222,3 +225,65 @@ def test_crawl_settings_and_start_urls(tmp_path: Path) -> None:
     for bad in ("a.example", "mailto:x@a.example", "http://", "http://a.example:99999/"):
         with pytest.raises(CrawlError):
             check_start_url(bad)
+
+
+def _brief(number: int, og: bool) -> bytes:
+    """A 40-60 word wire brief, with or without og:type (farms often strip it)."""
+    text = (
+        f"Brief {number}: the harbour board approved a new ferry timetable on Tuesday. Services "
+        "to the north pier will run every forty minutes from March, and the board said the "
+        "winter repairs cost less than planned. A full report follows next week."
+    )
+    meta = "<meta property='og:type' content='article'>" if og else ""
+    return (
+        f"<html><head><title>Brief {number}</title>{meta}</head><body class='post-template "
+        f"single single-post'><nav><a href='/'>Home</a></nav><article><h1>Brief {number}</h1>"
+        f"<p>{text}</p></article></body></html>"
+    ).encode()
+
+
+def _teaser_listing(body_class: str = "", ld_type: str = "") -> bytes:
+    """A listing page of long teasers (low link density) that says what it is only by its
+    body class or its JSON-LD type."""
+    cards = "".join(
+        f"<article><h2><a href='/2026/03/story-{i}.html'>Harbour story {i}</a></h2><p>The "
+        "harbour board met again on Tuesday to discuss the new ferry timetable and the cost "
+        f"of the winter repairs at the north pier, story {i} reports in full.</p></article>"
+        for i in range(10)
+    )
+    ld = (
+        f'<script type=\'application/ld+json\'>{{"@context": "https://schema.org", '
+        f'"@graph": [{{"@type": "{ld_type}"}}]}}</script>'
+        if ld_type
+        else ""
+    )
+    return (
+        f"<html><head><title>Latest</title>{ld}</head><body class='{body_class}'>{cards}"
+        "</body></html>"
+    ).encode()
+
+
+def test_short_articles_are_kept_and_listings_known_by_structure(migrated: Engine) -> None:
+    """Regression (issue 9.2): articles under 80 words were dropped as non-articles, so their
+    copies could never be linked. Listings are still recognised, by structure and URL."""
+    briefs = [
+        _add(migrated, f"{BASE}/2026/03/brief-{i}.html", _brief(i, og=i % 2 == 0)) for i in range(4)
+    ]
+    listings = [
+        _add(migrated, f"{BASE}/latest.html", _teaser_listing(body_class="home blog")),
+        _add(
+            migrated, f"{BASE}/section/harbour.html", _teaser_listing(body_class="archive category")
+        ),
+        _add(migrated, f"{BASE}/collection.html", _teaser_listing(ld_type="CollectionPage")),
+        _add(migrated, f"{BASE}/tag/harbour/", _teaser_listing()),
+        _add(migrated, f"{BASE}/news/page/2/", _teaser_listing()),
+        _add(migrated, f"{BASE}/", _teaser_listing()),
+    ]
+    report = process_captures(migrated)
+    assert (report.documents_new, report.non_articles) == (4, 6), report
+    with Session(migrated) as session:
+        outcomes = dict(session.execute(select(Capture.id, Capture.outcome)).all())
+        words = [len(t.split()) for t in session.scalars(select(Document.text))]
+    assert all(outcomes[c] == "document" for c in briefs)
+    assert all(outcomes[c] == "non-article" for c in listings)
+    assert all(40 <= n < 80 for n in words), words

@@ -16,11 +16,9 @@ inside the transaction that marks the capture processed. By default it is
 from __future__ import annotations
 
 import logging
-import re
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -29,7 +27,8 @@ from spintrace.config import Settings
 from spintrace.db.models import Capture, utcnow
 from spintrace.ingest.documents import store_document, store_indicators
 from spintrace.ingest.extract import extract_html
-from spintrace.records import ExtractedText, Role
+from spintrace.ingest.pages import classify_page
+from spintrace.records import Role
 
 __all__ = [
     "IndicatorHook",
@@ -42,26 +41,6 @@ logger = logging.getLogger(__name__)
 
 IndicatorHook = Callable[[Session, int, str, str], object]
 
-# An article body has at least this many words: a judgement call, not a measured threshold
-# (a category page that trafilatura reduces to a teaser or two falls below it; a news brief
-# of under 80 words is lost). Pages with og:type "article" skip this rule.
-MIN_ARTICLE_WORDS = 80
-# Share of the page's visible text that sits inside links: listing pages (home, category,
-# archive, pagination) are mostly headline links, articles mostly prose. On the loopback test
-# pages (tests/test_captures.py) a listing scores over 0.8 and an article under 0.1.
-MAX_LINK_DENSITY = 0.5
-# URL paths that name listing or service pages on common CMSs (WordPress, Ghost, Drupal).
-NON_ARTICLE_PATH = re.compile(
-    r"/(tag|tags|category|categories|author|page|archive|archives|search|contact|about"
-    r"|feed|login|wp-login\.php|privacy|terms)(/|$|\?|\.)",
-    re.IGNORECASE,
-)
-_OG_TYPE = re.compile(
-    rb"<meta[^>]+property=[\"']og:type[\"'][^>]*content=[\"']([^\"']+)", re.IGNORECASE
-)
-_TAG = re.compile(rb"<[^>]*>", re.S)
-_LINK = re.compile(rb"<a\b[^>]*>(.*?)</a\s*>", re.IGNORECASE | re.S)
-_SCRIPT = re.compile(rb"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.S)
 BATCH = 200
 
 
@@ -78,44 +57,6 @@ class ProcessReport:
     @property
     def processed(self) -> int:
         return self.documents_new + self.documents_unchanged + self.non_articles + self.not_html
-
-
-def _visible_chars(html: bytes) -> int:
-    return len(re.sub(rb"\s+", b"", _TAG.sub(b"", html)))
-
-
-def link_density(html: bytes) -> float:
-    """Share of the visible text (scripts and styles dropped) that is link text, 0..1."""
-    body = _SCRIPT.sub(b"", html)
-    total = _visible_chars(body)
-    if total == 0:
-        return 0.0
-    linked = sum(_visible_chars(m.group(1)) for m in _LINK.finditer(body))
-    return min(1.0, linked / total)
-
-
-def classify_page(html: bytes, url: str, extracted: ExtractedText | None) -> str | None:
-    """``None`` for an article, else why the page is not one (documented in docs/crawling.md).
-
-    In order: nothing extractable; ``og:type`` says ``article`` (an article, whatever the
-    rest); a listing/service URL path; fewer than :data:`MIN_ARTICLE_WORDS` words; link
-    density over :data:`MAX_LINK_DENSITY`.
-    """
-    if extracted is None:
-        return "no main text"
-    og = _OG_TYPE.search(html[:65536])
-    if og is not None and og.group(1).strip().lower() == b"article":
-        return None
-    path = urlsplit(url).path or "/"
-    if path == "/" or NON_ARTICLE_PATH.search(path):
-        return f"listing or service page ({path})"
-    words = len(extracted.text.split())
-    if words < MIN_ARTICLE_WORDS:
-        return f"{words} words"
-    density = link_density(html)
-    if density > MAX_LINK_DENSITY:
-        return f"link density {density:.2f}"
-    return None
 
 
 def _process_one(
