@@ -53,6 +53,17 @@ class Settings:
     max_html_bytes: int = _setting(
         5_000_000, "HTML larger than this many UTF-8 bytes is rejected instead of extracted."
     )
+    db_connect_timeout: int = _setting(
+        10,
+        "Seconds to wait for a PostgreSQL server to accept a connection and answer it; a server "
+        "that accepts and never answers is an error after this long, not a hang.",
+    )
+    db_statement_timeout: int = _setting(
+        600,
+        "Seconds one PostgreSQL statement may run (0: no limit); migrations and index merges "
+        "run without it. A connection whose server stops answering is dropped by TCP "
+        "keepalives after about a minute.",
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 < self.match_threshold <= 1.0:
@@ -68,6 +79,11 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        if self.db_connect_timeout < 1 or self.db_statement_timeout < 0:
+            raise ConfigError(
+                "db_connect_timeout must be at least 1 second and db_statement_timeout at "
+                f"least 0, got {self.db_connect_timeout} and {self.db_statement_timeout}"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

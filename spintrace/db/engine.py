@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
+from spintrace.config import Settings
 from spintrace.db.writes import driver_message
 from spintrace.errors import DatabaseError
 
-__all__ = ["open_engine", "sqlite_path"]
+__all__ = ["bulk_engine", "open_engine", "sqlite_path"]
 
 
 def _redact(url: str) -> str:
@@ -38,6 +39,42 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+
+
+# TCP keepalives: a server that stops answering mid-statement is noticed after about a minute
+# (30 s idle + 3 probes 10 s apart) instead of never; tcp_user_timeout bounds unacknowledged
+# writes the same way.
+_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,
+}
+
+
+def _connect_args(url: URL, *, statement_timeout: int | None = None) -> dict[str, Any]:
+    """Driver arguments of a PostgreSQL connection: connect and statement timeouts (settings
+    ``db_connect_timeout``, ``db_statement_timeout``) and keepalives. Nothing for SQLite, and
+    nothing a URL sets itself is overridden."""
+    if url.get_backend_name() != "postgresql":
+        return {}
+    settings = Settings.from_env()
+    seconds = settings.db_statement_timeout if statement_timeout is None else statement_timeout
+    args: dict[str, Any] = {
+        "connect_timeout": settings.db_connect_timeout,
+        "options": f"-c statement_timeout={seconds * 1000}",
+        **_KEEPALIVES,
+    }
+    return {key: value for key, value in args.items() if key not in url.query}
+
+
+def bulk_engine(engine: Engine) -> Engine:
+    """An engine on the same database whose statements have no time limit, for long bulk
+    work (migrations); dispose of it after use."""
+    return create_engine(
+        engine.url, pool_pre_ping=True, connect_args=_connect_args(engine.url, statement_timeout=0)
+    )
 
 
 def open_engine(url: str, *, create: bool = False) -> Engine:
@@ -73,7 +110,7 @@ def open_engine(url: str, *, create: bool = False) -> Engine:
                 url=url,
             )
     try:
-        engine = create_engine(parsed, pool_pre_ping=True)
+        engine = create_engine(parsed, pool_pre_ping=True, connect_args=_connect_args(parsed))
     except NoSuchModuleError:
         raise DatabaseError(
             f"{shown}: unknown database kind {parsed.drivername!r}; spintrace supports "

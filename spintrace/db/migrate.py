@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from spintrace.db.engine import bulk_engine
 from spintrace.errors import NotMigratedError
 
 __all__ = [
@@ -76,12 +77,20 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     current = current_revision(engine)
     if current is not None and not _known(current):
         raise _newer(engine, current)
-    command.upgrade(alembic_config(engine), revision)
+    migrating = bulk_engine(engine)  # a migration may run longer than db_statement_timeout
+    try:
+        command.upgrade(alembic_config(migrating), revision)
+    finally:
+        migrating.dispose()
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate the database down to ``revision`` (``base`` removes every table)."""
-    command.downgrade(alembic_config(engine), revision)
+    migrating = bulk_engine(engine)
+    try:
+        command.downgrade(alembic_config(migrating), revision)
+    finally:
+        migrating.dispose()
 
 
 def require_current_schema(engine: Engine) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "is_postgresql",
     "lock_transaction",
     "retry_on_conflict",
+    "without_statement_timeout",
 ]
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,13 @@ def lock_transaction(session: Session, key: int) -> None:
     runs one writer at a time)."""
     if is_postgresql(session):
         session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def without_statement_timeout(session: Session) -> None:
+    """Lift ``db_statement_timeout`` until the transaction ends, for long bulk work such as an
+    index merge (PostgreSQL; SQLite has no statement timeout)."""
+    if is_postgresql(session):
+        session.execute(sql_text("SET LOCAL statement_timeout = 0"))
 
 
 def claim(session: Session, query: Select[Any], of: Any) -> Select[Any]:

@@ -17,7 +17,11 @@ from sqlalchemy.orm import Session
 from spintrace.config import Settings
 from spintrace.db.models import Document, DocumentTokens, IndexSegment
 from spintrace.db.models import Signature as SignatureRow
-from spintrace.db.writes import lock_transaction, retry_on_conflict
+from spintrace.db.writes import (
+    lock_transaction,
+    retry_on_conflict,
+    without_statement_timeout,
+)
 from spintrace.matcher.despin import Despinner
 from spintrace.matcher.index import (
     FEATURE_VERSION,
@@ -144,6 +148,7 @@ def _compact(engine: Engine) -> None:
     with Session(engine) as session, session.begin():
         # Two runs merging the same segments would each insert a merged copy.
         lock_transaction(session, _COMPACT_LOCK)
+        without_statement_timeout(session)  # a large merge may outlast db_statement_timeout
         # Segments of older feature versions can never be queried again.
         session.execute(delete(IndexSegment).where(IndexSegment.name != INDEX_NAME))
         segments = session.scalars(

@@ -1,0 +1,73 @@
+"""Connections to PostgreSQL: timeouts instead of hangs; long bulk work exempt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spintrace.db import current_revision, head_revision, open_engine, upgrade
+
+
+def test_a_server_that_never_answers_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    """Regression (issue 9.14): a PostgreSQL server that accepts but never answers hung every
+    command."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+
+    def accept() -> None:  # accept every connection and say nothing
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = listener.getsockname()[1]
+    env = {**os.environ, "SPINTRACE_DB_CONNECT_TIMEOUT": "2"}
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from spintrace.cli import main; main()",
+            "--db",
+            f"postgresql+psycopg://postgres@127.0.0.1:{port}/x",
+            "db",
+            "current",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    listener.close()
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("Error: cannot connect to"), result.stderr
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.postgres
+def test_statements_have_a_time_limit_and_migrations_do_not(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    monkeypatch.setenv("SPINTRACE_DB_STATEMENT_TIMEOUT", "1")
+    engine = open_engine(pg_url, create=True)
+    with engine.connect() as connection, pytest.raises(OperationalError, match="statement timeout"):
+        connection.execute(text("SELECT pg_sleep(3)"))
+    upgrade(engine)  # migrations run on their own connection, without the limit
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
