@@ -43,7 +43,10 @@ class CapturePipeline:
     """Stores each :class:`FetchedPage` as a capture, one transaction per page.
 
     Committing every page makes a killed crawl lose at most the pages in flight, which the
-    resumed crawl fetches again. A body already stored for the URL (same SHA-256) adds nothing.
+    resumed crawl fetches again. A body already stored for the URL (same SHA-256) adds nothing,
+    also under another form of the URL (``http``/``https``, ``www.``, tracking parameters, a
+    fragment): the capture is stored under its canonical URL, with the URL as requested in
+    ``seen_url``, on the site of its registered domain (:mod:`spintrace.db.urls`).
     """
 
     def __init__(self, engine: Engine, crawler: Crawler) -> None:

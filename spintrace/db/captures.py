@@ -1,7 +1,9 @@
 """Storing a capture: the raw bytes of a fetched or imported page, kept as evidence.
 
 The one place a ``captures`` row is written, by the crawler's pipeline and by HTML imports
-alike. A body already stored for the URL (same SHA-256) adds nothing.
+alike. A body already stored for the URL (same SHA-256) adds nothing, also when it was met
+under another form of the URL (same :func:`~spintrace.db.urls.url_key`: another scheme,
+``www.``, tracking parameters, a fragment).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from spintrace.db.models import Capture, utcnow
+from spintrace.db.urls import url_key
 
 __all__ = ["store_capture"]
 
@@ -38,11 +41,14 @@ def store_capture(
 ) -> tuple[int, bool]:
     """The id of the capture of ``body`` at ``url``, and whether it was added now.
 
-    ``outcome`` marks the capture processed on the spot (an import writes its document
-    itself); without it the capture waits for ``spintrace captures process``.
+    ``url`` is stored in its canonical form, and as given in ``seen_url``. ``outcome`` marks
+    the capture processed on the spot (an import writes its document itself); without it the
+    capture waits for ``spintrace captures process``.
     """
     digest = hashlib.sha256(body).hexdigest()
-    found = session.scalar(select(Capture.id).where(Capture.url == url, Capture.sha256 == digest))
+    found = session.scalar(
+        select(Capture.id).where(Capture.url_key == url_key(url), Capture.sha256 == digest)
+    )
     if found is not None:
         return found, False
     now = utcnow()

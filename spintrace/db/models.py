@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 from sqlalchemy import (
     JSON,
@@ -27,8 +26,16 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    validates,
+)
 
+from spintrace.db.urls import canonical_url, site_domain, url_key
 from spintrace.db.writes import insert_ignoring_conflicts
 
 __all__ = [
@@ -95,7 +102,9 @@ class Base(DeclarativeBase):
 
 
 class Site(Base):
-    """A web site, by host name (``www.`` kept: it can be a different operator)."""
+    """A web site, by registered domain (``news.bbc.co.uk`` is ``bbc.co.uk``); a host with no
+    known public suffix (``localhost``, ``*.example``) or an IP address by ``host[:port]``.
+    The rule is :func:`spintrace.db.urls.site_domain`."""
 
     __tablename__ = "sites"
 
@@ -105,11 +114,12 @@ class Site(Base):
 
     @staticmethod
     def id_for(session: Session, url: str, cache: dict[str, int] | None = None) -> int:
-        """The id of the row for ``url``'s host, added (and flushed) when missing.
+        """The id of the row of ``url``'s site (:func:`~spintrace.db.urls.site_domain`), added
+        (and flushed) when missing.
 
-        ``cache`` (host -> id) saves a query per URL; clear it after a rolled-back transaction.
+        ``cache`` (domain -> id) saves a query per URL; clear it after a rolled-back transaction.
         """
-        domain = (urlsplit(url).hostname or "").lower()
+        domain = site_domain(url)
         if cache is not None and domain in cache:
             return cache[domain]
         site_id = session.scalar(select(Site.id).where(Site.domain == domain))
@@ -128,14 +138,24 @@ class Site(Base):
 
 
 class Capture(Base):
-    """The raw bytes of one fetched (or imported) page, kept as evidence."""
+    """The raw bytes of one fetched (or imported) page, kept as evidence.
+
+    One row per body of a URL: the same body met again under a variant of the URL (another
+    scheme, ``www.``, tracking parameters, a fragment; the same ``url_key``) adds nothing.
+    """
 
     __tablename__ = "captures"
-    __table_args__ = (UniqueConstraint("url", "sha256"),)
+    __table_args__ = (UniqueConstraint("url_key", "sha256"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
-    url: Mapped[str] = mapped_column(Text)
+    # Indexed for resumed crawls, which look their pages up by URL (crawler/resume.py).
+    url: Mapped[str] = mapped_column(
+        Text, index=True, doc="canonical URL (spintrace.db.urls.canonical_url)"
+    )
+    # Added by migration 0005 (one copy counted as five).
+    seen_url: Mapped[str] = mapped_column(Text, doc="the URL as it was requested or imported")
+    url_key: Mapped[str] = mapped_column(Text, doc="the URL's identity (spintrace.db.urls.url_key)")
     final_url: Mapped[str | None] = mapped_column(Text)
     status: Mapped[int | None] = mapped_column(Integer)
     headers: Mapped[dict[str, Any] | None]
@@ -158,24 +178,42 @@ class Capture(Base):
 
     site: Mapped[Site] = relationship()
 
+    @validates("url")
+    def _canonical(self, _key: str, url: str) -> str:
+        return _set_url(self, url)
+
+
+def _set_url(row: Capture | Document, url: str) -> str:
+    """What a capture or document stores for ``url``: the canonical URL; its key follows it,
+    and the URL as given is kept in ``seen_url`` unless that is set already."""
+    if not row.seen_url:
+        row.seen_url = url
+    row.url_key = url_key(url)
+    return canonical_url(url)
+
 
 class Document(Base):
     """Extracted text with its metadata: a ``source`` (an original) or a ``page`` (a suspect).
 
     One row per distinct text of a URL: re-importing the same text adds nothing, a changed text
-    adds a new row and keeps the old one (history).
+    adds a new row and keeps the old one (history). A URL is known by its ``url_key``, so the
+    same text met under a variant of its URL (another scheme, ``www.``, tracking parameters, a
+    fragment) is the same document.
     """
 
     __tablename__ = "documents"
     __table_args__ = (
-        UniqueConstraint("role", "url", "text_sha256"),
+        UniqueConstraint("role", "url_key", "text_sha256"),
         CheckConstraint("role IN ('source', 'page')", name="role"),
         Index("ix_documents_role_id", "role", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     role: Mapped[str] = mapped_column(String(6))
-    url: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(Text, doc="canonical URL (spintrace.db.urls.canonical_url)")
+    # Added by migration 0005 (one copy counted as five).
+    seen_url: Mapped[str] = mapped_column(Text, doc="the URL as first met (import or capture)")
+    url_key: Mapped[str] = mapped_column(Text, doc="the URL's identity (spintrace.db.urls.url_key)")
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
     capture_id: Mapped[int | None] = mapped_column(
         ForeignKey("captures.id", ondelete="SET NULL"), index=True
@@ -191,6 +229,10 @@ class Document(Base):
 
     site: Mapped[Site] = relationship()
     capture: Mapped[Capture | None] = relationship()
+
+    @validates("url")
+    def _canonical(self, _key: str, url: str) -> str:
+        return _set_url(self, url)
 
 
 class DocumentTokens(Base):

@@ -1,7 +1,9 @@
 """Documents and site indicators: the rows an import and a processed capture both write.
 
 Shared by :mod:`spintrace.ingest.imports` and :mod:`spintrace.ingest.captures`, so both make
-identical rows. A document's identity is (role, URL, SHA-256 of its text).
+identical rows. A document's identity is (role, URL, SHA-256 of its text), the URL known by its
+:func:`~spintrace.db.urls.url_key`: the same text at ``http://www.example.com/a?utm_source=x``
+and at ``https://example.com/a#comments`` is one document.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from spintrace.db.models import Capture, Document, Site, SiteIndicator
+from spintrace.db.urls import url_key
 from spintrace.ingest.indicators import find_indicators
 from spintrace.records import ExtractedText, Role
 
-__all__ = ["site_id_for", "store_document", "store_indicators", "text_sha256"]
+__all__ = ["find_document", "site_id_for", "store_document", "store_indicators", "text_sha256"]
 
 
 def text_sha256(text: str) -> str:
@@ -24,8 +27,21 @@ def text_sha256(text: str) -> str:
 
 
 def site_id_for(session: Session, url: str, cache: dict[str, int] | None = None) -> int:
-    """The id of the ``sites`` row of ``url``'s host, created when missing."""
+    """The id of the ``sites`` row of ``url``'s site (its registered domain), created when
+    missing."""
     return Site.id_for(session, url, cache)
+
+
+def find_document(session: Session, role: Role, url: str, digest: str) -> int | None:
+    """The id of the ``role`` document with text hash ``digest`` at ``url`` or at any other
+    form of it (same :func:`~spintrace.db.urls.url_key`); ``None`` when there is none."""
+    return session.scalar(
+        select(Document.id).where(
+            Document.role == role,
+            Document.url_key == url_key(url),
+            Document.text_sha256 == digest,
+        )
+    )
 
 
 def store_indicators(
@@ -66,19 +82,21 @@ def store_document(
 
     ``extracted`` gives the metadata (its ``text`` is ignored: ``text`` is what is stored).
     Shared by imports and by :mod:`spintrace.ingest.captures`, so both make identical rows.
+    The URL is stored canonical; ``seen_url`` keeps it as met: the capture's URL as requested
+    when there is a capture of it, else ``url`` as given.
     """
     digest = text_sha256(text)
-    exists = session.scalar(
-        select(Document.id).where(
-            Document.role == role, Document.url == url, Document.text_sha256 == digest
-        )
-    )
-    if exists is not None:
+    if find_document(session, role, url, digest) is not None:
         return False
+    seen_url = url
+    capture = session.get(Capture, capture_id) if capture_id is not None else None
+    if capture is not None and capture.url_key == url_key(url):
+        seen_url = capture.seen_url
     meta = extracted or ExtractedText(text=text)
     session.add(
         Document(
             role=role,
+            seen_url=seen_url,
             url=url,
             site_id=site_id,
             capture_id=capture_id,

@@ -1,8 +1,11 @@
 """Import stage: JSONL files of sources or pages into the database, idempotently.
 
 A record's identity is (role, URL, SHA-256 of its text): importing the same file twice adds
-nothing; a changed text at a known URL adds a new document and keeps the old one. HTML goes
-through :func:`spintrace.ingest.extract.extract_html` and its raw bytes are kept as a capture.
+nothing; a changed text at a known URL adds a new document and keeps the old one. A URL is
+known by its canonical form (:mod:`spintrace.db.urls`): the same text under another scheme,
+``www.``, tracking parameters or a fragment is the same document, and a site is a registered
+domain. HTML goes through :func:`spintrace.ingest.extract.extract_html` and its raw bytes are
+kept as a capture.
 """
 
 from __future__ import annotations
@@ -14,16 +17,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
 from spintrace.db.captures import store_capture
-from spintrace.db.models import Document
 from spintrace.db.writes import driver_message
 from spintrace.errors import DatabaseError, InputError
-from spintrace.ingest.documents import site_id_for, store_document, store_indicators, text_sha256
+from spintrace.ingest.documents import (
+    find_document,
+    site_id_for,
+    store_document,
+    store_indicators,
+    text_sha256,
+)
 from spintrace.ingest.extract import extract_html
 from spintrace.ingest.jsonl import open_input, read_jsonl
 from spintrace.records import ExtractedText, InputRecord, Role
@@ -120,14 +128,7 @@ class _Writer:
 
     def _write_one(self, session: Session, item: _Prepared) -> bool:
         url = item.record.url
-        exists = session.scalar(
-            select(Document.id).where(
-                Document.role == self.role,
-                Document.url == url,
-                Document.text_sha256 == text_sha256(item.text),
-            )
-        )
-        if exists is not None:
+        if find_document(session, self.role, url, text_sha256(item.text)) is not None:
             return False
         site_id = site_id_for(session, url, self.sites)
         capture_id = None
