@@ -344,3 +344,13 @@ def test_csv_export_neutralises_formulas(
     assert next(csv.DictReader(io.StringIO(raw)))["title"] == '=HYPERLINK("http://x")'
     jsonl = run(runner, sqlite_url, "export", "pages", "--format", "jsonl").output
     assert json.loads(jsonl)["title"] == '=HYPERLINK("http://x")'
+
+
+def test_write_failures_are_one_error_line(runner: CliRunner, sqlite_url: str) -> None:
+    """Regression (issue 9.15): a full disk during export or WARC writing was a traceback."""
+    run(runner, sqlite_url, "db", "upgrade")
+    for command in (["export", "sources"], ["captures", "export-warc"]):
+        line = one_error_line(run(runner, sqlite_url, *command, "-o", "/dev/full"))
+        assert line == "Error: cannot write /dev/full: No space left on device"
+    line = one_error_line(run(runner, sqlite_url, "report", "network", "-o", "/proc/spintrace-x"))
+    assert "cannot write" in line

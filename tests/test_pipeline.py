@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
@@ -285,3 +285,64 @@ def test_hand_edited_evidence_never_stops_learning(migrated: Engine) -> None:
                 update(Match).where(Match.id == match_id).values(evidence=evidence, learned_at=None)
             )
     assert harvest(migrated) == 3
+
+
+def test_a_damaged_index_says_how_to_recover(migrated: Engine, any_db_url: str) -> None:
+    """Regression (issue 9.15): a corrupted index segment gave a traceback, and there was no
+    way to rebuild the index."""
+    from click.testing import CliRunner
+    from sqlalchemy import update
+
+    from spintrace.cli import cli
+
+    import_file(migrated, DEMO / "sources.jsonl", "source")
+    import_file(migrated, DEMO / "pages.jsonl", "page")
+    match_pages(migrated)
+    with Session(migrated) as session, session.begin():
+        data = session.scalars(select(IndexSegment.data)).first()
+        assert data is not None
+        damaged = data[:-8] + bytes(8 * [0xFF])
+        session.execute(update(IndexSegment).values(data=damaged))
+        session.execute(delete(MatchCheck))  # every page must be checked again
+    cli_runner = CliRunner()
+    result = cli_runner.invoke(cli, ["--db", any_db_url, "match"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "the containment index is damaged" in result.output
+    assert "spintrace index rebuild" in result.output
+    rebuilt = cli_runner.invoke(cli, ["--db", any_db_url, "index", "rebuild"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "indexed 8 sources afresh" in rebuilt.output
+    again = cli_runner.invoke(cli, ["--db", any_db_url, "match"])
+    assert again.exit_code == 0, again.output
+    assert "checked 10 pages against 8 sources: 7 linked" in again.output
+    assert _count(migrated, Match) == 7
+
+
+def test_hand_edited_evidence_never_breaks_a_report(migrated: Engine, tmp_path: Path) -> None:
+    """Regression (issue 9.15): hand-edited evidence gave tracebacks in exports and reports."""
+    import io
+
+    from sqlalchemy import update
+
+    from spintrace.reports.complaint import build_complaint_pack
+    from spintrace.reports.export import EXPORT_TABLES, export_table
+    from spintrace.reports.network import write_network_report
+
+    import_file(migrated, DEMO / "sources.jsonl", "source")
+    import_file(migrated, DEMO / "pages.jsonl", "page")
+    match_pages(migrated)
+    broken = [
+        ["not", "an", "object"],
+        {"substitutions": "no", "passages": 3, "longest_exact": "x"},
+        {"substitutions": [1, None, {"spun": 5}], "passages": [{"page_start": "a"}]},
+    ]
+    with Session(migrated) as session, session.begin():
+        ids = session.scalars(select(Match.id).order_by(Match.id).limit(3)).all()
+        for match_id, evidence in zip(ids, broken, strict=True):
+            session.execute(update(Match).where(Match.id == match_id).values(evidence=evidence))
+    for table in EXPORT_TABLES:
+        for fmt in ("csv", "jsonl"):
+            export_table(migrated, table, fmt, io.StringIO())
+    summary = build_complaint_pack(migrated, "harbourgazette.example", tmp_path / "pack")
+    assert summary.copies >= 1
+    write_network_report(migrated, tmp_path / "network")

@@ -363,3 +363,51 @@ def test_segments_cover_the_text_once(
     numbers = [piece.mark for piece in pieces if piece.mark is not None]
     assert len(numbers) == len(set(numbers))
     assert all(piece.text for piece in pieces)
+
+
+def test_rebuilding_a_pack_never_cleans_through_a_link(demo: Engine, tmp_path: Path) -> None:
+    """Regression (issue 9.15): a rebuilt pack followed a `notices` symlink and deleted the
+    *.txt files of the folder it pointed to."""
+    pack = tmp_path / "pack"
+    build_complaint_pack(demo, "harbourgazette.example", pack)
+    elsewhere = tmp_path / "my-letters"
+    elsewhere.mkdir()
+    (elsewhere / "letter.txt").write_text("keep me", encoding="utf-8")
+    outside = tmp_path / "diary.html"
+    outside.write_text("keep me too", encoding="utf-8")
+    for item in (pack / "notices").iterdir():
+        item.unlink()
+    (pack / "notices").rmdir()
+    (pack / "notices").symlink_to(elsewhere, target_is_directory=True)
+    (pack / "evidence" / "7.html").symlink_to(outside)
+    build_complaint_pack(demo, "harbourgazette.example", pack)
+    assert (elsewhere / "letter.txt").read_text(encoding="utf-8") == "keep me"
+    assert outside.read_text(encoding="utf-8") == "keep me too"
+    assert (pack / "notices").is_dir() and not (pack / "notices").is_symlink()
+    assert list((pack / "notices").glob("*.txt"))
+
+
+def test_bidi_controls_are_shown_not_obeyed(migrated: Engine, tmp_path: Path) -> None:
+    """Regression (issue 9.15): right-to-left overrides from scraped titles reached the
+    evidence pages and notices unmarked (a title could read backwards as something else)."""
+    source = json.loads((DEMO / "sources.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    tricky = "Invoice \u202egnp.exe\u202c \u2067isolated\u2069"
+    (tmp_path / "s.jsonl").write_text(
+        json.dumps({**source, "url": "https://victim.example/a"}) + "\n"
+    )
+    page = {"url": "https://farm.example/a", "title": tricky, "text": source["text"]}
+    (tmp_path / "p.jsonl").write_text(json.dumps(page) + "\n")
+    import_file(migrated, tmp_path / "s.jsonl", "source")
+    import_file(migrated, tmp_path / "p.jsonl", "page")
+    assert match_pages(migrated).linked == 1
+    output = tmp_path / "pack"
+    build_complaint_pack(migrated, "victim.example", output)
+    written = [
+        p.read_text(encoding="utf-8")
+        for p in output.rglob("*")
+        if p.suffix in (".html", ".txt", ".csv")
+    ]
+    assert any("gnp.exe" in text for text in written)
+    for text in written:
+        assert not any(c in text for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    assert any("[U+202E]" in text for text in written)

@@ -14,12 +14,12 @@ from spintrace.cli.database import db
 from spintrace.cli.demo import demo
 from spintrace.cli.export import export
 from spintrace.cli.imports import pages, sources
-from spintrace.cli.match import match, spinners
+from spintrace.cli.match import index, match, spinners
 from spintrace.cli.reports import report
 
 __all__ = ["cli", "main"]
 
-for _command in (db, sources, pages, match, spinners, export, crawl, captures, report, demo):
+for _command in (db, sources, pages, match, index, spinners, export, crawl, captures, report, demo):
     cli.add_command(_command)
 
 

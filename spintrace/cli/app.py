@@ -47,6 +47,14 @@ class _Group(click.Group):
             # The reader went away (``spintrace export ... | head -1``): not an error.
             silence_stdout()
             ctx.exit(0)
+        except OSError as exc:
+            # The machine refused (disk full, read-only or missing folder, permissions): the
+            # user's to fix, so one line, never a traceback. What was written so far is whole:
+            # the database commits per batch, and files are left as far as they got.
+            where = f" {exc.filename}" if exc.filename else ""
+            raise click.ClickException(
+                f"cannot write{where}: {exc.strerror or exc.__class__.__name__}"
+            ) from None
 
 
 def silence_stdout() -> None:

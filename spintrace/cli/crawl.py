@@ -212,6 +212,9 @@ def captures_export_warc(app: App, output: Path, role: Role | None) -> None:
             handle = output.open("wb")
         except OSError as exc:
             raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
-        with handle:
-            count = write_warc(engine, handle, role)
+        try:
+            with handle:
+                count = write_warc(engine, handle, role)
+        except OSError as exc:  # disk full, device gone: name the file
+            raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
     click.echo(f"wrote {count} captures to {output}")

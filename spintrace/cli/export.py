@@ -46,6 +46,9 @@ def export(app: App, table: str, fmt: str, output: Path | None, raw: bool) -> No
             handle: IO[str] = output.open("w", newline="", encoding="utf-8")
         except OSError as exc:
             raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
-        with handle:
-            count = export_table(engine, table, fmt, handle, raw=raw)
+        try:
+            with handle:
+                count = export_table(engine, table, fmt, handle, raw=raw)
+        except OSError as exc:  # disk full, device gone: name the file
+            raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
         click.echo(f"wrote {count} {table} to {output}", err=True)

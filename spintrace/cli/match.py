@@ -12,7 +12,7 @@ from spintrace.cli.app import App, load_settings
 from spintrace.linking.match import match_pages
 from spintrace.reports.export import EXPORT_FORMATS, write_rows
 
-__all__ = ["match", "spinners"]
+__all__ = ["index", "match", "spinners"]
 
 
 def _match_progress() -> Callable[[int, int], None]:
@@ -93,3 +93,22 @@ def spinners_list(
             f"{row.spun:<{width}} -> {row.original}  [{row.pairs} matches, {relation}]"
             f"  {row.sites}{mark}"
         )
+
+
+@click.group()
+def index() -> None:
+    """The containment index of the sources (built by `match`)."""
+
+
+@index.command("rebuild")
+@click.pass_obj
+def index_rebuild(app: App) -> None:
+    """Index every source afresh: after damage (`match` says so), or to apply new settings.
+
+    Links, match checks and learned substitutions are kept.
+    """
+    from spintrace.linking.match import rebuild_index
+
+    with app.engine() as engine:
+        indexed = rebuild_index(engine, load_settings())
+    click.echo(f"indexed {indexed} sources afresh")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
@@ -22,6 +22,7 @@ from spintrace.db.writes import (
     retry_on_conflict,
     without_statement_timeout,
 )
+from spintrace.errors import DatabaseError
 from spintrace.matcher.despin import Despinner
 from spintrace.matcher.index import (
     FEATURE_VERSION,
@@ -39,6 +40,7 @@ from spintrace.matcher.tokens import Token, TokenTable, tokenize
 __all__ = [
     "INDEX_NAME",
     "TOKENS_KIND",
+    "drop_index",
     "index_sources",
     "indexed_sources",
     "load_index",
@@ -156,7 +158,7 @@ def _compact(engine: Engine) -> None:
         ).all()
         if len(segments) <= MAX_SEGMENTS:
             return
-        merged = ContainmentIndex([Segment.from_bytes(s.data) for s in segments]).merged()
+        merged = ContainmentIndex([_segment(s.id, s.data) for s in segments]).merged()
         (segment,) = merged.segments
         session.execute(delete(IndexSegment).where(IndexSegment.id.in_([s.id for s in segments])))
         session.add(
@@ -170,9 +172,34 @@ def _compact(engine: Engine) -> None:
         )
 
 
+def _segment(segment_id: int, data: bytes) -> Segment:
+    """A stored segment, or a :class:`DatabaseError` that says how to recover."""
+    try:
+        return Segment.from_bytes(data)
+    except ValueError as exc:
+        raise DatabaseError(
+            f"the containment index is damaged (segment {segment_id}: {exc}); "
+            "run `spintrace index rebuild`"
+        ) from None
+
+
 def load_index(session: Session) -> ContainmentIndex:
     """The current containment index: every segment of this feature version, oldest first."""
-    blobs = session.scalars(
-        select(IndexSegment.data).where(IndexSegment.name == INDEX_NAME).order_by(IndexSegment.id)
+    rows = session.execute(
+        select(IndexSegment.id, IndexSegment.data)
+        .where(IndexSegment.name == INDEX_NAME)
+        .order_by(IndexSegment.id)
     ).all()
-    return ContainmentIndex([Segment.from_bytes(blob) for blob in blobs])
+    return ContainmentIndex([_segment(segment_id, data) for segment_id, data in rows])
+
+
+def drop_index(engine: Engine) -> int:
+    """Forget every source's index entries (segments, token tables, signatures), so that the
+    next :func:`index_sources` indexes every source afresh; returns how many sources it was."""
+    with Session(engine) as session, session.begin():
+        sources = select(Document.id).where(Document.role == "source")
+        dropped = session.scalar(select(func.count()).select_from(indexed_sources().subquery()))
+        session.execute(delete(IndexSegment))
+        session.execute(delete(SignatureRow).where(SignatureRow.document_id.in_(sources)))
+        session.execute(delete(DocumentTokens).where(DocumentTokens.document_id.in_(sources)))
+    return dropped or 0

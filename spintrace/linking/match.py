@@ -31,6 +31,7 @@ from spintrace.db.models import Document, DocumentTokens, Match, MatchCheck, utc
 from spintrace.db.writes import claim, driver_message, retry_on_conflict
 from spintrace.linking.index import (
     TOKENS_KIND,
+    drop_index,
     index_sources,
     indexed_sources,
     load_index,
@@ -44,7 +45,7 @@ from spintrace.matcher.thesaurus import Thesaurus
 from spintrace.matcher.tokens import TokenTable, normalise_phrase, tokenize
 from spintrace.records import Evidence
 
-__all__ = ["MATCHER_VERSION", "MatchReport", "evidence_json", "match_pages"]
+__all__ = ["MATCHER_VERSION", "MatchReport", "evidence_json", "match_pages", "rebuild_index"]
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +179,18 @@ def _match_one(
     return ("linked", *best)
 
 
+def _despinner(engine: Engine) -> Despinner:
+    return Despinner(Thesaurus.load(), load_substitutions(engine))
+
+
+def rebuild_index(engine: Engine, settings: Settings | None = None) -> int:
+    """Index every source afresh (after damage, or to apply new index settings); returns how
+    many sources were indexed. Links and match checks are kept."""
+    settings = settings or Settings()
+    drop_index(engine)
+    return index_sources(engine, _despinner(engine), settings)
+
+
 def match_pages(
     engine: Engine, settings: Settings | None = None, progress: Progress | None = None
 ) -> MatchReport:
@@ -186,8 +199,9 @@ def match_pages(
     ``progress(done, total)`` is called after every page.
     """
     settings = settings or Settings()
-    thesaurus = Thesaurus.load()
-    despinner = Despinner(thesaurus, load_substitutions(engine))
+    despinner = _despinner(engine)
+    thesaurus = despinner.thesaurus
+    assert thesaurus is not None
     report = MatchReport()
     started = time.perf_counter()
     report.indexed = index_sources(engine, despinner, settings)

@@ -26,6 +26,7 @@ from spintrace.db.models import (
     SubstitutionSite,
     utcnow,
 )
+from spintrace.db.urls import site_domain
 from spintrace.db.writes import insert_ignoring_conflicts
 from spintrace.matcher.despin import MAX_PHRASE, Substitutions
 from spintrace.matcher.thesaurus import Thesaurus
@@ -255,7 +256,7 @@ def iter_learned(
                 LearnedSubstitution.id.in_(
                     select(SubstitutionSite.substitution_id)
                     .join(Site, Site.id == SubstitutionSite.site_id)
-                    .where(Site.domain == site.lower())
+                    .where(Site.domain.in_({site.lower(), site_domain(site)}))
                 )
             )
         rows = session.execute(query).all()

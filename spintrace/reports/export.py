@@ -137,13 +137,21 @@ def matches_query() -> Any:
     )
 
 
+def _listed(evidence: object, key: str) -> list[dict[str, Any]]:
+    """The ``key`` list of a match's evidence, its well-formed entries only: evidence is JSON
+    in the database, and a hand-edited or damaged one must not stop an export."""
+    items = evidence.get(key) if isinstance(evidence, dict) else None
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
 def _matches(session: Session) -> Iterator[dict[str, Any]]:
     for row in session.execute(matches_query()).yield_per(500):
         data = row._asdict()
-        evidence = data["evidence"] or {}
-        data["passages"] = len(evidence.get("passages", ()))
-        data["substitutions"] = len(evidence.get("substitutions", ()))
-        data["longest_exact"] = evidence.get("longest_exact", 0)
+        evidence = data["evidence"]
+        data["passages"] = len(_listed(evidence, "passages"))
+        data["substitutions"] = len(_listed(evidence, "substitutions"))
+        longest = evidence.get("longest_exact") if isinstance(evidence, dict) else None
+        data["longest_exact"] = longest if isinstance(longest, int) else 0
         yield {name: data[name] for name in _MATCH_COLUMNS}
 
 
@@ -157,7 +165,7 @@ def _documents(role: str) -> Callable[[Session], Iterator[dict[str, Any]]]:
 
 def _evidence(session: Session) -> Iterator[dict[str, Any]]:
     for row in session.execute(matches_query()).yield_per(500):
-        for sub in (row.evidence or {}).get("substitutions", ()):
+        for sub in _listed(row.evidence, "substitutions"):
             yield {
                 "match_id": row.id,
                 "page_url": row.page_url,

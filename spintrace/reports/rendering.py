@@ -21,7 +21,15 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from spintrace._version import __version__
 
-__all__ = ["CSP", "html_environment", "http_url", "one_line", "render_html", "render_text"]
+__all__ = [
+    "CSP",
+    "html_environment",
+    "http_url",
+    "one_line",
+    "render_html",
+    "render_text",
+    "show_bidi",
+]
 
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
@@ -41,9 +49,24 @@ def http_url(value: object) -> str | None:
     return None
 
 
+# Unicode bidirectional controls (embeddings, overrides, isolates, marks): from a scraped title
+# they can make text read in another order than it is stored ("Invoice <RLO>gnp.exe" shows
+# as "Invoice exe.png"). Reports show each as a visible code instead.
+_BIDI = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+
+
+def show_bidi(value: object) -> object:
+    """``value`` with every bidirectional control character replaced by a visible ``[U+XXXX]``;
+    other values are returned as they are."""
+    if isinstance(value, str) and _BIDI.search(value):
+        return _BIDI.sub(lambda m: f"[U+{ord(m.group()):04X}]", value)
+    return value
+
+
 def one_line(value: object) -> str:
     """``value`` as text on one line: runs of whitespace and control characters become a space."""
-    return _SPACES.sub(" ", "" if value is None else str(value)).strip()
+    text = _SPACES.sub(" ", "" if value is None else str(value)).strip()
+    return str(show_bidi(text))
 
 
 def _environment(autoescape: bool) -> Environment:
@@ -54,6 +77,8 @@ def _environment(autoescape: bool) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Every value a template prints passes through here, escaped or not.
+        finalize=show_bidi,
     )
     env.filters["http_url"] = http_url
     env.filters["one_line"] = one_line

@@ -72,6 +72,8 @@ def write_warc(
     count = 0
     for capture in _captures(engine, role, capture_ids):
         body = zlib.decompress(capture.body)
+        # The URL as requested, not its canonical form: the archive records what was fetched.
+        requested = capture.seen_url or capture.url
         date = capture.fetched_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         warc_headers = {"WARC-Date": date}
         if capture.role:
@@ -79,7 +81,7 @@ def write_warc(
         if capture.status is None:
             ctype = (capture.headers or {}).get("content-type", "text/html")
             record = writer.create_warc_record(
-                capture.url,
+                requested,
                 "resource",
                 payload=BytesIO(body),
                 length=len(body),
@@ -97,10 +99,10 @@ def write_warc(
             http_headers = StatusAndHeaders(
                 _status_line(capture.status), headers, protocol="HTTP/1.1"
             )
-            if capture.final_url and capture.final_url != capture.url:
-                warc_headers["WARC-Spintrace-Requested-URI"] = capture.url
+            if capture.final_url and capture.final_url != requested:
+                warc_headers["WARC-Spintrace-Requested-URI"] = requested
             record = writer.create_warc_record(
-                capture.final_url or capture.url,
+                capture.final_url or requested,
                 "response",
                 payload=BytesIO(body),
                 length=len(body),

@@ -78,6 +78,11 @@ def _mark(text: str, start: int | None, words: str, number: int) -> Mark | None:
     return Mark(start, start + len(words), number)
 
 
+def _list(evidence: dict[str, Any], key: str) -> list[Any]:
+    value = evidence.get(key)
+    return value if isinstance(value, list) else []
+
+
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
@@ -90,7 +95,7 @@ def _substitutions(
     subs: list[SubstitutionView] = []
     copy_marks: list[Mark] = []
     original_marks: list[Mark] = []
-    for item in evidence.get("substitutions") or ():
+    for item in _list(evidence, "substitutions"):
         if not isinstance(item, dict):
             continue
         number = len(subs) + 1
@@ -113,7 +118,7 @@ def _passages(
     copy_spans: list[tuple[int, int]] = []
     original_spans: list[tuple[int, int]] = []
     passages: list[PassageView] = []
-    for item in evidence.get("passages") or ():
+    for item in _list(evidence, "passages"):
         if not isinstance(item, dict):
             continue
         bounds = [
@@ -184,6 +189,8 @@ def evidence_view(
     threshold: float,
 ) -> EvidenceView:
     """The view of one match; ``scores`` = (score, containment, coverage, spin_rate) as stored."""
+    if not isinstance(evidence, dict):  # hand-edited or damaged: show what the scores say
+        evidence = {}
     subs, copy_marks, original_marks = _substitutions(evidence, page_text, source_text)
     passages, copy_spans, original_spans = _passages(evidence, page_text)
     summary, details = _explanation(evidence, scores, threshold, passages, len(subs))

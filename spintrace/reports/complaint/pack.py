@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, aliased
 
 from spintrace.config import Settings
 from spintrace.db.models import Capture, Document, Match, Site, utcnow
+from spintrace.db.urls import site_domain
 from spintrace.errors import ReportError
 from spintrace.reports.complaint.evidence import evidence_view
 from spintrace.reports.export import write_rows
@@ -132,9 +133,11 @@ def normalise_owner(owner: str) -> str:
 
 
 def _owner_sites(session: Session, owner: str) -> list[int]:
-    """Ids of the owner's sites: the host itself and its subdomains (www., news., ...)."""
+    """Ids of the owner's sites: its registered domain's site (sites are registered domains:
+    ``news.bbc.co.uk`` is on ``bbc.co.uk``), the host itself and its subdomains."""
+    wanted = {owner, site_domain(owner)}
     rows = session.execute(select(Site.id, Site.domain)).all()
-    return [site_id for site_id, domain in rows if domain == owner or domain.endswith(f".{owner}")]
+    return [site_id for site_id, domain in rows if domain in wanted or domain.endswith(f".{owner}")]
 
 
 def _copies(session: Session, site_ids: Sequence[int]) -> list[Copy]:
@@ -192,9 +195,14 @@ def _prepare_output(path: Path) -> None:
             )
         for name, suffix in (("evidence", ".html"), ("notices", ".txt")):
             folder = path / name
-            if folder.is_dir():
+            if folder.is_symlink():
+                # Never clean through a link: its files are not the pack's. The link goes, and
+                # a real folder is made below.
+                folder.unlink()
+            elif folder.is_dir():
                 for item in folder.iterdir():
-                    if item.is_file() and item.suffix == suffix:
+                    # A link is removed itself (unlink never follows it), a file only by name.
+                    if item.suffix == suffix and (item.is_symlink() or item.is_file()):
                         item.unlink()
         (path / WARC_NAME).unlink(missing_ok=True)
     try:
