@@ -55,6 +55,7 @@ ONLY_IN: dict[str, tuple[str, ...]] = {
     "sqlalchemy": ("db/", "crawler/", "ingest/", "linking/", "reports/", "cli/", "demo/"),
     "jinja2": ("reports/",),
     "alembic": ("db/",),
+    "tldextract": ("db/urls.py",),
     "networkx": ("reports/network/",),
     "matplotlib": ("reports/network/",),
 }
