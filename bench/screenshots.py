@@ -2,7 +2,8 @@
 
     python bench/screenshots.py [--output docs/screenshots] [--chromium chromium]
 
-Builds the demo database in a temporary folder (import, match), writes the complaint pack for
+Runs the demo in a temporary folder (its loopback sites crawled, matched: the same database
+`spintrace demo` builds, with the six farms' tracking IDs), writes the complaint pack for
 harbourgazette.example and the network report, and renders the pack's index and an evidence
 page and the network page with Debian's `chromium`
 (`apt-get install chromium`) into PNG files, so a person can see what the reports look like.
@@ -19,14 +20,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from spintrace.db import open_engine, upgrade
-from spintrace.ingest.imports import import_file
-from spintrace.linking.match import match_pages
+from spintrace.db import open_engine
+from spintrace.demo.run import run_demo
 from spintrace.reports.complaint.pack import build_complaint_pack
 from spintrace.reports.network.graph import write_network_report
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "spintrace" / "demo" / "data"
 OWNER = "harbourgazette.example"
 
 
@@ -72,13 +71,11 @@ def shrink(png: Path) -> None:
 
 
 def build_demo_pack(folder: Path) -> Path:
-    """The demo database and complaint pack in ``folder``; returns the pack's folder."""
-    engine = open_engine(f"sqlite:///{folder / 'demo.db'}", create=True)
+    """The demo database (a real ``spintrace demo`` run), its complaint pack and network report
+    in ``folder``; returns the pack's folder."""
+    demo = run_demo(folder / "demo")
+    engine = open_engine(demo.database_url)
     try:
-        upgrade(engine)
-        import_file(engine, DEMO / "sources.jsonl", "source")
-        import_file(engine, DEMO / "pages.jsonl", "page")
-        match_pages(engine)
         build_complaint_pack(engine, OWNER, folder / "pack")
         write_network_report(engine, folder / "network")
     finally:

@@ -20,10 +20,15 @@ from spintrace.crawler.hostmap import (
     loopback_target,
     map_request,
 )
+from spintrace.demo.farm import FARMS
 from spintrace.demo.sites import DemoServers, build_sites, crawl_settings, load_jsonl
 
 SOURCES = load_jsonl("sources.jsonl")
-PAGES = load_jsonl("pages.jsonl")
+PAGES = load_jsonl("pages.jsonl") + load_jsonl("network.jsonl")
+OPERATORS = {
+    frozenset(host for host, farm in FARMS.items() if farm.operator == name)
+    for name in {farm.operator for farm in FARMS.values()}
+}
 HREF = re.compile(r"""<a\b[^>]*?\bhref\s*=\s*["']([^"'#]+)""", re.IGNORECASE)
 
 
@@ -38,7 +43,7 @@ def sites() -> list[Any]:
 def test_one_site_per_domain_with_every_demo_article(sites: list[Any]) -> None:
     by_role = {role: {s.host for s in sites if s.role == role} for role in ("source", "page")}
     assert by_role["source"] == {urlsplit(r["url"]).hostname for r in SOURCES}
-    assert by_role["page"] == {"dailytrendwire.example", "newsbuzzhub.example"}
+    assert by_role["page"] == set(FARMS)
     served = {s.base + path for s in sites for path in s.articles}
     assert served == {r["url"] for r in SOURCES + PAGES}
     for site in sites:
@@ -60,7 +65,9 @@ def test_text_pages_are_rendered_into_the_farm_template(sites: list[Any]) -> Non
             first = " ".join(record["text"].split("\n\n")[0].split())
             assert first.replace("'", "&#x27;") in page
             assert "adsbygoogle" in page and "Related articles" in page
-            assert "G-DEMO" in page  # the farm's own analytics ID
+            farm = FARMS[urlsplit(record["url"]).hostname or ""]
+            assert farm.analytics in page and farm.adsense in page  # the farm's own IDs
+            assert f"<title>{record['title']}" in page.replace("&#x27;", "'").replace("&amp;", "&")
 
 
 def test_every_same_site_link_leads_to_a_page(sites: list[Any]) -> None:
@@ -162,12 +169,13 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 def test_demo_command(demo_run: SimpleNamespace) -> None:
     result: Result = demo_run.result
     assert result.exit_code == 0, result.output
-    assert "7 of 7 copies linked to their true source, 0 to a wrong source, 0 false links" in (
+    assert "16 of 16 copies linked to their true source, 0 to a wrong source, 0 false links" in (
         result.output
     )
     assert "crawl --as source:" in result.output and "crawl --as page:" in result.output
+    # Every article and nothing else: listings, service and teaser pages are non-articles.
     assert "extracted: 8 new documents" in result.output
-    assert "extracted: 10 new documents" in result.output
+    assert f"extracted: {len(PAGES)} new documents" in result.output
     assert "0 skipped (finished)" in result.output
     assert "spinner substitutions learned (top 5):" in result.output
     assert "stated -> said" in result.output
@@ -175,6 +183,10 @@ def test_demo_command(demo_run: SimpleNamespace) -> None:
         result.output
     )
     assert "newsbuzzhub.example: ca-pub-6543210987654321 (adsense), G-DEMO67890" in result.output
+    for host, farm in FARMS.items():
+        assert f"{host}: {farm.adsense} (adsense), {farm.analytics} (google-analytics)" in (
+            result.output
+        )
     assert "WARNING" not in result.output
     assert (demo_run.folder / "matches.csv").is_file()
 
@@ -194,9 +206,42 @@ def test_demo_stores_real_names_not_loopback_addresses(demo_run: SimpleNamespace
     assert all(t.startswith("127.0.0.1:") for t in settings["SPINTRACE_LOOPBACK_HOSTS"].values())
 
 
+def test_the_network_report_finds_the_two_operators(demo_run: SimpleNamespace) -> None:
+    from spintrace.db import open_engine
+    from spintrace.reports.network.graph import build_network
+
+    assert demo_run.result.exit_code == 0
+    engine = open_engine(f"sqlite:///{demo_run.folder / 'demo.db'}")
+    try:
+        graph = build_network(engine)
+        everything = build_network(engine, min_strength=0)
+    finally:
+        engine.dispose()
+    groups: dict[int, set[str]] = {}
+    for node, data in graph.nodes(data=True):
+        groups.setdefault(data["community"], set()).add(node)
+    assert {frozenset(group) for group in groups.values()} == OPERATORS
+    assert all(len(group) >= 3 for group in OPERATORS)
+    for a, b, data in everything.edges(data=True):
+        same = any({a, b} <= group for group in OPERATORS)
+        if same:  # one operator: shared account IDs, its spinner's own pairs, copies a day apart
+            assert data["tier"] == "strong" and data["rare_spins_strength"] > 0, (a, b)
+            assert graph.has_edge(a, b)
+        else:  # two operators: nothing but common synonyms, under the default minimum
+            assert data["tier"] == "weak", (a, b)
+            assert data["ids_strength"] == data["template_strength"] == 0
+            assert data["timing_strength"] == data["rare_spins_strength"] == 0
+            assert not graph.has_edge(a, b)
+    for farm in FARMS.values():  # the demo's farms share one Analytics or AdSense account each
+        sharing = [f for f in FARMS.values() if f.operator == farm.operator]
+        assert all(f.adsense == farm.adsense for f in sharing) or all(
+            f.analytics == farm.analytics for f in sharing
+        )
+
+
 @pytest.mark.slow
 def test_demo_runs_again_from_a_fresh_database(demo_run: SimpleNamespace) -> None:
     again = CliRunner().invoke(cli, ["demo", "--output", str(demo_run.folder)])
     assert again.exit_code == 0, again.output
-    assert "7 of 7 copies linked" in again.output
+    assert "16 of 16 copies linked" in again.output
     assert "extracted: 8 new documents" in again.output

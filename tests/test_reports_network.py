@@ -1,23 +1,27 @@
 """The network report: graph edges checked against the stored indicators, matches and learned
-substitutions; the files it writes; hostile site data rendered inert."""
+substitutions; the time of a page behind copy timing; evidence weights and tiers; the files it
+writes; hostile site data rendered inert."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import statistics
+import html as html_lib
+import json
+import re
 import zlib
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 import lxml.etree
 import lxml.html
 import networkx as nx
 import pytest
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from spintrace.db.models import (
     Capture,
@@ -32,13 +36,43 @@ from spintrace.ingest.imports import import_file
 from spintrace.linking.match import match_pages
 from spintrace.reports.frames import Database
 from spintrace.reports.network.graph import build_network, write_network_report
-from spintrace.reports.network.model import INDICATOR_WEIGHTS
+from spintrace.reports.network.model import (
+    EVIDENCE_KINDS,
+    INDICATOR_WEIGHTS,
+    RARE_SPIN_WEIGHT,
+    THESAURUS_SPIN_WEIGHT,
+    THESAURUS_SPINS_MAX,
+    noisy_or,
+    rarity,
+)
+from spintrace.reports.network.rows import EDGES_COLUMNS
+from spintrace.reports.network.times import (
+    PageTime,
+    copy_span,
+    crawl_time,
+    hours_apart,
+    time_of_page,
+)
 from spintrace.reports.rendering import CSP
 
 DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo" / "data"
+SOURCES = [json.loads(line) for line in (DEMO / "sources.jsonl").open(encoding="utf-8")]
 BASE = datetime(2026, 3, 15, 8, 0, tzinfo=UTC)
+IMPORTED = BASE + timedelta(days=60)
+# Import runs now: dates of imported records are set before it (a date after its import is no
+# date), whatever the clock says.
+NOW = datetime.now(UTC).replace(microsecond=0)
 SHARED_PUB = "ca-pub-1111222233334444"
 STRONG = {kind for kind, (_, rule) in INDICATOR_WEIGHTS.items() if rule == "id"}
+# Synonyms every thesaurus spinner makes (WordNet or Moby explains each).
+COMMON_SYNONYMS = {
+    "said": "stated",
+    "people": "folks",
+    "money": "cash",
+    "new": "recent",
+    "because": "as a result of",
+    "start": "begin",
+}
 
 
 def _site(session: Session, domain: str) -> int:
@@ -48,9 +82,18 @@ def _site(session: Session, domain: str) -> int:
     return site.id
 
 
-def _page(session: Session, site_id: int, url: str, seen: datetime, captured: bool) -> int:
+def _page(
+    session: Session,
+    site_id: int,
+    url: str,
+    *,
+    published: datetime | None = None,
+    captured: datetime | None = None,
+    imported: datetime = IMPORTED,
+) -> int:
+    """A page document; ``captured`` gives it a crawled capture fetched then."""
     capture_id = None
-    if captured:
+    if captured is not None:
         body = f"<html>{url}</html>".encode()
         capture = Capture(
             site_id=site_id,
@@ -58,7 +101,7 @@ def _page(session: Session, site_id: int, url: str, seen: datetime, captured: bo
             sha256=hashlib.sha256(body).hexdigest(),
             body=zlib.compress(body),
             body_size=len(body),
-            fetched_at=seen,
+            fetched_at=captured,
         )
         session.add(capture)
         session.flush()
@@ -71,8 +114,8 @@ def _page(session: Session, site_id: int, url: str, seen: datetime, captured: bo
         capture_id=capture_id,
         text=text,
         text_sha256=hashlib.sha256(text.encode()).hexdigest(),
-        # a capture's time must win over the import time
-        added_at=seen + timedelta(days=30) if captured else seen,
+        published=published,
+        added_at=imported,
     )
     session.add(document)
     session.flush()
@@ -106,8 +149,12 @@ def _indicator(session: Session, site_id: int, kind: str, value: str, evidence: 
     )
 
 
-def _substitution(session: Session, spun: str, original: str, site_ids: list[int]) -> None:
-    sub = LearnedSubstitution(spun=spun, original=original, pairs=len(site_ids), occurrences=2)
+def _substitution(
+    session: Session, spun: str, original: str, site_ids: list[int], relation: str | None = None
+) -> None:
+    sub = LearnedSubstitution(
+        spun=spun, original=original, pairs=len(site_ids), occurrences=2, relation=relation
+    )
     session.add(sub)
     session.flush()
     for site_id in site_ids:
@@ -120,15 +167,33 @@ def _demo(engine: Engine) -> None:
     match_pages(engine)
 
 
+def _sources(engine: Engine) -> list[tuple[int, datetime]]:
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Document.id, Document.published)
+            .where(Document.role == "source")
+            .order_by(Document.id)
+        ).all()
+    return [(row.id, row.published) for row in rows]
+
+
+# The demo sources alpha and beta copy (the demo's own copies of them have no time).
+TEN_HOURS, CAPTURED, HUNDRED_HOURS, IMPORTED_ONLY = 7, 2, 5, 6
+
+
 @pytest.fixture
 def network_db(migrated: Engine) -> Engine:
     """The demo, plus alpha and beta (one AdSense ID, one theme, sources copied hours apart,
-    one spinner pair) and gamma, which shares nothing that makes a link."""
+    one rare spinner pair) and gamma, which shares nothing that makes a link.
+
+    Copy times, after each source's publication: one source published by both 10 h apart (a
+    link; beta's later capture does not override its own date); one captured by both (no
+    dates) 6 and 20 h after (a link: at most 20 h apart); one published 100 h apart (no link
+    at 48 h); one imported by both at the same moment with no dates (never a link: import time
+    is no time)."""
     _demo(migrated)
+    sources = _sources(migrated)
     with Session(migrated) as session:
-        sources = session.scalars(
-            select(Document.id).where(Document.role == "source").order_by(Document.id)
-        ).all()
         alpha, beta, gamma = (_site(session, f"{n}.example") for n in ("alpha", "beta", "gamma"))
         _indicator(session, alpha, "adsense", SHARED_PUB)
         _indicator(session, beta, "adsense", SHARED_PUB)
@@ -137,44 +202,157 @@ def network_db(migrated: Engine) -> Engine:
         _indicator(session, gamma, "adsense", "ca-pub-9999888877776666")
         _indicator(session, gamma, "generator", "WordPress 6.4")  # 0.05: under min strength
         _indicator(session, alpha, "generator", "WordPress 6.4")
-        # Source 0 copied 10 h apart (a link), source 1 100 h apart (no link).
-        _match(session, _page(session, alpha, "https://alpha.example/a", BASE, False), sources[0])
-        _match(
-            session,
-            _page(session, beta, "https://beta.example/a", BASE + timedelta(hours=10), True),
-            sources[0],
-        )
-        _match(session, _page(session, alpha, "https://alpha.example/b", BASE, True), sources[1])
-        _match(
-            session,
-            _page(session, beta, "https://beta.example/b", BASE + timedelta(hours=100), False),
-            sources[1],
-        )
-        _page(session, gamma, "https://gamma.example/x", BASE, False)
+        hours = timedelta(hours=1)
+        copies: list[tuple[int, int, str, timedelta | None]] = [
+            (alpha, TEN_HOURS, "published", 20 * hours),
+            (beta, TEN_HOURS, "published", 30 * hours),
+            (alpha, CAPTURED, "captured", 6 * hours),
+            (beta, CAPTURED, "captured", 20 * hours),
+            (alpha, HUNDRED_HOURS, "published", 24 * hours),
+            (beta, HUNDRED_HOURS, "published", 124 * hours),
+            (alpha, IMPORTED_ONLY, "imported", None),
+            (beta, IMPORTED_ONLY, "imported", None),
+        ]
+        for site_id, number, kind, after in copies:
+            source_id, published = sources[number]
+            times = {} if after is None else {kind: published + after}
+            if kind == "published":
+                times["captured"] = IMPORTED  # a later crawl: the page's own date wins
+            name = "alpha" if site_id == alpha else "beta"
+            page = _page(session, site_id, f"https://{name}.example/{number}", **times)
+            _match(session, page, source_id)
+        _page(session, gamma, "https://gamma.example/x")
         _substitution(session, "zorbly", "quick", [alpha, beta])
         session.commit()
     return migrated
 
 
-def _first_seen(engine: Engine) -> list[tuple[str, str, datetime, datetime | None]]:
-    """(page site, source url, page first seen, source published) per stored match."""
-    page, source = aliased(Document), aliased(Document)
-    with Session(engine) as session:
-        rows = session.execute(
-            select(Site.domain, source.url, Capture.fetched_at, page.added_at, source.published)
-            .select_from(Match)
-            .join(page, page.id == Match.page_id)
-            .join(source, source.id == Match.source_id)
-            .join(Site, Site.id == page.site_id)
-            .outerjoin(Capture, Capture.id == page.capture_id)
-        ).all()
-    return [
-        (site, url, fetched or added, published) for site, url, fetched, added, published in rows
+# --- the time of a page --------------------------------------------------------------------------
+
+
+def test_time_of_a_page_follows_the_design_rule() -> None:
+    day = datetime(2026, 3, 14, tzinfo=UTC)
+    crawl = day + timedelta(days=2)
+    imported = day + timedelta(days=150)
+    # Its own date, when not later than its first capture and not the source's.
+    assert time_of_page(day + timedelta(days=1), crawl, imported, day) == PageTime(
+        day + timedelta(days=1), "published"
+    )
+    # A date after the first capture, or the source's own date copied: the capture time.
+    assert time_of_page(crawl + timedelta(hours=1), crawl, imported, day) == PageTime(
+        crawl, "captured"
+    )
+    assert time_of_page(day, crawl, imported, day) == PageTime(crawl, "captured")
+    # Imported as text: a believable date is its time; import time alone never is.
+    assert time_of_page(day + timedelta(days=1), None, imported, day) == PageTime(
+        day + timedelta(days=1), "published"
+    )
+    assert time_of_page(None, None, imported, day) is None
+    assert time_of_page(day, None, imported, day) is None
+    assert time_of_page(imported + timedelta(days=1), None, imported, day) is None
+    # An import's stored HTML is no crawl capture.
+    assert crawl_time(crawl, {"x-spintrace-source": "import"}) is None
+    assert crawl_time(crawl, {"content-type": "text/html"}) == crawl
+
+
+def test_a_capture_only_bounds_when_a_copy_appeared() -> None:
+    source = PageTime(datetime(2026, 3, 14, tzinfo=UTC), "published")
+    published = PageTime(source.at + timedelta(hours=30), "published")
+    early = PageTime(source.at + timedelta(hours=6), "captured")
+    months = PageTime(source.at + timedelta(days=150), "captured")
+    span = copy_span(early, source)
+    assert span is not None and (span.earliest, span.latest) == (source.at, early.at)
+    # Published 30 h after the source, captured by 6 h: at most 30 h apart.
+    other = copy_span(published, source)
+    assert other is not None and hours_apart(span, other) == pytest.approx(30)
+    # Captured months later: somewhere in five months; no source date: unknown.
+    late = copy_span(months, source)
+    assert late is not None and hours_apart(span, late) == pytest.approx(150 * 24)
+    assert copy_span(early, None) is None
+    assert copy_span(early, PageTime(source.at, "captured")) is None
+    assert copy_span(None, source) is None
+
+
+def _spun(text: str) -> str:
+    """``text`` through a spinner that uses only common thesaurus synonyms."""
+    pattern = re.compile(r"\b(" + "|".join(COMMON_SYNONYMS) + r")\b")
+    return pattern.sub(lambda m: COMMON_SYNONYMS[m.group(1)], text)
+
+
+def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def _timing_pairs(graph: nx.Graph[str]) -> set[frozenset[str]]:
+    return {frozenset((a, b)) for a, b, data in graph.edges(data=True) if data["evidence"].timing}
+
+
+def test_pages_published_months_apart_but_imported_together_get_no_timing_link(
+    migrated: Engine, tmp_path: Path
+) -> None:
+    published = NOW - timedelta(days=300)
+    source = SOURCES[0] | {"published": _iso(published)}
+    spun = _spun(source["text"])
+    march = published + timedelta(days=2)
+    pages = {
+        "march": march,
+        "august": march + timedelta(days=153),  # five months later, imported in the same file
+        "close": march + timedelta(hours=10),
+        "undated": None,  # import time is all there is: no time
+        "copied-date": published,  # the original's own date: not the page's
+    }
+    records = [
+        {"url": f"https://{name}.example/ferry", "text": spun}
+        | ({"published": _iso(when)} if when else {})
+        for name, when in pages.items()
     ]
+    import_file(migrated, _write_jsonl(tmp_path / "s.jsonl", [source]), "source")
+    import_file(migrated, _write_jsonl(tmp_path / "p.jsonl", records), "page")
+    assert match_pages(migrated).linked == len(pages)
+
+    graph = build_network(migrated, window_hours=48, min_strength=0)
+    assert _timing_pairs(graph) == {frozenset(("march.example", "close.example"))}
+    (item,) = graph.edges["close.example", "march.example"]["evidence"].timing
+    assert item.hours_apart == pytest.approx(10) and item.exact
+    assert (item.time_a.basis, item.time_b.basis) == ("published", "published")
+    assert item.time_a.at == march + timedelta(hours=10)  # close.example
+    # Five months apart is no copy timing at any sensible window, and never "0.0 h apart".
+    wide = build_network(migrated, window_hours=24 * 30, min_strength=0)
+    assert frozenset(("march.example", "august.example")) not in _timing_pairs(wide)
 
 
-def _pairs_of(edge: tuple[str, str]) -> frozenset[str]:
-    return frozenset(edge)
+def test_crawled_together_months_later_is_no_timing_link(migrated: Engine) -> None:
+    sources = _sources(_with_demo_sources(migrated))
+    (source_id, published), crawl = sources[0], sources[0][1] + timedelta(days=150)
+    with Session(migrated) as session:
+        for name, captured in (
+            ("late-a", crawl),
+            ("late-b", crawl + timedelta(minutes=5)),
+            ("quick-a", published + timedelta(hours=2)),
+            ("quick-b", published + timedelta(hours=9)),
+        ):
+            page = _page(session, _site(session, f"{name}.example"), f"https://{name}.example/x",
+                         captured=captured, imported=crawl)  # fmt: skip
+            _match(session, page, source_id)
+        session.commit()
+    graph = build_network(migrated, min_strength=0)
+    assert _timing_pairs(graph) == {frozenset(("quick-a.example", "quick-b.example"))}
+    (item,) = graph.edges["quick-a.example", "quick-b.example"]["evidence"].timing
+    assert not item.exact and item.hours_apart == pytest.approx(9)  # at most 9 h apart
+    assert (item.time_a.basis, item.time_b.basis) == ("captured", "captured")
+
+
+def _with_demo_sources(engine: Engine) -> Engine:
+    import_file(engine, DEMO / "sources.jsonl", "source")
+    return engine
+
+
+# --- the fixture's edges against the stored rows -------------------------------------------------
 
 
 def test_edges_follow_the_stored_indicators(network_db: Engine) -> None:
@@ -193,15 +371,23 @@ def test_edges_follow_the_stored_indicators(network_db: Engine) -> None:
     assert expected[frozenset(("alpha.example", "beta.example"))] == {("adsense", SHARED_PUB)}
     for pair, shared in expected.items():
         assert graph.has_edge(*pair), f"{sorted(pair)} share {shared} but are not linked"
-        got = {(i.kind, i.value) for i in graph.edges[tuple(pair)]["evidence"].indicators}
-        assert shared <= got
+        edge = graph.edges[tuple(pair)]
+        assert shared <= {(i.kind, i.value) for i in edge["evidence"].indicators}
+        assert edge["tier"] == "strong"
     # Every indicator on an edge is stored on both of its sites.
     for a, b, data in graph.edges(data=True):
         for item in data["evidence"].indicators:
             assert {a, b} <= holders[item.kind, item.value]
-    assert graph.edges["alpha.example", "beta.example"]["indicator_strength"] == pytest.approx(
-        1 - (1 - 0.9) * (1 - 0.2)
-    )
+    edge = graph.edges["alpha.example", "beta.example"]
+    assert edge["ids_strength"] == pytest.approx(0.9)
+    assert edge["template_strength"] == pytest.approx(0.2)
+    assert edge["indicator_strength"] == pytest.approx(1 - (1 - 0.9) * (1 - 0.2))
+    # A node attribute per indicator kind.
+    assert graph.nodes["alpha.example"]["indicators"] == {
+        "adsense": [SHARED_PUB],
+        "generator": ["WordPress 6.4"],
+        "wordpress-theme": ["farmtheme"],
+    }
 
 
 def test_no_edge_without_evidence_and_gamma_stays_alone(network_db: Engine) -> None:
@@ -218,37 +404,36 @@ def test_no_edge_without_evidence_and_gamma_stays_alone(network_db: Engine) -> N
     assert [(i.kind, i.value) for i in weak["evidence"].indicators] == [
         ("generator", "WordPress 6.4")
     ]
-    assert weak["strength"] == pytest.approx(0.05)
+    assert weak["strength"] == pytest.approx(0.05) and weak["tier"] == "weak"
     communities = {node: data["community"] for node, data in graph.nodes(data=True)}
     assert communities["alpha.example"] == communities["beta.example"]
     assert communities["gamma.example"] != communities["alpha.example"]
 
 
-def test_timing_edges_follow_the_stored_matches(network_db: Engine) -> None:
-    window = 48.0
-    graph = build_network(network_db, window_hours=window, min_strength=0)
-    first: dict[tuple[str, str], datetime] = {}
-    for site, url, seen, _ in _first_seen(network_db):
-        first[site, url] = min(seen, first.get((site, url), seen))
-    by_source: dict[str, dict[str, datetime]] = defaultdict(dict)
-    for (site, url), seen in first.items():
-        by_source[url][site] = seen
-    expected = set()
-    for url, seen in by_source.items():
-        for a, b in combinations(sorted(seen), 2):
-            if abs(seen[a] - seen[b]) <= timedelta(hours=window):
-                expected.add((frozenset((a, b)), url))
+def test_timing_edges_use_the_time_of_each_page(network_db: Engine) -> None:
+    graph = build_network(network_db, window_hours=48, min_strength=0)
+    assert _timing_pairs(graph) == {frozenset(("alpha.example", "beta.example"))}
+    timing = graph.edges["alpha.example", "beta.example"]["evidence"].timing
+    sources = {url: number for number, url in enumerate(s["url"] for s in SOURCES)}
     got = {
-        (frozenset((a, b)), item.source_url)
-        for a, b, data in graph.edges(data=True)
-        for item in data["evidence"].timing
+        sources[t.source_url]: (t.time_a.basis, t.time_b.basis, round(t.hours_apart, 1))
+        for t in timing
     }
-    assert got == expected
-    assert len(expected) == 1  # alpha and beta, 10 h apart; the 100 h pair is out
-    (item,) = graph.edges["alpha.example", "beta.example"]["evidence"].timing
-    assert item.hours_apart == pytest.approx(10)
+    assert got == {
+        TEN_HOURS: ("published", "published", 10.0),
+        CAPTURED: ("captured", "captured", 20.0),  # at most 20 h: both only captured
+    }
     wider = build_network(network_db, window_hours=200, min_strength=0)
-    assert len(wider.edges["alpha.example", "beta.example"]["evidence"].timing) == 2
+    timing = wider.edges["alpha.example", "beta.example"]["evidence"].timing
+    assert {sources[t.source_url] for t in timing} == {TEN_HOURS, CAPTURED, HUNDRED_HOURS}
+    # Weight: 0.35 x (1 - 0.5 x gap / window) / sqrt(sites copying the source - 1).
+    timing = graph.edges["alpha.example", "beta.example"]["evidence"].timing
+    assert {t.sites for t in timing} == {2, 3}  # the demo's newsbuzzhub copied one of them
+    edge = graph.edges["alpha.example", "beta.example"]
+    assert edge["timing_strength"] == pytest.approx(
+        noisy_or(0.35 * (1 - 0.5 * t.hours_apart / 48) / (t.sites - 1) ** 0.5 for t in timing),
+        abs=1e-4,
+    )
 
 
 def test_substitution_edges_follow_substitution_sites(network_db: Engine) -> None:
@@ -269,10 +454,143 @@ def test_substitution_edges_follow_substitution_sites(network_db: Engine) -> Non
     }
     assert got == expected
     assert (frozenset(("alpha.example", "beta.example")), "zorbly", "quick") in got
-    # The two demo farms share a spinner: several pairs, each used by just those two sites.
+    # The two demo farms belong to different operators: they share common synonyms only.
     farms = graph.edges["dailytrendwire.example", "newsbuzzhub.example"]
     assert farms["evidence"].substitution_count >= 5
-    assert farms["substitution_strength"] > 0
+    assert all(s.relation is not None for s in farms["evidence"].substitutions)
+    assert farms["rare_spins_strength"] == 0
+    assert 0 < farms["thesaurus_spins_strength"] <= THESAURUS_SPINS_MAX
+    assert farms["tier"] == "weak"
+
+
+# --- weights and tiers ---------------------------------------------------------------------------
+
+
+def test_rarity_is_one_for_two_sites_and_near_zero_for_every_site() -> None:
+    assert rarity(2, 2) == pytest.approx(1) and rarity(2, 40) == pytest.approx(1)
+    assert rarity(40, 40) < 0.01 and rarity(30, 40) < 0.11
+    assert rarity(3, 6) > rarity(6, 6)
+    with pytest.raises(ValueError, match="users"):
+        rarity(1, 5)
+
+
+def test_spins_are_weighed_by_rarity_and_thesaurus(migrated: Engine) -> None:
+    with Session(migrated) as session:
+        ids = [_site(session, f"s{n}.example") for n in range(6)]
+        for number, site_id in enumerate(ids):
+            _page(session, site_id, f"https://s{number}.example/x")
+        _substitution(session, "automotive", "car", ids[:2])  # rare, no thesaurus
+        _substitution(session, "gained't", "won't", ids[:3])
+        _substitution(session, "stated", "said", ids, relation="wordnet-synonym")
+        for number in range(10):  # many thesaurus pairs of just s0 and s1
+            _substitution(session, f"syn{number}", f"word{number}", ids[:2], relation="moby")
+        session.commit()
+    graph = build_network(migrated, min_strength=0)
+    pair = graph.edges["s0.example", "s1.example"]
+    weights = {(s.spun, s.relation): s.weight for s in pair["evidence"].substitutions}
+    assert weights["automotive", None] == pytest.approx(RARE_SPIN_WEIGHT)
+    assert weights["gained't", None] == pytest.approx(RARE_SPIN_WEIGHT * rarity(3, 6))
+    assert weights["stated", "wordnet-synonym"] == pytest.approx(
+        THESAURUS_SPIN_WEIGHT * rarity(6, 6)
+    )
+    assert weights["stated", "wordnet-synonym"] < 0.003  # used by every site: near zero
+    assert weights["syn0", "moby"] == pytest.approx(THESAURUS_SPIN_WEIGHT)
+    assert pair["rare_spins_strength"] == pytest.approx(
+        noisy_or((RARE_SPIN_WEIGHT, RARE_SPIN_WEIGHT * rarity(3, 6))), abs=1e-4
+    )
+    # Ten rare thesaurus pairs (0.18 as independent clues) are one tool's choices: capped.
+    assert pair["thesaurus_spins_strength"] == pytest.approx(THESAURUS_SPINS_MAX)
+    # Only the common synonym: under the default minimum strength, no link.
+    assert graph.edges["s4.example", "s5.example"]["strength"] < 0.01
+    assert not build_network(migrated).has_edge("s4.example", "s5.example")
+
+
+def test_every_edge_gets_its_tier(migrated: Engine) -> None:
+    sources = _sources(_with_demo_sources(migrated))
+    with Session(migrated) as session:
+        site = {name: _site(session, f"{name}.example") for name in "abcdefgh"}
+        for name, site_id in site.items():
+            for number in range(2):
+                page = _page(
+                    session,
+                    site_id,
+                    f"https://{name}.example/{number}",
+                    published=sources[number][1] + timedelta(days=1, hours="abcdefgh".index(name)),
+                )
+                if name in "ab":  # a and b: two sources copied an hour apart
+                    _match(session, page, sources[number][0])
+        _indicator(session, site["c"], "google-analytics", "G-SHARED01")  # c, d: one account
+        _indicator(session, site["d"], "google-analytics", "G-SHARED01")
+        for number in range(4):  # e, f: four spins no thesaurus explains
+            _substitution(session, f"quirk{number}", f"word{number}", [site["e"], site["f"]])
+        _indicator(session, site["g"], "wordpress-theme", "newsup")  # g, h: a theme
+        _indicator(session, site["h"], "wordpress-theme", "newsup")
+        session.commit()
+    graph = build_network(migrated, min_strength=0)
+    tiers = {frozenset((a, b)): data["tier"] for a, b, data in graph.edges(data=True)}
+    assert tiers[frozenset(("a.example", "b.example"))] == "medium"
+    assert tiers[frozenset(("c.example", "d.example"))] == "strong"
+    assert tiers[frozenset(("e.example", "f.example"))] == "medium"
+    assert tiers[frozenset(("g.example", "h.example"))] == "weak"
+    for _, _, data in graph.edges(data=True):
+        assert set(EVIDENCE_KINDS) <= {key.removesuffix("_strength") for key in data}
+
+
+def _farm_html(host: str, title: str, text: str, taboola: str) -> str:
+    """A page of an unrelated farm: the popular theme everyone buys, the same Taboola and
+    Outbrain scripts (each farm its own Taboola publisher name) and WordPress."""
+    paragraphs = "".join(f"<p>{html_lib.escape(p)}</p>" for p in text.split("\n\n"))
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{title}</title>'
+        '<meta name="generator" content="WordPress 6.4.2">'
+        f'<link rel="stylesheet" href="https://{host}/wp-content/themes/newsup/style.css">'
+        f'<script async src="//cdn.taboola.com/libtrc/{taboola}/loader.js"></script>'
+        '<script async src="https://widgets.outbrain.com/outbrain.js"></script></head>'
+        f"<body><article><h1>{html_lib.escape(title)}</h1>{paragraphs}</article>"
+        '<div class="OUTBRAIN" data-widget-id="AR_1"></div></body></html>'
+    )
+
+
+def test_unrelated_farms_sharing_a_theme_ad_scripts_and_synonyms_get_no_medium_or_strong_link(
+    migrated: Engine, tmp_path: Path
+) -> None:
+    farms = ("nilebuzz.example", "quicktrend.example", "dailyviral.example")
+    copied = {farms[0]: (0, 1), farms[1]: (1, 2), farms[2]: (0, 2)}
+    months = {farms[0]: 9, farms[1]: 6, farms[2]: 3}  # months before now
+    records = []
+    for farm, numbers in copied.items():
+        for number in numbers:
+            source = SOURCES[number]
+            published = NOW - timedelta(days=30 * months[farm] + number)
+            records.append(
+                {
+                    "url": f"https://{farm}/story-{number}",
+                    "html": _farm_html(farm, source["title"], _spun(source["text"]), farm[:6]),
+                    "published": _iso(published),
+                }
+            )
+    import_file(migrated, _write_jsonl(tmp_path / "s.jsonl", SOURCES[:3]), "source")
+    import_file(migrated, _write_jsonl(tmp_path / "p.jsonl", records), "page")
+    assert match_pages(migrated).linked == len(records)
+    # What ingest stored: one theme on all three; Taboola per farm; Outbrain has no account.
+    stored = Database(migrated).indicators()
+    kinds = stored.groupby("kind", observed=True)["value"].nunique().to_dict()
+    assert kinds["wordpress-theme"] == 1 and kinds["taboola"] == 3
+    assert "outbrain" not in kinds
+    learned = Database(migrated).substitutions()
+    assert len(learned) and learned["relation"].notna().all()  # common synonyms only
+
+    graph = build_network(migrated, min_strength=0)
+    assert graph.number_of_edges() == 3
+    for a, b, data in graph.edges(data=True):
+        assert data["tier"] == "weak", (a, b, data)
+        assert data["ids_strength"] == data["timing_strength"] == data["rare_spins_strength"] == 0
+        assert data["evidence"].substitution_count and data["template_strength"] > 0
+        assert data["strength"] < 0.2
+    assert len({data["community"] for _, data in graph.nodes(data=True)}) <= 3
+
+
+# --- the files -----------------------------------------------------------------------------------
 
 
 def test_report_files(network_db: Engine, tmp_path: Path) -> None:
@@ -283,6 +601,7 @@ def test_report_files(network_db: Engine, tmp_path: Path) -> None:
         "network.png",
         "network.html",
         "sites.csv",
+        "edges.csv",
     }
     assert (out / "network.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -291,28 +610,39 @@ def test_report_files(network_db: Engine, tmp_path: Path) -> None:
     assert set(gexf.nodes) == set(graph.nodes)
     assert {frozenset(e) for e in gexf.edges} == {frozenset(e) for e in graph.edges}
     edge = gexf.edges["alpha.example", "beta.example"]
-    assert (
-        SHARED_PUB in edge["shared_indicators"]
-        and "zorbly -> quick" in edge["shared_substitutions"]
-    )
-    assert edge["strength"] == pytest.approx(
-        graph.edges["alpha.example", "beta.example"]["strength"]
-    )
+    assert edge["shared_ids"] == f"adsense={SHARED_PUB}"
+    assert edge["shared_template"] == "wordpress-theme=farmtheme"
+    assert edge["rare_spins"] == "zorbly -> quick (2 sites)"
+    assert "published" in edge["shared_sources"] and "captured" in edge["shared_sources"]
+    assert edge["tier"] == "strong"
+    for key in ("strength", *(f"{kind}_strength" for kind in EVIDENCE_KINDS)):
+        assert edge[key] == pytest.approx(graph.edges["alpha.example", "beta.example"][key])
+    # One node attribute per indicator kind, as Gephi filters on them.
+    node = gexf.nodes["alpha.example"]
+    assert node["adsense"] == SHARED_PUB and node["wordpress-theme"] == "farmtheme"
+    assert node["generator"] == "WordPress 6.4" and "ids" not in node
+    assert node["strongest_tier"] == "strong"
 
     stored = Database(network_db).sites()
     with (out / "sites.csv").open(encoding="utf-8", newline="") as handle:
         rows = {row["site"]: row for row in csv.DictReader(handle)}
     assert set(rows) == set(stored.index[stored["pages"] > 0])
-    lags: dict[str, list[float]] = defaultdict(list)
-    for site, _, seen, published in _first_seen(network_db):
-        if published is not None:
-            lags[site].append((seen - published).total_seconds() / 3600)
     for site, row in rows.items():
         for column in ("pages", "copied_pages", "sources_copied"):
             assert int(row[column]) == stored.loc[site, column], (site, column)
-        expected = round(statistics.median(lags[site]), 1) if lags[site] else ""
-        assert row["median_lag_hours"] == str(expected)
         assert int(row["community"]) == graph.nodes[site]["community"]
+        assert row["strongest_tier"] == graph.nodes[site].get("strongest_tier", "")
+    # Lags from the sources' publication to the copies' own dates, when they have one.
+    assert rows["alpha.example"]["median_lag_hours"] != ""
+
+    with (out / "edges.csv").open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        assert tuple(reader.fieldnames or ()) == EDGES_COLUMNS
+        edges = {(row["site_a"], row["site_b"]): row for row in reader}
+    assert set(edges) == {tuple(sorted((a, b))) for a, b in graph.edges}
+    row = edges["alpha.example", "beta.example"]
+    assert row["tier"] == "strong" and row["shared_ids"] == f"adsense={SHARED_PUB}"
+    assert "at most 20.0 h apart" in row["shared_sources"]
 
     page = lxml.html.parse(str(out / "network.html")).getroot()
     assert page.xpath("//meta[@http-equiv='Content-Security-Policy']/@content") == [CSP]
@@ -320,6 +650,9 @@ def test_report_files(network_db: Engine, tmp_path: Path) -> None:
     assert not page.xpath("//script | //link | //iframe | //img")
     text = page.text_content()
     assert SHARED_PUB in text and "gamma.example" in text
+    assert "alpha.example: published" in text and "at most 20.0 h apart" in text
+    tiers = page.xpath("//span[contains(@class, 'tier-')]/text()")
+    assert "strong" in tiers
 
 
 def test_hostile_values_are_inert(migrated: Engine, tmp_path: Path) -> None:
@@ -336,6 +669,7 @@ def test_hostile_values_are_inert(migrated: Engine, tmp_path: Path) -> None:
             site_id=source_site,
             text=text,
             text_sha256=hashlib.sha256(text.encode()).hexdigest(),
+            published=BASE - timedelta(hours=1),
         )
         session.add(source)
         session.flush()
@@ -343,7 +677,7 @@ def test_hostile_values_are_inert(migrated: Engine, tmp_path: Path) -> None:
         for number, site_id in enumerate(ids):
             _indicator(session, site_id, "adsense", img, evidence=f"{script} {template}")
             _indicator(session, site_id, "google-analytics", template)
-            page = _page(session, site_id, f"https://x{number}.example/{img}", BASE, True)
+            page = _page(session, site_id, f"https://x{number}.example/{img}", captured=BASE)
             _match(session, page, source.id)
         _substitution(session, template, script, ids)
         session.commit()
@@ -369,11 +703,16 @@ def test_hostile_values_are_inert(migrated: Engine, tmp_path: Path) -> None:
     assert {f"{script}.example", f"{img}.example", "=HYPERLINK(1).example"} == set(gexf.nodes)
     tree = lxml.etree.parse(str(tmp_path / "network.gexf"))
     assert not tree.xpath("//*[local-name()='script']")
-    assert any(img in data["shared_indicators"] for _, _, data in gexf.edges(data=True))
+    assert any(img in data["shared_ids"] for _, _, data in gexf.edges(data=True))
+    assert all(data["adsense"] == img for _, data in gexf.nodes(data=True))
 
     with (tmp_path / "sites.csv").open(encoding="utf-8", newline="") as handle:
         sites = [row["site"] for row in csv.DictReader(handle)]
     assert "'=HYPERLINK(1)\x01.example" in sites
+    with (tmp_path / "edges.csv").open(encoding="utf-8", newline="") as handle:
+        edges = list(csv.DictReader(handle))
+    assert any(row["site_b"] == "'=HYPERLINK(1)\x01.example" for row in edges)
+    assert all(row["shared_sources"].startswith("javascript:alert(3) (") for row in edges)
 
 
 def test_cli_report_network(sqlite_url: str, tmp_path: Path) -> None:
@@ -399,16 +738,21 @@ def test_cli_report_network(sqlite_url: str, tmp_path: Path) -> None:
             "--window",
             "12",
             "--min-strength",
-            "0.2",
+            "0.01",
         ],
     )
     assert result.exit_code == 0, result.output
+    # The two bundled farms run by different operators share only common synonyms: a weak link.
     assert "2 sites, 1 links, 1 communities" in result.output
+    with (out / "edges.csv").open(encoding="utf-8", newline="") as handle:
+        (row,) = csv.DictReader(handle)
+    assert row["tier"] == "weak" and row["rare_spins"] == "" and row["shared_ids"] == ""
     assert {p.name for p in out.iterdir()} == {
         "network.gexf",
         "network.png",
         "network.html",
         "sites.csv",
+        "edges.csv",
     }
     bad = CliRunner().invoke(
         cli, ["--db", sqlite_url, "report", "network", "-o", str(out), "--min-strength", "2"]

@@ -23,9 +23,10 @@ __all__ = ["demo"]
 def demo(output: Path) -> None:
     """Crawl bundled demo sites on loopback, match and export (nothing leaves this machine).
 
-    Serves publisher sites and two content farms built from the bundled public-domain demo
-    articles on 127.0.0.1, crawls them with `spintrace crawl`, matches the pages to the
-    sources, writes matches.csv and compares the links with the demo's known truth.
+    Serves publisher sites and six content farms of two operators, built from the bundled
+    public-domain demo articles, on 127.0.0.1, crawls them with `spintrace crawl`, matches
+    the pages to the sources, writes matches.csv and compares the links with the demo's
+    known truth.
     """
     from spintrace.demo.run import run_demo
 

@@ -54,7 +54,7 @@ def report_complaint(app: App, owner: str, output: Path) -> None:
     "-o",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for network.gexf, network.png, network.html and sites.csv.",
+    help="Folder for network.gexf, network.png, network.html, sites.csv and edges.csv.",
 )
 @click.option(
     "--window",
@@ -63,7 +63,8 @@ def report_complaint(app: App, owner: str, output: Path) -> None:
     default=48.0,
     show_default=True,
     metavar="HOURS",
-    help="Copies of one source first seen this close together link their sites.",
+    help="Copies of one source whose times (published, else captured) are this close link "
+    "their sites.",
 )
 @click.option(
     "--min-strength",

@@ -1,11 +1,16 @@
-"""The demo's content farms: one website per page domain of the demo data.
+"""The demo's content farms: one website per page domain of the demo data (:data:`FARMS`).
+
+Two operators run three farms each. An operator's farms share a theme, account IDs and the
+output of one spinner (they republish the same spun articles); the two operators share
+nothing but the common synonyms every thesaurus spinner produces.
 
 The suspect pages given as HTML are served as they are; those given as text are rendered into
-the farm's own template (``demo/data/site/HOST-article.html`` inside ``HOST-page.html``:
-navigation, ad blocks, related links, comments, its tracking and ad IDs). Around them: a home
-page, category/section/tag/author pages, service pages (about, contact, DMCA, privacy), short
-teaser pages behind the farm's click-bait links, a sitemap and a feed. Only the suspect pages
-are articles; every other page is a non-article, and every same-site link leads to a page.
+the farm's theme (``demo/data/site/THEME-article.html`` inside ``THEME-page.html``:
+navigation, ad blocks, related links, comments, the farm's name and its tracking and ad IDs).
+Around them: a home page, category/section/tag/author pages, service pages (about, contact,
+DMCA, privacy), short teaser pages behind the farm's click-bait links, a sitemap and a feed.
+Only the suspect pages are articles; every other page is a non-article (a listing, or a short
+page under a "More stories" list of headlines), and every same-site link leads to a page.
 """
 
 from __future__ import annotations
@@ -38,9 +43,18 @@ __all__ = ["FARMS", "UNDATED", "Farm", "farm_site"]
 
 @dataclass(frozen=True)
 class Farm:
-    """What differs between the two demo farms besides their templates."""
+    """What differs between the demo farms besides their articles.
+
+    ``operator`` names who runs the farm (the demo's truth for the network report): an
+    operator's farms share a theme, account IDs and one spinner's output.
+    """
 
     name: str
+    operator: str
+    # Its templates: demo/data/site/THEME-page.html and THEME-article.html.
+    theme: str
+    analytics: str
+    adsense: str
     feed: str
     # Listing pages that list every article (the others list the articles under their path).
     main_listings: tuple[str, ...]
@@ -49,30 +63,77 @@ class Farm:
     sitemap_index: bool
 
 
-FARMS = {
-    "dailytrendwire.example": Farm(
-        name="DailyTrendWire",
+def _trendy_mag(name: str, analytics: str, related: tuple[str, ...]) -> Farm:
+    """A farm of the first operator: WordPress with the trendy-mag theme, one AdSense payee."""
+    return Farm(
+        name=name,
+        operator="trendy-mag network",
+        theme="trendy-mag",
+        analytics=analytics,
+        adsense="ca-pub-1234567890123456",
         feed="/feed/",
         main_listings=("/", "/category/news/", "/author/admin/", "/tag/news/"),
-        related=(
-            ("/{date}/experts-reveal-the-best-time-to-book-summer-holidays/", ""),
-            ("/{date}/local-man-wins-big-on-scratchcard-after-buying-it-by-mistake/", ""),
-            ("/{date}/why-everyone-is-talking-about-this-new-kitchen-gadget/", ""),
-        ),
+        related=tuple((f"/{{date}}/{slug}/", "") for slug in related),
         sitemap_index=True,
-    ),
-    "newsbuzzhub.example": Farm(
-        name="NewsBuzzHub",
+    )
+
+
+def _buzz(name: str, adsense: str, related: tuple[str, ...]) -> Farm:
+    """A farm of the second operator: its own "buzz" CMS, one Google Analytics property."""
+    return Farm(
+        name=name,
+        operator="buzz network",
+        theme="buzz",
+        analytics="G-DEMO67890",
+        adsense=adsense,
         feed="/rss.xml",
         main_listings=("/", "/news/"),
-        related=(
-            ("/news/council-tax-bills-set-to-rise-again-what-you-need-to-know-15038.html", ""),
-            ("/news/scientists-baffled-by-strange-lights-over-lake-14256.html", ""),
-            ("/news/top-7-seaside-towns-to-visit-this-year-13358.html", ""),
-        ),
+        related=tuple((f"/news/{slug}.html", "") for slug in related),
         sitemap_index=False,
+    )
+
+
+FARMS = {
+    "dailytrendwire.example": _trendy_mag(
+        "DailyTrendWire",
+        "G-DEMO12345",
+        (
+            "experts-reveal-the-best-time-to-book-summer-holidays",
+            "local-man-wins-big-on-scratchcard-after-buying-it-by-mistake",
+            "why-everyone-is-talking-about-this-new-kitchen-gadget",
+        ),
+    ),
+    "newsbuzzhub.example": _buzz(
+        "NewsBuzzHub",
+        "ca-pub-6543210987654321",
+        (
+            "council-tax-bills-set-to-rise-again-what-you-need-to-know-15038",
+            "scientists-baffled-by-strange-lights-over-lake-14256",
+            "top-7-seaside-towns-to-visit-this-year-13358",
+        ),
+    ),
+    "viralpulsedaily.example": _trendy_mag(
+        "ViralPulseDaily",
+        "G-DEMO24680",
+        ("doctors-stunned-by-this-simple-morning-habit",),
+    ),
+    "topstorynow.example": _trendy_mag(
+        "TopStoryNow",
+        "G-DEMO13579",
+        ("the-one-thing-every-gardener-gets-wrong-in-spring",),
+    ),
+    "buzzlinetoday.example": _buzz(
+        "BuzzLineToday",
+        "ca-pub-6543210987650011",
+        ("pensioner-finds-lottery-ticket-in-old-coat-23114",),
+    ),
+    "localbuzzwire.example": _buzz(
+        "LocalBuzzWire",
+        "ca-pub-6543210987650022",
+        ("village-pub-named-best-in-the-country-31007",),
     ),
 }
+"""The demo's content farms, by host: two operators of three farms each."""
 
 _SERVICE = re.compile(r"about|contact|dmca|privacy|terms", re.IGNORECASE)
 _HREF = re.compile(r"""<a\b[^>]*?\bhref\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
@@ -84,15 +145,24 @@ UNDATED = "2026-04-21"
 
 @dataclass(frozen=True)
 class _Layout:
-    """One farm and its page template."""
+    """One farm, its origin and its page template."""
 
     page: Template
     farm: Farm
+    base: str
 
     def render(self, title: str, content: str, body_class: str, head: str = "") -> str:
         """A whole page of the farm: ``content`` in its frame, ``head`` in its head."""
+        farm = self.farm
         return self.page.substitute(
-            title=escape(title), content=content, body_class=body_class, head=head
+            title=escape(title),
+            content=content,
+            body_class=body_class,
+            head=head,
+            name=escape(farm.name),
+            base=escape(self.base),
+            analytics=farm.analytics,
+            adsense=farm.adsense,
         )
 
 
@@ -115,13 +185,21 @@ def _related_links(farm: Farm, base: str, day: str) -> str:
     )
 
 
+def _day_of(record: dict[str, Any], path: str) -> str:
+    """The day an article shows: its record's ``published`` day, else its URL's, else
+    :data:`UNDATED`."""
+    if record.get("published"):
+        return str(record["published"])[:10]
+    dated = _DATE_PATH.search(path)
+    return "-".join(dated.groups()) if dated else UNDATED
+
+
 def _article_page(
     layout: _Layout, article: Template, base: str, record: dict[str, Any], path: str, title: str
 ) -> str:
     """The page of a suspect page given as text: rendered into the farm's article template."""
     paragraphs = split_paragraphs(str(record["text"]))
-    dated = _DATE_PATH.search(path)
-    day = "-".join(dated.groups()) if dated else UNDATED
+    day = _day_of(record, path)
     content = article.substitute(
         headline=escape(title),
         date=day,
@@ -129,6 +207,7 @@ def _article_page(
         lead=paragraph_tags(paragraphs[:3]),
         rest=paragraph_tags(paragraphs[3:]),
         related=_related_links(layout.farm, base, day),
+        adsense=layout.farm.adsense,
     )
     head = "\n".join(
         [
@@ -143,7 +222,7 @@ def _add_articles(
     site: DemoSite, layout: _Layout, pages: list[dict[str, Any]]
 ) -> list[tuple[str, str]]:
     """Adds a page per suspect page record to ``site``; returns their (path, headline)."""
-    article = load_template(f"{site.host}-article.html")
+    article = load_template(f"{layout.farm.theme}-article.html")
     articles: list[tuple[str, str]] = []
     for record in pages:
         path = route_path(record["url"])
@@ -173,6 +252,18 @@ def _listing_title(path: str) -> str:
     )
 
 
+def _click_bait(farm: Farm) -> list[tuple[str, str]]:
+    """The farm's click-bait links as (path, headline), as its listings show them."""
+    return [(link.format(date="2026/03/16"), _title_of(link)) for link, _ in farm.related]
+
+
+def _headline_items(entries: list[tuple[str, str]]) -> str:
+    """``<li>`` items linking each (path, headline) of ``entries``."""
+    return "\n".join(
+        f'      <li><a href="{escape(href)}">{escape(name)}</a></li>' for href, name in entries
+    )
+
+
 def _listing_page(layout: _Layout, articles: list[tuple[str, str]], path: str) -> str:
     """A listing page: every article (main listings) or those under ``path``, then the
     farm's click-bait links."""
@@ -181,18 +272,16 @@ def _listing_page(layout: _Layout, articles: list[tuple[str, str]], path: str) -
         chosen = articles
     else:
         chosen = [a for a in articles if a[0].startswith(path)]
-    fillers = [(link.format(date="2026/03/16"), _title_of(link)) for link, _ in farm.related]
-    entries = "\n".join(
-        f'      <li><a href="{escape(href)}">{escape(name)}</a></li>'
-        for href, name in [*chosen, *fillers]
-    )
+    entries = _headline_items([*chosen, *_click_bait(farm)])
     title = _listing_title(path)
     content = f'    <h1 class="page-title">{escape(title)}</h1>\n    <ul class="post-list">\n'
     return layout.render(title, content + entries + "\n    </ul>", "archive")
 
 
-def _filler_page(layout: _Layout, path: str) -> str:
-    """A short non-article page: a service page (about, contact, ...) or a teaser."""
+def _filler_page(layout: _Layout, path: str, articles: list[tuple[str, str]]) -> str:
+    """A short non-article page: a service page (about, contact, ...) or a teaser, then the
+    farm's "More stories" headlines (mostly links, as a crawler tells a non-article by its
+    structure, never by its length)."""
     farm = layout.farm
     title = _title_of(path)
     if _SERVICE.search(path):
@@ -202,7 +291,12 @@ def _filler_page(layout: _Layout, path: str) -> str:
         )
     else:
         text = f"This story is being updated. Check back soon on {farm.name} for more."
-    return layout.render(title, f"    <h1>{escape(title)}</h1>\n    <p>{escape(text)}</p>", "page")
+    more = _headline_items([*articles, *_click_bait(farm)])
+    content = (
+        f"    <h1>{escape(title)}</h1>\n    <p>{escape(text)}</p>\n"
+        f'    <h3>More stories</h3>\n    <ul class="post-list">\n{more}\n    </ul>'
+    )
+    return layout.render(title, content, "page")
 
 
 def _same_site_links(site: DemoSite) -> set[str]:
@@ -239,7 +333,7 @@ def _add_link_targets(site: DemoSite, layout: _Layout, articles: list[tuple[str,
             break
         for path in sorted(missing):
             if _SERVICE.search(path) or not _is_listing(path):
-                site.routes[path] = html_reply(_filler_page(layout, path))
+                site.routes[path] = html_reply(_filler_page(layout, path, articles))
             else:
                 site.routes[path] = html_reply(_listing_page(layout, articles, path))
 
@@ -286,7 +380,7 @@ def farm_site(host: str, pages: list[dict[str, Any]]) -> DemoSite:
     farm = FARMS[host]
     scheme = urlsplit(pages[0]["url"]).scheme or "https"
     site = DemoSite(host, "page", farm.name, scheme)
-    layout = _Layout(load_template(f"{host}-page.html"), farm)
+    layout = _Layout(load_template(f"{farm.theme}-page.html"), farm, site.base)
     articles = _add_articles(site, layout, pages)
     _add_link_targets(site, layout, articles)
     _add_discovery_files(site, farm, articles)

@@ -2,7 +2,8 @@
 
 1. A fresh SQLite database in the output folder, migrated.
 2. The demo websites (:mod:`spintrace.demo.sites`, generated from the bundled public-domain
-   demo data) served on 127.0.0.1: one publisher site per source domain and two content farms.
+   demo data) served on 127.0.0.1: one publisher site per source domain and six content farms
+   run by two operators (:data:`spintrace.demo.farm.FARMS`).
 3. Two real crawls, exactly as ``spintrace crawl`` runs them (the same command, in a child
    process: Twisted's reactor runs once per process): the publishers ``--as source``, the farms
    ``--as page``. The crawl settings (``crawl-settings.json`` in the output folder) route each

@@ -6,9 +6,11 @@ the templates in ``demo/data/site/``, so the sites are as redistributable as the
 - one **publisher** site per source domain (``harbourgazette.example``, ...), built by
   :mod:`spintrace.demo.publisher`: each source as an article page, a home page, a category
   page per section, an about page, a sitemap named in robots.txt and an RSS feed;
-- one **content farm** per page domain (``dailytrendwire.example``, ``newsbuzzhub.example``),
-  built by :mod:`spintrace.demo.farm`: the suspect pages, as given or rendered into the farm's
-  own template, and its non-article pages (listings, service pages, teasers, sitemap, feed).
+- one **content farm** per page domain, built by :mod:`spintrace.demo.farm`: the suspect
+  pages, as given or rendered into the farm's theme, and its non-article pages (listings,
+  service pages, teasers, sitemap, feed). Two operators run three farms each
+  (:data:`~spintrace.demo.farm.FARMS`): ``pages.jsonl`` holds the pages of one farm of each,
+  ``network.jsonl`` those of their sister farms, which republish the same spun articles.
 
 Every same-site link on every page leads to a page, so the crawl has nothing to skip.
 :class:`DemoServers` (:mod:`spintrace.demo.servers`) serves each site on 127.0.0.1 and
@@ -40,9 +42,11 @@ def build_sites(
     sources: list[dict[str, Any]] | None = None, pages: list[dict[str, Any]] | None = None
 ) -> list[DemoSite]:
     """The publisher sites (one per source host) then the farms (one per page host), from
-    ``sources`` and ``pages`` (default: the bundled demo data), hosts in first-seen order."""
+    ``sources`` and ``pages`` (default: the bundled demo data, ``pages.jsonl`` then
+    ``network.jsonl``), hosts in first-seen order."""
     sources = load_jsonl("sources.jsonl") if sources is None else sources
-    pages = load_jsonl("pages.jsonl") if pages is None else pages
+    if pages is None:
+        pages = load_jsonl("pages.jsonl") + load_jsonl("network.jsonl")
     sites = []
     for records, build in ((sources, publisher_site), (pages, farm_site)):
         by_host: dict[str, list[dict[str, Any]]] = {}

@@ -11,9 +11,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CHANNEL_COLOURS",
     "COMMUNITY_COLOURS",
+    "TIER_DASHES",
     "community_colour",
     "edge_colour",
+    "edge_dashes",
     "layout",
+    "svg_dashes",
 ]
 
 CHANNEL_COLOURS = {
@@ -25,6 +28,25 @@ COMMUNITY_COLOURS = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
     "#bcbd22", "#17becf", "#7f7f7f",
 )  # fmt: skip
+
+
+TIER_DASHES: dict[str, tuple[float, ...]] = {
+    "strong": (),
+    "medium": (6.0, 3.0),
+    "weak": (1.5, 3.0),
+}
+"""Line dashes (on, off lengths) per evidence tier: strong links solid, medium dashed, weak
+dotted."""
+
+
+def edge_dashes(tier: str) -> tuple[float, ...]:
+    """The dash pattern of a link of ``tier`` (empty: a solid line)."""
+    return TIER_DASHES.get(tier, TIER_DASHES["weak"])
+
+
+def svg_dashes(tier: str) -> str:
+    """The dash pattern of a link of ``tier`` as an SVG ``stroke-dasharray`` ("": solid)."""
+    return " ".join(f"{length:g}" for length in edge_dashes(tier))
 
 
 def community_colour(community: int) -> str:

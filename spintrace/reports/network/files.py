@@ -1,63 +1,71 @@
-"""The network report's data files: GEXF for Gephi, a PNG drawing and sites.csv.
+"""The network report's graph files: GEXF for Gephi and a PNG drawing.
 
 Site names, indicator values and substitutions come from content farms: in GEXF they are XML
-text escaped by the writer, with the characters XML 1.0 cannot carry removed; in the CSV a
-value that a spreadsheet would run as a formula gets a leading apostrophe.
+text escaped by the writer, with the characters XML 1.0 cannot carry removed.
+
+The GEXF is made for filtering in Gephi: a node attribute per indicator kind (``adsense``,
+``google-analytics``, ``wordpress-theme``, ...; several values of one kind joined by ``; ``),
+and on edges the ``tier``, a ``<kind>_strength`` per kind of evidence and the evidence as text.
 """
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from spintrace.reports.network.drawing import community_colour, edge_colour, layout
-from spintrace.reports.tables import spreadsheet_safe
+from spintrace.reports.network.drawing import community_colour, edge_colour, edge_dashes, layout
+from spintrace.reports.network.model import EVIDENCE_LIMIT, INDICATOR_WEIGHTS
+from spintrace.reports.network.rows import evidence_lines
 
 if TYPE_CHECKING:
     import networkx as nx
 
     from spintrace.reports.network.model import EdgeEvidence
 
-__all__ = [
-    "SITES_COLUMNS",
-    "evidence_lines",
-    "site_rows",
-    "write_csv",
-    "write_gexf",
-    "write_png",
-]
+__all__ = ["write_gexf", "write_png"]
 
-SITES_COLUMNS = (
-    "site",
-    "community",
-    "pages",
-    "copied_pages",
-    "sources_copied",
-    "median_lag_hours",
-    "links",
-    "strongest_link",
-)
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Node attributes the GEXF leaves out: the account IDs are there one attribute per kind.
+_NOT_IN_GEXF = frozenset({"ids"})
 
 
 def _xml_text(value: object) -> str:
     return _NOT_XML.sub("", str(value))
 
 
-def evidence_lines(evidence: EdgeEvidence) -> dict[str, str]:
-    """The edge's evidence as plain one-line strings (GEXF attributes)."""
-    return {
-        "shared_indicators": "; ".join(f"{i.kind}={i.value}" for i in evidence.indicators),
-        "shared_sources": "; ".join(
-            f"{t.source_url} ({t.hours_apart:.1f} h apart)" for t in evidence.timing
-        ),
-        "shared_substitutions": "; ".join(
-            f"{s.spun} -> {s.original}" for s in evidence.substitutions
-        ),
+def _node_attributes(data: dict[str, Any]) -> dict[str, object]:
+    """A node's plain attributes, and one attribute per indicator kind it has."""
+    attributes: dict[str, object] = {
+        key: _xml_text(value) if isinstance(value, str) else value
+        for key, value in data.items()
+        if isinstance(value, int | float | str) and key not in _NOT_IN_GEXF
     }
+    indicators = data.get("indicators")
+    if isinstance(indicators, dict):
+        for kind in INDICATOR_WEIGHTS:
+            values = indicators.get(kind)
+            if values:
+                attributes[kind] = _xml_text("; ".join(values[:EVIDENCE_LIMIT]))
+    return attributes
+
+
+def _edge_attributes(data: dict[str, Any]) -> dict[str, object]:
+    """An edge's strengths and tier, the evidence as text and its counts."""
+    evidence: EdgeEvidence = data["evidence"]
+    attributes: dict[str, object] = {
+        key: value for key, value in data.items() if isinstance(value, float)
+    }
+    attributes.update(
+        {key: _xml_text(text) for key, text in evidence_lines(evidence).items()},
+        tier=str(data["tier"]),
+        weight=data["strength"],
+        indicators=evidence.indicator_count,
+        sources=evidence.timing_count,
+        substitutions=evidence.substitution_count,
+    )
+    return attributes
 
 
 def write_gexf(graph: nx.Graph[str], path: Path) -> Path:
@@ -66,58 +74,10 @@ def write_gexf(graph: nx.Graph[str], path: Path) -> Path:
 
     plain: nx.Graph[str] = nx.Graph()
     for node, data in graph.nodes(data=True):
-        attributes = {
-            key: _xml_text(value) if isinstance(value, str) else value
-            for key, value in data.items()
-            if isinstance(value, int | float | str)
-        }
-        plain.add_node(_xml_text(node), label=_xml_text(node), **attributes)
+        plain.add_node(_xml_text(node), label=_xml_text(node), **_node_attributes(data))
     for a, b, data in graph.edges(data=True):
-        evidence = data["evidence"]
-        attributes = {key: value for key, value in data.items() if isinstance(value, float)}
-        attributes.update(
-            {key: _xml_text(text) for key, text in evidence_lines(evidence).items()},
-            weight=data["strength"],
-            indicators=evidence.indicator_count,
-            sources=evidence.timing_count,
-            substitutions=evidence.substitution_count,
-        )
-        plain.add_edge(_xml_text(a), _xml_text(b), **attributes)
+        plain.add_edge(_xml_text(a), _xml_text(b), **_edge_attributes(data))
     nx.write_gexf(plain, path)
-    return path
-
-
-def site_rows(graph: nx.Graph[str]) -> list[dict[str, object]]:
-    """One row per site, :data:`SITES_COLUMNS`, by community then name."""
-    rows = []
-    for node, data in graph.nodes(data=True):
-        neighbours = sorted(
-            graph[node].items(), key=lambda item: (-float(item[1]["strength"]), item[0])
-        )
-        strongest = f"{neighbours[0][0]} ({neighbours[0][1]['strength']:.2f})" if neighbours else ""
-        rows.append(
-            {
-                "site": node,
-                "community": data["community"],
-                "pages": data["pages"],
-                "copied_pages": data["copied_pages"],
-                "sources_copied": data["sources_copied"],
-                "median_lag_hours": data.get("median_lag_hours", ""),
-                "links": len(neighbours),
-                "strongest_link": strongest,
-            }
-        )
-    rows.sort(key=lambda row: (int(str(row["community"])), str(row["site"])))
-    return rows
-
-
-def write_csv(graph: nx.Graph[str], path: Path) -> Path:
-    """sites.csv: per-site counts and community."""
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=SITES_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for row in site_rows(graph):
-            writer.writerow({key: spreadsheet_safe(value) for key, value in row.items()})
     return path
 
 
@@ -138,9 +98,11 @@ def write_png(graph: nx.Graph[str], path: Path) -> Path:
     axes.set_axis_off()
     for a, b, data in graph.edges(data=True):
         (x1, y1), (x2, y2) = positions[a], positions[b]
+        dashes = edge_dashes(str(data["tier"]))
         axes.plot(
             [x1, x2], [y1, y2], color=edge_colour(data), alpha=0.7,
             linewidth=1 + 5 * float(data["strength"]), zorder=1,
+            linestyle=(0, dashes) if dashes else "-",
         )  # fmt: skip
     for node, data in graph.nodes(data=True):
         x, y = positions[node]
@@ -153,7 +115,8 @@ def write_png(graph: nx.Graph[str], path: Path) -> Path:
     axes.set_ylim(-0.1, 1.1)
     axes.set_title(
         f"{graph.number_of_nodes()} sites, {graph.number_of_edges()} links "
-        "(red: shared IDs, blue: same sources within the window, purple: same spinner)"
+        "(red: shared IDs, blue: same sources within the window, purple: same spinner; "
+        "solid: strong, dashed: medium, dotted: weak)"
     )
     figure.tight_layout()
     figure.savefig(path, format="png")

@@ -17,15 +17,18 @@ from sqlalchemy import Engine
 
 from spintrace.errors import ReportError
 from spintrace.reports.network.evidence import PairEvidence, StoredEvidence, read_evidence
-from spintrace.reports.network.files import write_csv, write_gexf, write_png
+from spintrace.reports.network.files import write_gexf, write_png
 from spintrace.reports.network.html import render_network_html
 from spintrace.reports.network.model import (
     DEFAULT_MIN_STRENGTH,
     DEFAULT_WINDOW_HOURS,
     EVIDENCE_LIMIT,
+    INDICATOR_WEIGHTS,
+    TIERS,
     NetworkSummary,
     noisy_or,
 )
+from spintrace.reports.network.rows import write_edges_csv, write_sites_csv
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -44,10 +47,13 @@ def build_network(
     """The graph of suspect sites (sites with pages) and the evidence linking them.
 
     Nodes are domains, with ``pages``, ``copied_pages``, ``sources_copied``,
-    ``median_lag_hours`` (absent when unknown), ``ids`` (its account IDs, absent if none),
-    ``community`` (1 = the largest) and ``stats`` (a :class:`SiteStats`). Edges have
-    ``strength`` (0..1), ``indicator_strength``, ``timing_strength``,
-    ``substitution_strength`` and ``evidence`` (an :class:`EdgeEvidence`).
+    ``median_lag_hours`` (absent when unknown), ``indicators`` (its stored indicator values
+    by kind), ``ids`` (its account IDs as one line, absent if none), ``community`` (1 = the
+    largest), ``strongest_tier`` (the best tier of its links, absent without links) and
+    ``stats`` (a :class:`SiteStats`). Edges have ``strength`` (0..1), ``tier`` (``strong``,
+    ``medium`` or ``weak``), a ``<kind>_strength`` per evidence kind (``ids``, ``template``,
+    ``timing``, ``rare_spins``, ``thesaurus_spins``), the drawing's ``indicator_strength``
+    and ``substitution_strength``, and ``evidence`` (an :class:`EdgeEvidence`).
     Only edges of at least ``min_strength`` are kept; every edge has evidence.
     """
     import networkx as nx
@@ -63,19 +69,33 @@ def build_network(
     _add_sites(graph, stored)
     _add_links(graph, stored.pairs, min_strength)
     _assign_communities(graph)
+    _mark_strongest_tiers(graph)
     return graph
+
+
+def _account_ids(indicators: dict[str, list[str]]) -> list[str]:
+    """A site's account IDs as ``kind value``, in the order of :data:`INDICATOR_WEIGHTS`."""
+    return [
+        f"{kind} {value}"
+        for kind, (_, rule) in INDICATOR_WEIGHTS.items()
+        if rule == "id"
+        for value in indicators.get(kind, ())
+    ]
 
 
 def _add_sites(graph: nx.Graph[str], stored: StoredEvidence) -> None:
     for stats in stored.sites:
+        indicators = stored.indicators.get(stats.domain, {})
         attributes: dict[str, object] = {
             "pages": stats.pages,
             "copied_pages": stats.copied_pages,
             "sources_copied": stats.sources_copied,
+            "indicators": indicators,
             "stats": stats,
         }
-        if stored.ids.get(stats.domain):
-            attributes["ids"] = "; ".join(stored.ids[stats.domain][:EVIDENCE_LIMIT])
+        ids = _account_ids(indicators)
+        if ids:
+            attributes["ids"] = "; ".join(ids[:EVIDENCE_LIMIT])
         if stats.median_lag_hours is not None:
             attributes["median_lag_hours"] = stats.median_lag_hours
         graph.add_node(stats.domain, **attributes)
@@ -85,12 +105,30 @@ def _add_links(
     graph: nx.Graph[str], pairs: dict[tuple[str, str], PairEvidence], min_strength: float
 ) -> None:
     for (a, b), pair in sorted(pairs.items()):
-        channels = pair.channel_strengths()
-        strength = noisy_or(channels.values())
+        kinds = pair.kind_strengths()
+        strength = noisy_or(kinds.values())
         if strength <= 0 or strength < min_strength:
             continue
-        rounded = {name: round(value, 4) for name, value in channels.items()}
-        graph.add_edge(a, b, strength=round(strength, 4), evidence=pair.edge_evidence(), **rounded)
+        rounded = {
+            name: round(value, 4) for name, value in {**pair.channel_strengths(), **kinds}.items()
+        }
+        graph.add_edge(
+            a,
+            b,
+            strength=round(strength, 4),
+            tier=pair.tier(),
+            evidence=pair.edge_evidence(),
+            **rounded,
+        )
+
+
+def _mark_strongest_tiers(graph: nx.Graph[str]) -> None:
+    """Gives each linked site the best tier of its links (``strongest_tier``)."""
+    for node in graph:
+        tiers = {str(data["tier"]) for data in graph[node].values()}
+        best = next((tier for tier in TIERS if tier in tiers), None)
+        if best is not None:
+            graph.nodes[node]["strongest_tier"] = best
 
 
 def _assign_communities(graph: nx.Graph[str]) -> None:
@@ -114,7 +152,8 @@ def write_network_report(
     window_hours: float = DEFAULT_WINDOW_HOURS,
     min_strength: float = DEFAULT_MIN_STRENGTH,
 ) -> NetworkSummary:
-    """Write network.gexf, network.png, network.html and sites.csv into ``output_dir``.
+    """Write network.gexf, network.png, network.html, sites.csv and edges.csv into
+    ``output_dir``.
 
     Given an engine, the graph is built first with ``window_hours`` and ``min_strength``.
     """
@@ -129,7 +168,8 @@ def write_network_report(
     files = (
         write_gexf(graph, output_dir / "network.gexf"),
         write_png(graph, output_dir / "network.png"),
-        write_csv(graph, output_dir / "sites.csv"),
+        write_sites_csv(graph, output_dir / "sites.csv"),
+        write_edges_csv(graph, output_dir / "edges.csv"),
     )
     html = output_dir / "network.html"
     html.write_text(render_network_html(graph), encoding="utf-8")

@@ -17,9 +17,16 @@ from spintrace.reports.network.drawing import (
     community_colour,
     edge_colour,
     layout,
+    svg_dashes,
 )
-from spintrace.reports.network.files import site_rows
-from spintrace.reports.network.model import CHANNELS, EdgeEvidence
+from spintrace.reports.network.model import (
+    EVIDENCE_KINDS,
+    MEDIUM_MIN,
+    TIERS,
+    EdgeEvidence,
+    TimingEvidence,
+)
+from spintrace.reports.network.rows import site_rows
 from spintrace.reports.rendering import render_html
 
 if TYPE_CHECKING:
@@ -43,6 +50,9 @@ class _Line:
     y2: float
     width: float
     colour: str
+    tier: str
+    dashes: str
+    """SVG ``stroke-dasharray`` ("" for a solid line)."""
 
 
 @dataclass(frozen=True)
@@ -76,13 +86,26 @@ class _Community:
 
 
 @dataclass(frozen=True)
+class _Timing:
+    """A timing clue as the page shows it."""
+
+    source_url: str
+    times: tuple[str, str]
+    """Each copy's site, what its time is (published or captured) and the time."""
+    apart: str
+    sites: int
+
+
+@dataclass(frozen=True)
 class _Link:
     a: str
     b: str
     strength: float
-    channels: tuple[float, ...]
-    """Each channel's strength, in :data:`CHANNELS` order."""
+    tier: str
+    kinds: tuple[float, ...]
+    """Each evidence kind's strength, in :data:`EVIDENCE_KINDS` order."""
     evidence: EdgeEvidence
+    timing: tuple[_Timing, ...]
 
 
 def render_network_html(graph: nx.Graph[str]) -> str:
@@ -97,6 +120,8 @@ def render_network_html(graph: nx.Graph[str]) -> str:
         min_strength=float(info.get("min_strength", 0)),
         generated_at=info.get("generated_at", ""),
         channel_colours=CHANNEL_COLOURS,
+        tiers=[(tier, svg_dashes(tier)) for tier in TIERS],
+        medium_min=MEDIUM_MIN,
         drawing=_drawing(graph),
         communities=_communities(graph),
         site_rows=[
@@ -116,8 +141,9 @@ def _drawing(graph: nx.Graph[str]) -> _Drawing:
     lines = []
     for a, b, data in sorted(graph.edges(data=True), key=lambda e: float(e[2]["strength"])):
         (x1, y1), (x2, y2) = point(a), point(b)
-        strength = float(data["strength"])
-        lines.append(_Line(a, b, strength, x1, y1, x2, y2, 1 + 7 * strength, edge_colour(data)))
+        strength, tier = float(data["strength"]), str(data["tier"])
+        width, colour = 1 + 7 * strength, edge_colour(data)
+        lines.append(_Line(a, b, strength, x1, y1, x2, y2, width, colour, tier, svg_dashes(tier)))
     nodes = []
     for node in sorted(graph):
         data = graph.nodes[node]
@@ -149,16 +175,35 @@ def _communities(graph: nx.Graph[str]) -> list[_Community]:
     return rows
 
 
+def _timing(item: TimingEvidence) -> _Timing:
+    times = tuple(
+        f"{site}: {time.basis} {time.at:%Y-%m-%d %H:%M} UTC"
+        for site, time in ((item.site_a, item.time_a), (item.site_b, item.time_b))
+    )
+    bound = "" if item.exact else "at most "
+    apart = f"{bound}{item.hours_apart:.1f} h apart"
+    return _Timing(item.source_url, (times[0], times[1]), apart, item.sites)
+
+
+def _link(a: str, b: str, data: dict[str, Any]) -> _Link:
+    first, second = sorted((a, b))
+    evidence: EdgeEvidence = data["evidence"]
+    return _Link(
+        first,
+        second,
+        float(data["strength"]),
+        str(data["tier"]),
+        tuple(float(data[f"{kind}_strength"]) for kind in EVIDENCE_KINDS),
+        evidence,
+        tuple(_timing(item) for item in evidence.timing),
+    )
+
+
 def _links(graph: nx.Graph[str]) -> list[_Link]:
-    """Every link, strongest first."""
-    edges = sorted(graph.edges(data=True), key=lambda e: (-float(e[2]["strength"]), e[0], e[1]))
-    return [
-        _Link(
-            a,
-            b,
-            float(data["strength"]),
-            tuple(float(data[f"{name}_strength"]) for name in CHANNELS),
-            data["evidence"],
-        )
-        for a, b, data in edges
-    ]
+    """Every link, strongest tier first, then strongest first."""
+    rank = {tier: number for number, tier in enumerate(TIERS)}
+    edges = sorted(
+        graph.edges(data=True),
+        key=lambda e: (rank[e[2]["tier"]], -float(e[2]["strength"]), e[0], e[1]),
+    )
+    return [_link(str(a), str(b), data) for a, b, data in edges]

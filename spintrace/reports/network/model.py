@@ -1,35 +1,48 @@
-"""What the network report is made of: the evidence linking two sites, its weights, and how
-clues combine.
+"""What the network report is made of: the evidence linking two sites, its weights, its tiers,
+and how clues combine.
 
-Sites are linked by three kinds of stored evidence (never by re-matching):
+Sites are linked by stored evidence (never by re-matching), of five kinds
+(:data:`EVIDENCE_KINDS`):
 
-- **indicators**: the same (kind, value) on two sites, weighed by :data:`INDICATOR_WEIGHTS`;
-- **timing**: both sites' copies of the same source first seen within ``window_hours``;
-- **substitutions**: learned spinner substitutions used by both sites (``substitution_sites``).
+- **ids**: the same tracking or ad account ID on both (:data:`INDICATOR_WEIGHTS`, rule ``id``);
+- **template**: the same theme, plugin, generator, icon or rare link on both;
+- **timing**: both sites' copies of one source appeared within ``window_hours`` of each other
+  (by the time of a page, :mod:`spintrace.reports.network.times`);
+- **rare_spins**: learned spinner substitutions that no thesaurus explains, used by both;
+- **thesaurus_spins**: learned substitutions a thesaurus explains (any thesaurus spinner
+  makes them), used by both.
 
-Each shared item has a weight in 0..1; a channel's strength combines its items as independent
-clues (:func:`noisy_or`, ``1 - prod(1 - w)``), and the edge strength combines the three
-channels the same way. docs/reports.md explains the weights.
+Each shared item has a weight in 0..1; a kind's strength combines its items as independent
+clues (:func:`noisy_or`, ``1 - prod(1 - w)``), and the edge's strength combines the kinds the
+same way. Every edge also gets a tier (:func:`edge_tier`): ``strong`` (a shared account ID),
+``medium`` (rare spins and tight copy timing) or ``weak`` (the rest). docs/reports.md explains
+the weights.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from spintrace.records import INDICATOR_KINDS
+from spintrace.reports.network.times import PageTime
 
 __all__ = [
     "CHANNELS",
     "DEFAULT_MIN_STRENGTH",
     "DEFAULT_WINDOW_HOURS",
+    "EVIDENCE_KINDS",
     "EVIDENCE_LIMIT",
     "INDICATOR_WEIGHTS",
     "MAX_SHARING_SITES",
-    "SUBSTITUTION_WEIGHT",
+    "MEDIUM_MIN",
+    "RARE_SPIN_WEIGHT",
+    "THESAURUS_SPINS_MAX",
+    "THESAURUS_SPIN_WEIGHT",
+    "TIERS",
     "TIMING_WEIGHT",
     "EdgeEvidence",
     "IndicatorEvidence",
@@ -37,25 +50,33 @@ __all__ = [
     "Rule",
     "SiteStats",
     "SubstitutionEvidence",
+    "Tier",
     "TimingEvidence",
+    "edge_tier",
     "noisy_or",
+    "rarity",
 ]
 
 DEFAULT_WINDOW_HOURS = 48.0
 DEFAULT_MIN_STRENGTH = 0.1
 """Edges weaker than this are left out: a shared theme alone (0.2) stays, a shared generator
-string alone (0.05) does not."""
+string alone (0.05) and thesaurus spins alone (at most 0.05) do not."""
 EVIDENCE_LIMIT = 20
 """Items of each kind listed on an edge (the strongest first); counts cover all of them."""
 MAX_SHARING_SITES = 50
 """Discounted values (weak indicators, sources, substitutions) on more sites are skipped: past
 it a pair would gain at most 0.01 from a shared icon (0.5 / 50), 0.05 from a shared source
-(0.35 / sqrt(50)) and 0.0012 from a shared substitution, while the pairs grow with the square of
-the count."""
+(0.35 / sqrt(50)) and under 0.01 from a shared substitution, while the pairs grow with the
+square of the count."""
 CHANNELS = ("indicator", "timing", "substitution")
-"""The kinds of evidence; an edge has a ``<channel>_strength`` attribute for each."""
+"""The channels the drawing colours lines by; an edge has a ``<channel>_strength`` for each."""
+EVIDENCE_KINDS = ("ids", "template", "timing", "rare_spins", "thesaurus_spins")
+"""The kinds of evidence; an edge has a ``<kind>_strength`` attribute for each."""
 
 Rule = Literal["id", "weak", "rare"]
+Tier = Literal["strong", "medium", "weak"]
+TIERS: tuple[Tier, ...] = ("strong", "medium", "weak")
+"""Evidence tiers, strongest first."""
 
 INDICATOR_WEIGHTS: dict[str, tuple[float, Rule]] = {
     kind.name: (kind.weight, kind.rule) for kind in INDICATOR_KINDS
@@ -67,14 +88,42 @@ just two sites have it."""
 TIMING_WEIGHT = 0.35
 """Per source both sites copied within the window; halved at the window's edge, divided by
 sqrt(sites copying it - 1). Three such sources give 0.73."""
-SUBSTITUTION_WEIGHT = 0.06
-"""Per learned substitution both sites used, divided by (sites using it - 1): eleven pairs
-used by just these two give 0.49; "said -> stated" on 30 sites adds 0.002."""
+RARE_SPIN_WEIGHT = 0.2
+"""Per learned substitution no thesaurus explains (``substitutions.relation`` is NULL) that both
+sites used, times its :func:`rarity`: the spinner's own dictionary ("car" -> "automotive",
+"technology" -> "know-how"). Four such pairs used by just these two give 0.59."""
+THESAURUS_SPIN_WEIGHT = 0.02
+"""Per learned substitution a thesaurus explains (WordNet, Moby) that both sites used, times its
+:func:`rarity`: every spinner with a thesaurus makes them."""
+THESAURUS_SPINS_MAX = 0.05
+"""Thesaurus spins together never count for more: they are one tool's choices, not independent
+clues, and alone they stay under :data:`DEFAULT_MIN_STRENGTH`."""
+MEDIUM_MIN = 0.5
+"""An edge without a shared account ID is ``medium`` when its rare spins and copy timing
+together reach this (two sources copied within hours of each other; four rare spins of just
+these two sites); else ``weak``."""
+
+
+def noisy_or(weights: Iterable[float]) -> float:
+    """Independent clues combined: ``1 - prod(1 - w)``, in 0..1."""
+    missing = 1.0
+    for weight in weights:
+        missing *= 1.0 - min(max(weight, 0.0), 1.0)
+    return 1.0 - missing
+
+
+def rarity(users: int, sites: int) -> float:
+    """How rare a substitution is, 0..1: ``ln((N + 1) / k) / ln((N + 1) / 2)`` for ``k`` =
+    ``users`` of the ``N`` = ``sites`` with learned substitutions (an inverse document
+    frequency scaled so that a pair of just two sites is 1 and a pair of every site near 0)."""
+    if users < 2 or sites < users:
+        raise ValueError(f"a shared substitution has 2..{sites} users, not {users}")
+    return math.log((sites + 1) / users) / math.log((sites + 1) / 2)
 
 
 @dataclass(frozen=True)
 class SiteStats:
-    """A suspect site's counts (``median_lag_hours`` is None when no copied source has a date)."""
+    """A suspect site's counts (``median_lag_hours`` is None when no copy has a known lag)."""
 
     domain: str
     pages: int
@@ -92,27 +141,41 @@ class IndicatorEvidence:
     weight: float
     snippet: str
     """Where it was seen on the first of the two sites (plain text, hostile)."""
+    account: bool = False
+    """An account ID (rule ``id``: strong evidence), not a template trace."""
 
 
 @dataclass(frozen=True)
 class TimingEvidence:
+    """Two sites' copies of one source, each with its time and what that time is."""
+
     source_url: str
-    first_seen_a: datetime
-    first_seen_b: datetime
+    site_a: str
+    time_a: PageTime
+    site_b: str
+    time_b: PageTime
+    hours_apart: float
+    """The most hours that can separate the two copies (exact when both are published dates;
+    a capture time only bounds its copy to after the source's publication)."""
     sites: int
     """How many suspect sites copied this source (at any time)."""
     weight: float
 
     @property
-    def hours_apart(self) -> float:
-        return abs((self.first_seen_a - self.first_seen_b).total_seconds()) / 3600
+    def exact(self) -> bool:
+        """Both times are the pages' own published dates (so ``hours_apart`` is exact)."""
+        return self.time_a.basis == self.time_b.basis == "published"
 
 
 @dataclass(frozen=True)
 class SubstitutionEvidence:
     spun: str
     original: str
+    relation: str | None
+    """The thesaurus relation that explains the pair (``wordnet-synonym``, ``moby``, ...), or
+    ``None``: a rare spin, from the spinner's own dictionary."""
     sites: int
+    """How many suspect sites used it."""
     weight: float
 
 
@@ -138,9 +201,9 @@ class NetworkSummary:
     files: tuple[Path, ...] = field(default_factory=tuple)
 
 
-def noisy_or(weights: Iterable[float]) -> float:
-    """Independent clues combined: ``1 - prod(1 - w)``, in 0..1."""
-    missing = 1.0
-    for weight in weights:
-        missing *= 1.0 - min(max(weight, 0.0), 1.0)
-    return 1.0 - missing
+def edge_tier(strengths: Mapping[str, float]) -> Tier:
+    """The tier of an edge with these ``<kind>_strength`` values (:data:`EVIDENCE_KINDS`)."""
+    if strengths["ids_strength"] > 0:
+        return "strong"
+    medium = noisy_or((strengths["rare_spins_strength"], strengths["timing_strength"]))
+    return "medium" if medium >= MEDIUM_MIN else "weak"
