@@ -76,3 +76,55 @@ def test_an_interrupted_crawl_resumes_without_losing_or_duplicating_pages(
     # Pages stored before the interruption were not fetched again.
     fetched_twice = [p for p, n in server.hits.items() if p.startswith("/news/") and n > 1]
     assert len(fetched_twice) <= 16, fetched_twice
+
+
+@pytest.mark.parametrize("how", ["sigint", "sigkill"])
+def test_max_pages_holds_across_an_interruption(tmp_path: Path, how: str) -> None:
+    """Regression (issue 9.15): a resumed crawl counted its pages from zero, so a job stopped
+    after storing some pages stored up to ``--max-pages`` more (44 for ``--max-pages 40``).
+
+    After Ctrl-C the saved queue is fetched first, before the walk from the start URL replays
+    the stored pages; before the fix this stored 67 pages for ``--max-pages 40``."""
+    db_url = f"sqlite:///{tmp_path / 'limit.db'}"
+    engine = open_engine(db_url, create=True)
+    upgrade(engine)
+
+    def count() -> int:
+        with Session(engine) as session:
+            return session.scalar(select(func.count()).select_from(Capture)) or 0
+
+    limit = 40
+    with LoopbackServer() as server:
+        server.routes.update(news_site(server.url, articles=300, per_page=50))
+        command = [
+            sys.executable,
+            *("-c", "from spintrace.cli import main; main()"),
+            *("--db", db_url, "crawl", server.url + "/", "--no-extract"),
+            *("--jobdir", str(tmp_path / "job"), "--depth", "60", "--max-pages", str(limit)),
+            # Slow enough (about 20 pages a second) to be stopped well before the limit.
+            *("-s", "DOWNLOAD_DELAY=0.05", "-s", "AUTOTHROTTLE_ENABLED=False"),
+            *("-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8", "-s", "RETRY_TIMES=0"),
+        ]
+        first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while count() < limit // 4 and time.monotonic() < deadline:
+            assert first.poll() is None, first.communicate()
+            time.sleep(0.02)
+        if how == "sigint":
+            first.send_signal(signal.SIGINT)
+            try:
+                first.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                first.kill()
+        else:
+            first.kill()
+        first.communicate()
+        stored = count()
+        assert limit // 4 <= stored < limit, "interrupted too late to prove much"
+
+        second = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stderr
+        assert "resumed job" in second.stdout and "(max_pages)" in second.stdout
+        assert f" {limit - stored} new captures" in second.stdout, (stored, second.stdout)
+    assert count() == limit
+    engine.dispose()

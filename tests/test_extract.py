@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from spintrace.ingest.extract import extract_html
+from spintrace.ingest.extract import decode_html, extract_html
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -79,3 +79,54 @@ def test_extraction_quality_on_real_pages() -> None:
         recall = overlap / max(1, sum(expected.values()))
         scores.append(2 * precision * recall / max(1e-9, precision + recall))
     assert sum(scores) / len(scores) > 0.8
+
+
+# A French brief as a Western legacy CMS writes it: curly quotes, an en dash, accents.
+FRENCH = (
+    "\u201cÀ la carte, c\u2019est fini,\u201d said the chef of the crème brûlée bar on the "
+    "Rue de la Mañana \u2013 the café had served the same menu for thirty years. Ça va très "
+    "bien, he said, and the town\u2019s élus agreed to keep the terrace open until October."
+)
+
+
+def _page(charset: str, text: str) -> str:
+    body = "".join(f"<p>{text} Part {k} of the report on the harbour works.</p>" for k in range(4))
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='{charset}'><title>Harbour</title></head>"
+        f"<body><article><h1>Harbour</h1>{body}</article></body></html>"
+    )
+
+
+def test_a_windows_1252_page_labelled_utf8_is_decoded_right() -> None:
+    """Regression (issue 9.15): trafilatura decoded these bytes as Windows-1250 (its detector's
+    first guess), storing "crčme brűlée", "Ŕ la carte" and "Mańana"."""
+    raw = _page("utf-8", FRENCH).encode("cp1252")
+    assert b"\x93" in raw and b"\xe9" in raw  # real Windows-1252 bytes, invalid as UTF-8
+    extracted = extract_html(raw, "https://x.example/brief")
+    assert extracted is not None
+    assert FRENCH in extracted.text
+    assert not {"č", "ű", "Ŕ", "ń", "\ufffd"} & set(extracted.text)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text"),
+    [
+        ("utf-8", FRENCH),
+        ("cp1252", FRENCH),
+        # A real Central European page stays Windows-1250 (Windows-1252 is only a tie-break).
+        (
+            "cp1250",
+            "Zażółć gęślą jaźń: prezydent powiedział, że współpraca Śląska i Łodzi jest "
+            "ważna dla całego regionu, a nowe mosty będą gotowe przed zimą.",
+        ),
+        (
+            "cp1251",
+            "Президент заявил, что сотрудничество важно для всех регионов страны, и "
+            "пообещал построить новые мосты до зимы. " * 3,
+        ),
+    ],
+)
+def test_decode_html_keeps_each_language_readable(encoding: str, text: str) -> None:
+    raw = _page("utf-8", text).encode(encoding)
+    assert text in decode_html(raw)
+    assert text in decode_html(gzip.compress(raw))  # decompressed first, as trafilatura does

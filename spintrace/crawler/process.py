@@ -35,6 +35,8 @@ __all__ = ["CrawlOptions", "CrawlReport", "check_start_url", "run_crawl"]
 logger = logging.getLogger(__name__)
 
 JOB_FILE = "spintrace-job.json"
+SCRAPY_ROBOTS_MIDDLEWARE = "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware"
+ROBOTS_MIDDLEWARE = "spintrace.crawler.robots.RobotsTxtMiddleware"
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,21 @@ def _finish_job(jobdir: Path) -> None:
     file.write_text(json.dumps(state))
 
 
+def _middlewares_base() -> dict[str, int | None]:
+    """Scrapy's built-in downloader middlewares, with its robots.txt middleware replaced by
+    :class:`spintrace.crawler.robots.RobotsTxtMiddleware` at the same priority.
+
+    Replaced in the ``_BASE`` setting rather than in ``DOWNLOADER_MIDDLEWARES``, which a user's
+    ``--settings`` file or a resumed crawl sets as a whole: the fix must not drop out with it.
+    """
+    from scrapy.settings import default_settings
+
+    base: dict[str, int | None] = dict(default_settings.DOWNLOADER_MIDDLEWARES_BASE)
+    priority = base.pop(SCRAPY_ROBOTS_MIDDLEWARE, 100)
+    base[ROBOTS_MIDDLEWARE] = priority
+    return base
+
+
 def build_settings(options: CrawlOptions, resume_since: datetime | None) -> dict[str, Any]:
     """The Scrapy settings of a crawl: defaults, then the options, then ``options.settings``."""
     values: dict[str, Any] = dict(DEFAULTS)
@@ -117,6 +134,7 @@ def build_settings(options: CrawlOptions, resume_since: datetime | None) -> dict
             "ITEM_PIPELINES": {"spintrace.crawler.pipelines.CapturePipeline": 300},
             "LOG_INSTALL_ROOT_HANDLER": False,
             "DUPEFILTER_CLASS": "spintrace.crawler.resume.MemoryDupeFilter",
+            "DOWNLOADER_MIDDLEWARES_BASE": _middlewares_base(),
             DB_URL_SETTING: options.db_url,
         }
     )
@@ -194,12 +212,16 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
 
     from scrapy.settings import Settings
 
+    from spintrace.crawler.resume import stored_since
     from spintrace.crawler.spider import SiteSpider
 
     urls = [check_start_url(url) for url in options.urls]
     if not urls:
         raise CrawlError("no URL to crawl")
     resume_since = _job_start(options.jobdir) if options.jobdir is not None else None
+    stored = 0
+    if resume_since is not None and options.max_pages:
+        stored = stored_since(options.db_url, resume_since, options.role)
     settings = Settings()
     settings.setdict(build_settings(options, resume_since), priority="cmdline")
     _check_types(settings, options.settings)
@@ -214,6 +236,7 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         role=options.role,
         allowed=allowed,
         max_pages=options.max_pages,
+        stored=stored,
     )
     process.start()
     report = _report(crawler, urls, resume_since is not None, time.monotonic() - started)

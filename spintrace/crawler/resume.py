@@ -15,17 +15,43 @@ from scrapy.dupefilters import RFPDupeFilter
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Headers, Response
 from scrapy.responsetypes import responsetypes
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from spintrace.crawler.pipelines import crawl_engine
 from spintrace.crawler.settings import PAGE_META, RESUME_SINCE_SETTING
+from spintrace.db.engine import open_engine
 from spintrace.db.models import Capture
+from spintrace.db.urls import url_key
+from spintrace.records import Role
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-__all__ = ["MemoryDupeFilter", "ReplayMiddleware"]
+__all__ = ["MemoryDupeFilter", "ReplayMiddleware", "stored_since"]
+
+
+def stored_since(db_url: str, since: datetime, role: Role) -> int:
+    """How many pages the job started at ``since`` stored before it was interrupted.
+
+    The captures crawled with the job's role since it started, the same rule by which
+    :class:`ReplayMiddleware` recognises the job's pages. A resumed crawl starts its
+    ``--max-pages`` count there: it cannot tell how many of them its walk will replay before
+    the limit (after Ctrl-C, Scrapy's saved queue is fetched first, and new pages come before
+    the replayed ones). A crawl with the same role storing into the same database meanwhile is
+    counted too, which can only make the job stop earlier.
+    """
+    engine = open_engine(db_url)
+    try:
+        with Session(engine) as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(Capture)
+                .where(Capture.fetched_at >= since, Capture.role == role)
+            )
+    finally:
+        engine.dispose()
+    return int(count or 0)
 
 
 class ReplayMiddleware:
@@ -58,7 +84,9 @@ class ReplayMiddleware:
         with Session(self.engine) as session:
             capture = session.scalars(
                 select(Capture)
-                .where(Capture.url == request.url, Capture.fetched_at >= self.since)
+                # By identity: captures are stored under their canonical URL, and a request may
+                # carry a tracking parameter or a fragment (spintrace.db.urls).
+                .where(Capture.url_key == url_key(request.url), Capture.fetched_at >= self.since)
                 .order_by(Capture.id.desc())
                 .limit(1)
             ).first()
@@ -66,7 +94,7 @@ class ReplayMiddleware:
                 return None
             body = zlib.decompress(capture.body)
             headers = Headers(capture.headers or {})
-            url = capture.final_url or capture.url
+            url = capture.final_url or request.url
             status = capture.status or 200
         request.meta["spintrace_replayed"] = True
         cls = responsetypes.from_args(headers=headers, url=url, body=body)

@@ -56,7 +56,9 @@ def _bare_host(url: str) -> str:
 class SiteSpider(Spider):
     """Discovers and fetches pages; ``allowed`` hosts (and their subdomains) bound the crawl.
 
-    ``allowed`` is ``None`` to follow links to any site (``--follow``).
+    ``allowed`` is ``None`` to follow links to any site (``--follow``). ``stored``: pages a
+    resumed job stored before its interruption; they count towards ``max_pages``, and the
+    pages the resumed walk replays from their captures do not count again.
     """
 
     name = "spintrace"
@@ -69,6 +71,7 @@ class SiteSpider(Spider):
         role: Role = "page",
         allowed: list[str] | None = None,
         max_pages: int = 0,
+        stored: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -81,7 +84,7 @@ class SiteSpider(Spider):
         if self.allowed is not None:
             self.allowed_domains = list(self.allowed)
         self.max_pages = max_pages
-        self.pages = 0
+        self.pages = stored
         self.skips = 0
         self.skip_reasons: list[str] = []
         self.start_failures: dict[str, str] = {}
@@ -110,10 +113,13 @@ class SiteSpider(Spider):
         return Request(url, callback=self.parse, errback=self.on_discovery_error)
 
     async def start(self) -> AsyncIterator[Any]:
+        roots: set[str] = set()
         for url in self.urls:
-            if self.mode == "site":
-                parts = urlsplit(url)
-                root = f"{parts.scheme}://{parts.netloc}"
+            parts = urlsplit(url)
+            root = f"{parts.scheme}://{parts.netloc}"
+            if self.mode == "site" and root not in roots:
+                # One robots.txt (for its sitemaps) per site, however many start URLs it has.
+                roots.add(root)
                 yield Request(
                     f"{root}/robots.txt",
                     callback=self.parse_robots,
@@ -184,7 +190,9 @@ class SiteSpider(Spider):
     def page(self, response: Response, content_type: str) -> Iterator[Any]:
         if self.max_pages and self.pages >= self.max_pages:
             raise CloseSpider("max_pages")
-        self.pages += 1
+        replayed = bool(response.meta.get("spintrace_replayed"))
+        if not replayed:  # a replayed page was counted in ``stored``
+            self.pages += 1
         request = response.request
         yield FetchedPage(
             url=request.url if request is not None else response.url,
@@ -199,7 +207,7 @@ class SiteSpider(Spider):
             role=self.role,
             depth=int(response.meta.get("depth", 0)),
             content_type=content_type,
-            replayed=bool(response.meta.get("spintrace_replayed")),
+            replayed=replayed,
         )
         if self.max_pages and self.pages >= self.max_pages:
             raise CloseSpider("max_pages")

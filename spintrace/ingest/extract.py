@@ -9,7 +9,7 @@ from typing import Any
 
 from spintrace.records import ExtractedText
 
-__all__ = ["extract_html"]
+__all__ = ["decode_html", "extract_html"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,47 @@ FALLBACK_WORDS = 150
 FALLBACK_RATIO = 0.5
 
 
+# Among decodings charset_normalizer finds equally plausible, Windows-1252 is preferred: it is
+# what a page labelled UTF-8 (or Latin-1) but written by a Western legacy tool really is, and
+# the one WHATWG decodes "iso-8859-1" and "us-ascii" labels as. The tolerances are the ones
+# charset_normalizer itself uses to call two matches a tie (``CharsetMatch.__lt__``).
+WINDOWS_1252 = "cp1252"
+TIE_CHAOS = 0.005
+TIE_COHERENCE = 0.02
+
+
+def decode_html(data: bytes) -> str:
+    """The text of an HTML page's raw bytes, whatever its charset label says.
+
+    Valid UTF-8 is UTF-8. Other bytes (a Windows-1252 page labelled UTF-8 in its header or
+    ``<meta>`` is the common case: curly quotes 0x93/0x94, "é" as 0xE9) are decoded with the
+    encoding charset_normalizer (trafilatura's own detector) finds most plausible, Windows-1252
+    when it is among the equally plausible ones. trafilatura alone took the first guess, and
+    for a French page in Windows-1252 that is Windows-1250: "crčme" for "crème".
+    Compressed bytes are decompressed first, as trafilatura does.
+    """
+    from charset_normalizer import from_bytes
+    from trafilatura.utils import handle_compressed_file
+
+    data = handle_compressed_file(data)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is None:
+        return data.decode("utf-8", errors="replace")
+    for match in matches:
+        if (
+            WINDOWS_1252 in match.could_be_from_charset
+            and match.chaos - best.chaos < TIE_CHAOS
+            and best.coherence - match.coherence <= TIE_COHERENCE
+        ):
+            return data.decode(WINDOWS_1252, errors="replace")
+    return data.decode(best.encoding, errors="replace")
+
+
 def _words(extracted: ExtractedText | None) -> int:
     return len(extracted.text.split()) if extracted else 0
 
@@ -70,8 +111,11 @@ def extract_html(html: str | bytes, url: str | None = None) -> ExtractedText | N
     """Extract the main text and metadata of an HTML page.
 
     Comments, navigation and boilerplate are left out. Returns ``None`` when no main text can be
-    found (an empty, non-article or unparsable page); never raises on malformed HTML.
+    found (an empty, non-article or unparsable page); never raises on malformed HTML. Bytes
+    are decoded by :func:`decode_html`.
     """
+    if isinstance(html, bytes):
+        html = decode_html(html)
     precise = _extract(html, url, PRECISE_OPTIONS)
     words = _words(precise)
     if words >= FALLBACK_WORDS:
@@ -86,6 +130,8 @@ def _extract(
     """``extract_html`` with the given trafilatura options (bench/extraction.py compares them)."""
     import trafilatura  # imported here: slow to import, and only HTML needs it
 
+    if isinstance(html, bytes):
+        html = decode_html(html)
     try:
         doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, **options)
     except Exception as exc:  # trafilatura/lxml raise a variety of errors on hostile input
