@@ -287,3 +287,21 @@ def test_short_articles_are_kept_and_listings_known_by_structure(migrated: Engin
     assert all(outcomes[c] == "document" for c in briefs)
     assert all(outcomes[c] == "non-article" for c in listings)
     assert all(40 <= n < 80 for n in words), words
+
+
+@pytest.mark.parametrize(
+    ("path", "service"),
+    [
+        ("/contact-us/", True),
+        ("/about-us", True),
+        ("/privacy-policy/", True),
+        ("/terms-of-service", True),
+        ("/cookie-policy", True),
+        ("/2026/03/about-the-harbour-plan.html", False),
+        ("/news/contacts-between-ports.html", False),
+    ],
+)
+def test_service_pages_are_known_by_their_path(path: str, service: bool) -> None:
+    page = ExtractedText(text="We are a small team. Write to us at the harbour office any day.")
+    reason = classify_page(b"<html><body><p>x</p></body></html>", BASE + path, page)
+    assert (reason is not None) is service, reason

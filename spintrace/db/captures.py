@@ -18,7 +18,17 @@ from sqlalchemy.orm import Session
 from spintrace.db.models import Capture, utcnow
 from spintrace.db.urls import url_key
 
-__all__ = ["store_capture"]
+__all__ = ["IMPORTED_HEADERS", "is_imported", "store_capture"]
+
+IMPORTED_HEADERS = {"content-type": "text/html; charset=utf-8", "x-spintrace-source": "import"}
+"""The headers an import stores with a record's HTML: that capture was made when the file was
+imported, so its time is import time, never evidence of when the page appeared."""
+
+
+def is_imported(headers: dict[str, str] | None) -> bool:
+    """Whether a capture with these headers came from an import, not a crawl."""
+    return (headers or {}).get("x-spintrace-source") == IMPORTED_HEADERS["x-spintrace-source"]
+
 
 # zlib's own default level, as the captures stored so far were written.
 _LEVEL = 6

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
-from spintrace.db.captures import store_capture
+from spintrace.db.captures import IMPORTED_HEADERS, store_capture
 from spintrace.db.writes import driver_message
 from spintrace.errors import DatabaseError, InputError
 from spintrace.ingest.documents import (
@@ -139,10 +139,7 @@ class _Writer:
                 url=url,
                 body=item.html_bytes,
                 content_type="text/html",
-                headers={
-                    "content-type": "text/html; charset=utf-8",
-                    "x-spintrace-source": "import",
-                },
+                headers=dict(IMPORTED_HEADERS),
                 # Its document is written right here: nothing left for process_captures.
                 outcome="document",
             )

@@ -38,8 +38,9 @@ MAX_LINK_DENSITY = 0.5
 # URL paths that name listing or service pages on common CMSs (WordPress, Ghost, Drupal), and
 # pagination (/page/2, ?page=2 is in the query and left alone).
 NON_ARTICLE_PATH = re.compile(
-    r"/(tag|tags|category|categories|author|page|archive|archives|search|contact|about"
-    r"|feed|login|wp-login\.php|privacy|terms)(/|$|\?|\.)",
+    r"/(tag|tags|category|categories|author|page|archive|archives|search|feed|login"
+    r"|wp-login\.php|(contact|about|privacy|terms|imprint|impressum|legal|cookies?)"
+    r"([-_](us|me|policy|notice|of-(use|service)|and-conditions|conditions))?)(/|$|\?|\.)",
     re.IGNORECASE,
 )
 ARTICLE_TYPES = frozenset(

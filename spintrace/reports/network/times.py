@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from spintrace.db.captures import is_imported
+
 __all__ = [
-    "IMPORT_MARK",
     "Basis",
     "CopySpan",
     "PageTime",
@@ -30,10 +31,6 @@ __all__ = [
 ]
 
 Basis = Literal["published", "captured"]
-
-IMPORT_MARK = ("x-spintrace-source", "import")
-"""The header an import stores with a record's HTML (spintrace/ingest/imports.py): that capture
-was made when the file was imported, so its time is import time, not a crawl's."""
 
 
 @dataclass(frozen=True)
@@ -56,10 +53,7 @@ class CopySpan:
 
 def crawl_time(fetched_at: datetime | None, headers: dict[str, Any] | None) -> datetime | None:
     """The fetch time of a crawled capture; ``None`` for no capture or an import's HTML."""
-    if fetched_at is None:
-        return None
-    key, value = IMPORT_MARK
-    if isinstance(headers, dict) and headers.get(key) == value:
+    if fetched_at is None or is_imported(headers if isinstance(headers, dict) else None):
         return None
     return fetched_at
 
