@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from spintrace.db import Capture, open_engine, upgrade
@@ -17,6 +17,46 @@ from spintrace.demo.loopback import LoopbackServer, news_site
 
 ARTICLES = 1000
 LISTING = 1 + ARTICLES // 50  # the home page and the paginated category pages
+
+
+def _captures(engine: Engine) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(Capture)) or 0
+
+
+def _crawl_command(db_url: str, start: str, jobdir: Path, *options: str) -> list[str]:
+    """The resumable crawl both tests interrupt (fast, no politeness delays)."""
+    return [
+        sys.executable,
+        *("-c", "from spintrace.cli import main; main()"),
+        *("--db", db_url, "crawl", start, "--no-extract"),
+        *("--jobdir", str(jobdir), "--depth", "60"),
+        *("-s", "AUTOTHROTTLE_ENABLED=False"),
+        *("-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8", "-s", "RETRY_TIMES=0"),
+        *options,
+    ]
+
+
+def _interrupt(command: list[str], engine: Engine, after: int, how: str) -> bytes:
+    """Start the crawl, stop it once ``after`` captures are stored (Ctrl-C or SIGKILL);
+    returns its stdout."""
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while _captures(engine) < after and time.monotonic() < deadline:
+        assert first.poll() is None, first.communicate()
+        time.sleep(0.02)
+    if how == "sigint":
+        first.send_signal(signal.SIGINT)
+        try:
+            first.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            first.kill()
+    else:
+        first.kill()
+    out, err = first.communicate()
+    if how == "sigint":
+        assert b"interrupted: run the same command to resume" in out, err
+    return out
 
 
 @pytest.mark.parametrize("how", ["sigint", "sigkill"])
@@ -27,38 +67,14 @@ def test_an_interrupted_crawl_resumes_without_losing_or_duplicating_pages(
     engine = open_engine(db_url, create=True)
     upgrade(engine)
 
-    def count() -> int:
-        with Session(engine) as session:
-            return session.scalar(select(func.count()).select_from(Capture)) or 0
-
     with LoopbackServer() as server:
         server.routes.update(news_site(server.url, articles=ARTICLES, per_page=50))
-        command = [
-            sys.executable,
-            *("-c", "from spintrace.cli import main; main()"),
-            *("--db", db_url, "crawl", server.url + "/", "--no-extract"),
-            *("--jobdir", str(tmp_path / "job"), "--depth", "60"),
-            *("-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False"),
-            *("-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8", "-s", "RETRY_TIMES=0"),
-        ]
-        first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while count() < ARTICLES // 2 and time.monotonic() < deadline:
-            assert first.poll() is None, first.communicate()
-            time.sleep(0.05)
-        if how == "sigint":
-            first.send_signal(signal.SIGINT)
-            try:
-                first.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                first.kill()
-        else:
-            first.kill()
-        out, err = first.communicate()
-        stored = count()
+        command = _crawl_command(
+            db_url, server.url + "/", tmp_path / "job", "-s", "DOWNLOAD_DELAY=0"
+        )
+        _interrupt(command, engine, ARTICLES // 2, how)
+        stored = _captures(engine)
         assert ARTICLES // 2 <= stored < ARTICLES + LISTING, "interrupted too late to prove much"
-        if how == "sigint":
-            assert b"interrupted: run the same command to resume" in out, err
 
         second = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stderr
@@ -89,42 +105,23 @@ def test_max_pages_holds_across_an_interruption(tmp_path: Path, how: str) -> Non
     engine = open_engine(db_url, create=True)
     upgrade(engine)
 
-    def count() -> int:
-        with Session(engine) as session:
-            return session.scalar(select(func.count()).select_from(Capture)) or 0
-
     limit = 40
     with LoopbackServer() as server:
         server.routes.update(news_site(server.url, articles=300, per_page=50))
-        command = [
-            sys.executable,
-            *("-c", "from spintrace.cli import main; main()"),
-            *("--db", db_url, "crawl", server.url + "/", "--no-extract"),
-            *("--jobdir", str(tmp_path / "job"), "--depth", "60", "--max-pages", str(limit)),
-            # Slow enough (about 20 pages a second) to be stopped well before the limit.
-            *("-s", "DOWNLOAD_DELAY=0.05", "-s", "AUTOTHROTTLE_ENABLED=False"),
-            *("-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8", "-s", "RETRY_TIMES=0"),
-        ]
-        first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while count() < limit // 4 and time.monotonic() < deadline:
-            assert first.poll() is None, first.communicate()
-            time.sleep(0.02)
-        if how == "sigint":
-            first.send_signal(signal.SIGINT)
-            try:
-                first.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                first.kill()
-        else:
-            first.kill()
-        first.communicate()
-        stored = count()
+        # Slow enough (about 20 pages a second) to be stopped well before the limit.
+        command = _crawl_command(
+            db_url,
+            server.url + "/",
+            tmp_path / "job",
+            *("--max-pages", str(limit), "-s", "DOWNLOAD_DELAY=0.05"),
+        )
+        _interrupt(command, engine, limit // 4, how)
+        stored = _captures(engine)
         assert limit // 4 <= stored < limit, "interrupted too late to prove much"
 
         second = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stderr
         assert "resumed job" in second.stdout and "(max_pages)" in second.stdout
         assert f" {limit - stored} new captures" in second.stdout, (stored, second.stdout)
-    assert count() == limit
+    assert _captures(engine) == limit
     engine.dispose()

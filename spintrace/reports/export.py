@@ -26,6 +26,7 @@ from spintrace.db.models import (
     SiteIndicator,
     SubstitutionSite,
 )
+from spintrace.reports.links import LinkTables
 from spintrace.reports.tables import spreadsheet_safe
 
 __all__ = [
@@ -108,33 +109,25 @@ def matches_query() -> Any:
 
     The one query behind the matches export, the notebook frames and the reports.
     """
-    page, source = aliased(Document), aliased(Document)
-    page_site, source_site = aliased(Site), aliased(Site)
-    return (
-        select(
-            Match.id,
-            page.url.label("page_url"),
-            source.url.label("source_url"),
-            Match.score,
-            Match.containment,
-            Match.coverage,
-            Match.spin_rate,
-            Match.matched_at,
-            page_site.domain.label("page_site"),
-            source_site.domain.label("source_site"),
-            page.title.label("page_title"),
-            source.title.label("source_title"),
-            source.published.label("source_published"),
-            page.added_at.label("page_added_at"),
-            Match.matcher,
-            Match.evidence,
-        )
-        .join(page, page.id == Match.page_id)
-        .join(source, source.id == Match.source_id)
-        .join(page_site, page_site.id == page.site_id)
-        .join(source_site, source_site.id == source.site_id)
-        .order_by(Match.id)
-    )
+    t = LinkTables()
+    return t.select(
+        Match.id,
+        t.page.url.label("page_url"),
+        t.source.url.label("source_url"),
+        Match.score,
+        Match.containment,
+        Match.coverage,
+        Match.spin_rate,
+        Match.matched_at,
+        t.page_site.domain.label("page_site"),
+        t.source_site.domain.label("source_site"),
+        t.page.title.label("page_title"),
+        t.source.title.label("source_title"),
+        t.source.published.label("source_published"),
+        t.page.added_at.label("page_added_at"),
+        Match.matcher,
+        Match.evidence,
+    ).order_by(Match.id)
 
 
 def _listed(evidence: object, key: str) -> list[dict[str, Any]]:

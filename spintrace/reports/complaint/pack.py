@@ -25,14 +25,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
-from spintrace.db.models import Capture, Document, Match, Site, utcnow
+from spintrace.db.models import Document, Match, Site, utcnow
 from spintrace.db.urls import site_domain
 from spintrace.errors import ReportError
 from spintrace.reports.complaint.evidence import evidence_view
 from spintrace.reports.export import write_rows
+from spintrace.reports.links import LinkTables
 from spintrace.reports.rendering import render_html, render_text
 from spintrace.reports.tables import spreadsheet_safe
 
@@ -141,41 +142,35 @@ def _owner_sites(session: Session, owner: str) -> list[int]:
 
 
 def _copies(session: Session, site_ids: Sequence[int]) -> list[Copy]:
-    page, source = aliased(Document), aliased(Document)
-    page_site = aliased(Site)
-    capture = aliased(Capture)
+    t = LinkTables()
     query = (
-        select(
+        t.select(
             Match.id.label("match_id"),
-            page.id.label("page_id"),
-            source.id.label("source_id"),
-            page.url.label("page_url"),
-            page.title.label("page_title"),
-            page_site.domain.label("site"),
-            source.url.label("source_url"),
-            source.title.label("source_title"),
-            source.published.label("source_published"),
-            page.added_at.label("page_added_at"),
+            t.page.id.label("page_id"),
+            t.source.id.label("source_id"),
+            t.page.url.label("page_url"),
+            t.page.title.label("page_title"),
+            t.page_site.domain.label("site"),
+            t.source.url.label("source_url"),
+            t.source.title.label("source_title"),
+            t.source.published.label("source_published"),
+            t.page.added_at.label("page_added_at"),
             Match.score,
             Match.containment,
             Match.coverage,
             Match.spin_rate,
             Match.matched_at,
             Match.matcher,
-            page.text_sha256.label("page_text_sha256"),
-            source.text_sha256.label("source_text_sha256"),
-            capture.id.label("capture_id"),
-            capture.sha256.label("capture_sha256"),
-            capture.fetched_at.label("capture_fetched_at"),
-            capture.status.label("capture_status"),
-            source.capture_id.label("source_capture_id"),
+            t.page.text_sha256.label("page_text_sha256"),
+            t.source.text_sha256.label("source_text_sha256"),
+            t.page_capture.id.label("capture_id"),
+            t.page_capture.sha256.label("capture_sha256"),
+            t.page_capture.fetched_at.label("capture_fetched_at"),
+            t.page_capture.status.label("capture_status"),
+            t.source.capture_id.label("source_capture_id"),
         )
-        .join(page, page.id == Match.page_id)
-        .join(source, source.id == Match.source_id)
-        .join(page_site, page_site.id == page.site_id)
-        .outerjoin(capture, capture.id == page.capture_id)
-        .where(source.site_id.in_(site_ids))
-        .order_by(page_site.domain, page.url, source.url, Match.id)
+        .where(t.source.site_id.in_(site_ids))
+        .order_by(t.page_site.domain, t.page.url, t.source.url, Match.id)
     )
     rows = session.execute(query)
     # Named columns, named fields: a column added to the query cannot shift the others.

@@ -13,10 +13,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from itertools import combinations
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import Engine
 
-from spintrace.db.models import Capture, Document, Match
+from spintrace.db.models import Match
+from spintrace.reports.links import LinkTables
 from spintrace.reports.network.model import MAX_SHARING_SITES, TIMING_WEIGHT, TimingEvidence
 from spintrace.reports.network.times import (
     CopySpan,
@@ -47,30 +47,21 @@ class Copy:
 
 def read_copies(engine: Engine, suspects: dict[int, str]) -> list[Copy]:
     """One :class:`Copy` per match of a page of a suspect site (``suspects``: id -> domain)."""
-    page, source = aliased(Document), aliased(Document)
-    page_capture, source_capture = aliased(Capture), aliased(Capture)
-    query = (
-        select(
-            page.site_id,
-            page.id.label("page_id"),
-            page.published,
-            page.added_at,
-            page_capture.fetched_at,
-            page_capture.headers,
-            source.id.label("source_id"),
-            source.url.label("source_url"),
-            source.published.label("source_published"),
-            source.added_at.label("source_added_at"),
-            source_capture.fetched_at.label("source_fetched_at"),
-            source_capture.headers.label("source_headers"),
-        )
-        .select_from(Match)
-        .join(page, page.id == Match.page_id)
-        .join(source, source.id == Match.source_id)
-        .outerjoin(page_capture, page_capture.id == page.capture_id)
-        .outerjoin(source_capture, source_capture.id == source.capture_id)
-        .order_by(Match.id)
-    )
+    t = LinkTables()
+    query = t.select(
+        t.page.site_id,
+        t.page.id.label("page_id"),
+        t.page.published,
+        t.page.added_at,
+        t.page_capture.fetched_at,
+        t.page_capture.headers,
+        t.source.id.label("source_id"),
+        t.source.url.label("source_url"),
+        t.source.published.label("source_published"),
+        t.source.added_at.label("source_added_at"),
+        t.source_capture.fetched_at.label("source_fetched_at"),
+        t.source_capture.headers.label("source_headers"),
+    ).order_by(Match.id)
     copies = []
     with engine.connect() as connection:
         for row in connection.execute(query):

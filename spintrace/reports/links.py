@@ -1,0 +1,45 @@
+"""The one join behind every report of links: a match with its page, its source, their sites
+and their captures.
+
+The matches export, the notebook frames, the complaint pack and the network report all read
+links this way; each picks its own columns from :class:`LinkTables`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import aliased
+
+from spintrace.db.models import Capture, Document, Match, Site
+
+__all__ = ["LinkTables"]
+
+
+@dataclass(frozen=True)
+class LinkTables:
+    """Aliases of the tables around a match: ``page``, ``source`` (documents), ``page_site``,
+    ``source_site`` and ``page_capture``, ``source_capture`` (``None`` columns when a document
+    was imported as text)."""
+
+    page: Any = field(default_factory=lambda: aliased(Document))
+    source: Any = field(default_factory=lambda: aliased(Document))
+    page_site: Any = field(default_factory=lambda: aliased(Site))
+    source_site: Any = field(default_factory=lambda: aliased(Site))
+    page_capture: Any = field(default_factory=lambda: aliased(Capture))
+    source_capture: Any = field(default_factory=lambda: aliased(Capture))
+
+    def select(self, *columns: Any) -> Select[Any]:
+        """``SELECT columns`` over every match joined to its sides."""
+        return (
+            select(*columns)
+            .select_from(Match)
+            .join(self.page, self.page.id == Match.page_id)
+            .join(self.source, self.source.id == Match.source_id)
+            .join(self.page_site, self.page_site.id == self.page.site_id)
+            .join(self.source_site, self.source_site.id == self.source.site_id)
+            .outerjoin(self.page_capture, self.page_capture.id == self.page.capture_id)
+            .outerjoin(self.source_capture, self.source_capture.id == self.source.capture_id)
+        )
