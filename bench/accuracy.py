@@ -1,9 +1,15 @@
-"""Accuracy of spintrace on the labelled dev set, next to plain MinHash LSH baselines.
+"""Accuracy of spintrace on a labelled dev set, next to plain MinHash LSH baselines.
 
 Runs the real CLI (``db upgrade``, ``sources import``, ``pages import``, ``match``, ``export
-matches``) on a fresh SQLite database per form, scores each page's top link against
+matches``) on a fresh SQLite database per form, scores every stored link against
 ``truth.csv``, and computes two datasketch MinHash LSH baselines in the same run (no spintrace
-code). Usage: ``python bench/accuracy.py [--data DIR] [--form text|html|both] [--db-dir DIR]
+code; each links a page to its top candidate only). ``truth.csv`` is either one row per page
+(``dev``: the page's source, or empty) or one row per (page, source) pair that must be linked
+(``dev2``, ``dev-llm``: with a ``kind``; a page that copies nothing has one row with an empty
+source): recall is over required pairs, a false link is any link of a page that copies nothing,
+a wrong link any link of a copying page to a source it did not copy.
+
+Usage: ``python bench/accuracy.py [--data DIR] [--form text|html|both] [--db-dir DIR]
 [--jobs] [--json FILE]``. See bench/README.md and docs/accuracy.md.
 """
 
@@ -28,6 +34,8 @@ from typing import Any
 import datasketch
 from datasketch import MinHash, MinHashLSH
 
+from spintrace.db.urls import canonical_url
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "dev"
 CLI = [sys.executable, "-c", "from spintrace.cli import main; main()"]
@@ -38,18 +46,18 @@ DIMENSIONS = ("spinner", "rate", "keep_frac", "shuffle", "boilerplate")
 WORD = re.compile(r"\w+")
 NUM_PERM = 128
 
-Links = dict[str, str]  # page URL -> source URL of its top link
+Links = dict[str, set[str]]  # page URL -> source URLs it is linked to
 
 
 @dataclass
 class Score:
-    """Top-link outcomes of one method, overall and per truth attribute (copies only)."""
+    """Link outcomes of one method over the required pairs, overall and per truth attribute."""
 
-    copies: int = 0
-    correct: int = 0
-    wrong_sources: int = 0
-    non_copies: int = 0
-    false_links: int = 0
+    copies: int = 0  # required (page, source) pairs
+    correct: int = 0  # of those, linked
+    wrong_sources: int = 0  # links of copying pages to sources they did not copy
+    non_copies: int = 0  # pages that copy nothing
+    false_links: int = 0  # of those, pages with any link
     groups: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # dim -> value -> [n, ok]
 
     @property
@@ -74,35 +82,44 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def group_values(row: dict[str, str]) -> dict[str, str]:
-    spinner = row["spinner"]
-    if spinner == "moby":
-        spinner = "moby-consistent" if row["consistent"] == "True" else "moby-random"
-    return {
-        "spinner": spinner,
-        "rate": f"{float(row['rate']):.1f}",
-        "keep_frac": row["keep_frac"],
-        "shuffle": row["shuffle"],
-        "boilerplate": row["boilerplate"],
-    }
+def dimensions(truth: list[dict[str, str]]) -> tuple[str, ...]:
+    """The attributes to report recall by: dev's spin settings, or the pair sets' kinds."""
+    if truth and "kind" in truth[0]:
+        return ("kind", "spinner", "rate")
+    return DIMENSIONS
+
+
+def group_values(row: dict[str, str], dims: tuple[str, ...]) -> dict[str, str]:
+    values = {dim: row.get(dim, "") for dim in dims}
+    if row.get("spinner") == "moby" and "consistent" in row:
+        values["spinner"] = "moby-consistent" if row["consistent"] == "True" else "moby-random"
+    if values.get("rate"):
+        values["rate"] = f"{float(values['rate']):.1f}"
+    return values
 
 
 def score(truth: list[dict[str, str]], links: Links) -> Score:
-    result = Score(groups={dim: {} for dim in DIMENSIONS})
+    dims = dimensions(truth)
+    result = Score(groups={dim: {} for dim in dims})
+    required: dict[str, set[str]] = {}
     for row in truth:
-        linked = links.get(row["page_url"])
+        if row["source_url"]:
+            required.setdefault(row["page_url"], set()).add(row["source_url"])
+    for row in truth:
+        linked = links.get(row["page_url"], set())
         if not row["source_url"]:
             result.non_copies += 1
-            result.false_links += linked is not None
+            result.false_links += bool(linked)
             continue
-        ok = linked == row["source_url"]
+        ok = row["source_url"] in linked
         result.copies += 1
         result.correct += ok
-        result.wrong_sources += linked is not None and not ok
-        for dim, value in group_values(row).items():
+        for dim, value in group_values(row, dims).items():
             cell = result.groups[dim].setdefault(value, [0, 0])
             cell[0] += 1
             cell[1] += ok
+    for page, sources in required.items():
+        result.wrong_sources += len(links.get(page, set()) - sources)
     return result
 
 
@@ -130,7 +147,7 @@ def minhash_baseline(sources: dict[str, str], pages: dict[str, str], n: int, t: 
             continue
         candidates = lsh.query(minhash)
         if candidates:
-            links[url] = max(candidates, key=lambda c: (minhash.jaccard(signatures[c]), c))
+            links[url] = {max(candidates, key=lambda c: (minhash.jaccard(signatures[c]), c))}
     return links
 
 
@@ -146,14 +163,16 @@ def run_step(db_url: str, cwd: Path, *args: str) -> tuple[float, list[str]]:
     return elapsed, [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
 
 
-def top_links(export: Path) -> Links:
-    best: dict[str, tuple[float, str]] = {}
+def all_links(export: Path) -> Links:
+    """Every stored link of the matches export, URLs in their canonical form (truth.csv's are
+    canonicalised the same way)."""
+    links: Links = {}
     with export.open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
-            candidate = (float(row["score"]), row["source_url"])
-            if row["page_url"] not in best or candidate > best[row["page_url"]]:
-                best[row["page_url"]] = candidate
-    return {page: source for page, (_score, source) in best.items()}
+            links.setdefault(canonical_url(row["page_url"]), set()).add(
+                canonical_url(row["source_url"])
+            )
+    return links
 
 
 def run_form(form: str, data: Path, db_dir: Path, counts: dict[str, int]) -> tuple[FormRun, Links]:
@@ -175,7 +194,7 @@ def run_form(form: str, data: Path, db_dir: Path, counts: dict[str, int]) -> tup
         run.seconds[name], lines = run_step(db_url, db_dir, *args)
         run.items[name] = items
         run.log.extend(f"{name}: {line}" for line in lines)
-    return run, top_links(export)
+    return run, all_links(export)
 
 
 def print_header(data: Path, counts: dict[str, int]) -> None:
@@ -191,8 +210,8 @@ def print_header(data: Path, counts: dict[str, int]) -> None:
     print(f"commit:   {commit or 'unknown'}")
     print(f"data:     {data}")
     print(
-        f"          {counts['sources']} sources; {counts['pages']} pages = {counts['copies']} "
-        f"copies + {counts['pages'] - counts['copies']} non-copies"
+        f"          {counts['sources']} sources; {counts['pages']} pages; {counts['copies']} "
+        "required (page, source) pairs"
     )
     print(f"settings: {', '.join(overrides) or 'defaults (no SPINTRACE_* variables set)'}")
     print(
@@ -222,14 +241,15 @@ def print_form(run: FormRun, baseline_seconds: dict[str, float]) -> None:
     print(f"\n{'':<28}{head}")
     first = scores[0]
     print(
-        f"{f'recall (correct/{first.copies})':<28}" + "".join(f"{s.recall:>13.3f}" for s in scores)
+        f"{f'pair recall (linked/{first.copies})':<28}"
+        + "".join(f"{s.recall:>13.3f}" for s in scores)
     )
     print(
-        f"{f'false links (/{first.non_copies})':<28}"
+        f"{f'false links (pages/{first.non_copies})':<28}"
         + "".join(f"{s.false_links:>13}" for s in scores)
     )
-    print(f"{'wrong sources':<28}" + "".join(f"{s.wrong_sources:>13}" for s in scores))
-    for dim in DIMENSIONS:
+    print(f"{'wrong links':<28}" + "".join(f"{s.wrong_sources:>13}" for s in scores))
+    for dim in first.groups:
         print(f"\n{'by ' + dim:<22}{'n':>6}{head}")
         for value in sorted(first.groups[dim]):
             n = first.groups[dim][value][0]
@@ -255,11 +275,14 @@ def main() -> None:
         sys.exit(f"error: {data} lacks {', '.join(missing)}")
     with (data / "truth.csv").open(encoding="utf-8", newline="") as handle:
         truth = list(csv.DictReader(handle))
-    sources = {r["url"]: r["text"] for r in read_jsonl(data / "sources.jsonl")}
-    pages = {r["url"]: r["text"] for r in read_jsonl(data / PAGE_FILES["text"])}
+    for row in truth:  # as spintrace stores them (spintrace.db.urls)
+        row["page_url"] = canonical_url(row["page_url"])
+        row["source_url"] = canonical_url(row["source_url"]) if row["source_url"] else ""
+    sources = {canonical_url(r["url"]): r["text"] for r in read_jsonl(data / "sources.jsonl")}
+    pages = {canonical_url(r["url"]): r["text"] for r in read_jsonl(data / PAGE_FILES["text"])}
     counts = {
         "sources": len(sources),
-        "pages": len(truth),
+        "pages": len({row["page_url"] for row in truth}),
         "copies": sum(1 for row in truth if row["source_url"]),
     }
     print_header(data, counts)
