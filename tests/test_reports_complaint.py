@@ -63,6 +63,9 @@ def _expected_rows(engine: Engine, owner: str) -> list[dict[str, str]]:
                     "containment": str(match.containment),
                     "coverage": str(match.coverage),
                     "spin_rate": str(match.spin_rate),
+                    "page_time": _iso(match.page_time),
+                    "page_time_basis": match.page_time_basis or "",
+                    "order": match.order or "unknown",
                     "capture_sha256": capture.sha256 if capture else "",
                 }
             )

@@ -289,6 +289,18 @@ class Match(Base):
     learned_at: Mapped[datetime | None] = mapped_column(
         doc="when its substitutions were harvested into the learned table"
     )
+    # Who came first (spintrace.db.times): each side's time and what it is, and the verdict.
+    # Filled by the match stage for every link (NULL only until the next `match` after an
+    # upgrade from a database without them).
+    page_time: Mapped[datetime | None] = mapped_column(doc="the page's time, if it has one")
+    page_time_basis: Mapped[str | None] = mapped_column(String(9), doc="'published' or 'captured'")
+    source_time: Mapped[datetime | None] = mapped_column(doc="the source's time, if it has one")
+    source_time_basis: Mapped[str | None] = mapped_column(
+        String(9), doc="'published' or 'captured'"
+    )
+    order: Mapped[str | None] = mapped_column(
+        String(14), doc="'source-earlier', 'page-earlier' or 'unknown'"
+    )
 
     page: Mapped[Document] = relationship(foreign_keys=[page_id])
     source: Mapped[Document] = relationship(foreign_keys=[source_id])

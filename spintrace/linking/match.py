@@ -10,7 +10,8 @@ again; a stored link is never dropped. Steps:
 2. **Match** each stale page: de-spin it (confirmed learned substitutions undone, lemmas),
    query the containment index, align the page with each candidate, keep the best at or above
    ``match_threshold`` with its evidence.
-3. **Learn**: harvest the substitutions of the new links (:mod:`spintrace.linking.substitutions`).
+3. **Order**: store who came first on every link that lacks it (:mod:`spintrace.linking.order`).
+4. **Learn**: harvest the substitutions of the new links (:mod:`spintrace.linking.substitutions`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from spintrace.linking.index import (
     load_index,
     text_tokens_and_features,
 )
+from spintrace.linking.order import order_links
 from spintrace.linking.substitutions import harvest, load_substitutions
 from spintrace.matcher.align import Bigrams, align, bigram_starts
 from spintrace.matcher.despin import Despinner
@@ -242,6 +244,7 @@ def match_pages(
         if progress is not None:
             progress(report.checked, total)
     report.match_seconds = time.perf_counter() - started
+    order_links(engine)
     try:
         report.learned_from = harvest(engine, thesaurus)
     except Exception as exc:

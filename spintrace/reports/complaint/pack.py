@@ -50,6 +50,9 @@ CSV_COLUMNS = (
     "containment",
     "coverage",
     "spin_rate",
+    "page_time",
+    "page_time_basis",
+    "order",
     "capture_sha256",
     "evidence",
 )
@@ -103,6 +106,11 @@ class Copy:
     capture_fetched_at: datetime | None
     capture_status: int | None
     source_capture_id: int | None
+    page_time: datetime | None
+    page_time_basis: str | None
+    source_time: datetime | None
+    source_time_basis: str | None
+    order: str | None
     notice: str = field(default="")
 
     @property
@@ -168,6 +176,11 @@ def _copies(session: Session, site_ids: Sequence[int]) -> list[Copy]:
             t.page_capture.fetched_at.label("capture_fetched_at"),
             t.page_capture.status.label("capture_status"),
             t.source.capture_id.label("source_capture_id"),
+            Match.page_time,
+            Match.page_time_basis,
+            Match.source_time,
+            Match.source_time_basis,
+            Match.order,
         )
         .where(t.source.site_id.in_(site_ids))
         .order_by(t.page_site.domain, t.page.url, t.source.url, Match.id)
@@ -219,6 +232,9 @@ def _csv_row(copy: Copy) -> dict[str, Any]:
         "containment": copy.containment,
         "coverage": copy.coverage,
         "spin_rate": copy.spin_rate,
+        "page_time": copy.page_time,
+        "page_time_basis": copy.page_time_basis or "",
+        "order": copy.order or "unknown",
         "capture_sha256": copy.capture_sha256 or "",
         "evidence": copy.evidence_path,
     }

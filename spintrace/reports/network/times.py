@@ -1,10 +1,5 @@
-"""When a page appeared: the time of a page (DESIGN.md, "Time of a page"), one rule.
-
-A page's time is its own published date (HTML metadata or the import's ``published``) when
-it has one that is not later than its first capture and not identical to its source's
-published time (farms often copy the original's date metadata); otherwise its first capture
-time. Import time alone never counts: a page imported as text with no usable date has no time.
-Every time says which one it is (:attr:`PageTime.basis`).
+"""Copy timing for the network report, on the time of a page (:mod:`spintrace.db.times`, the
+one rule of DESIGN.md "Time of a page", re-exported here).
 
 A capture only proves that the page was there by then. So for copy timing a captured time
 bounds the copy to the span from its source's publication to the capture (:func:`copy_span`),
@@ -16,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
 
-from spintrace.db.captures import is_imported
+from spintrace.db.times import Basis, PageTime, crawl_time, time_of_page
 
 __all__ = [
     "Basis",
@@ -30,16 +24,6 @@ __all__ = [
     "time_of_page",
 ]
 
-Basis = Literal["published", "captured"]
-
-
-@dataclass(frozen=True)
-class PageTime:
-    """A page's time and what it is: its own ``published`` date or its first ``captured`` time."""
-
-    at: datetime
-    basis: Basis
-
 
 @dataclass(frozen=True)
 class CopySpan:
@@ -49,34 +33,6 @@ class CopySpan:
     time: PageTime
     earliest: datetime
     latest: datetime
-
-
-def crawl_time(fetched_at: datetime | None, headers: dict[str, Any] | None) -> datetime | None:
-    """The fetch time of a crawled capture; ``None`` for no capture or an import's HTML."""
-    if fetched_at is None or is_imported(headers if isinstance(headers, dict) else None):
-        return None
-    return fetched_at
-
-
-def time_of_page(
-    published: datetime | None,
-    first_capture: datetime | None,
-    imported: datetime,
-    source_published: datetime | None = None,
-) -> PageTime | None:
-    """The time of a page, or ``None`` when it has no usable one.
-
-    ``first_capture`` is the fetch time of its first crawled capture (:func:`crawl_time`),
-    ``imported`` when spintrace stored it: with no capture, a published date later than that is
-    impossible and is not used (import time is a bound here, never a time).
-    ``source_published`` is the published time of the source it copies (``None`` for a source).
-    """
-    latest = first_capture if first_capture is not None else imported
-    if published is not None and published <= latest and published != source_published:
-        return PageTime(published, "published")
-    if first_capture is not None:
-        return PageTime(first_capture, "captured")
-    return None
 
 
 def copy_span(time: PageTime | None, source: PageTime | None) -> CopySpan | None:
