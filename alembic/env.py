@@ -45,10 +45,20 @@ def run_migrations_online() -> None:
     if not isinstance(engine, Engine):
         engine = create_engine(_url())
     with engine.connect() as connection:
-        _configure(connection)
-        with context.begin_transaction():
-            context.run_migrations()
-        connection.commit()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a table by DROP + rename: with foreign keys enforced, the DROP
+            # would cascade through every row that points at it. Only outside a transaction
+            # does SQLite take this pragma; it is restored below for the pooled connection.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            _configure(connection)
+            with context.begin_transaction():
+                context.run_migrations()
+            connection.commit()
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

@@ -71,3 +71,47 @@ def test_statements_have_a_time_limit_and_migrations_do_not(
     upgrade(engine)  # migrations run on their own connection, without the limit
     assert current_revision(engine) == head_revision()
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_users_own_connection_options_are_kept(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PGOPTIONS or the URL's options are kept, with the statement timeout added unless the user
+    set one; bulk work (migrations) always runs without it."""
+    from sqlalchemy import text
+
+    from spintrace.db.engine import bulk_engine
+
+    def show(engine_url: str, *names: str) -> list[str]:
+        engine = open_engine(engine_url)
+        try:
+            with engine.connect() as connection:
+                return [connection.execute(text(f"SHOW {n}")).scalar_one() for n in names]
+        finally:
+            engine.dispose()
+
+    monkeypatch.setenv("SPINTRACE_DB_STATEMENT_TIMEOUT", "7")
+    upgrade(open_engine(pg_url, create=True))
+    monkeypatch.setenv("PGOPTIONS", "-c search_path=public,pg_catalog")
+    assert show(pg_url, "search_path", "statement_timeout") == ["public,pg_catalog", "7s"]
+    monkeypatch.delenv("PGOPTIONS")
+    with_options = f"{pg_url}?options=-c%20lock_timeout%3D3000"
+    assert show(with_options, "lock_timeout", "statement_timeout") == ["3s", "7s"]
+    own_timeout = f"{pg_url}?options=-c%20statement_timeout%3D5000"
+    assert show(own_timeout, "statement_timeout") == ["5s"]
+    engine = open_engine(own_timeout)
+    bulk = bulk_engine(engine)
+    with bulk.connect() as connection:
+        assert connection.execute(text("SHOW statement_timeout")).scalar_one() == "0"
+    bulk.dispose()
+    engine.dispose()
+
+
+def test_an_in_memory_database_is_migrated_in_place() -> None:
+    engine = open_engine("sqlite://", create=True)
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as connection:  # foreign keys are back on after the migration
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()

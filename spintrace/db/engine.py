@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -53,25 +54,45 @@ _KEEPALIVES = {
 }
 
 
+def _options(url: URL, statement_timeout: int | None) -> str:
+    """The libpq ``options`` string: the user's own (the URL's ``options``, else
+    ``PGOPTIONS``) first, then the statement timeout, unless the user set one and this is not
+    bulk work (``-c`` settings later in the string win)."""
+    value = url.query.get("options")
+    own = (value if isinstance(value, str) else " ".join(value or ())) or os.environ.get(
+        "PGOPTIONS", ""
+    )
+    parts = [own] if own else []
+    if statement_timeout is not None:  # bulk work: always the last word
+        parts.append(f"-c statement_timeout={statement_timeout * 1000}")
+    elif "statement_timeout" not in own:
+        seconds = Settings.from_env().db_statement_timeout
+        parts.append(f"-c statement_timeout={seconds * 1000}")
+    return " ".join(parts)
+
+
 def _connect_args(url: URL, *, statement_timeout: int | None = None) -> dict[str, Any]:
     """Driver arguments of a PostgreSQL connection: connect and statement timeouts (settings
-    ``db_connect_timeout``, ``db_statement_timeout``) and keepalives. Nothing for SQLite, and
-    nothing a URL sets itself is overridden."""
+    ``db_connect_timeout``, ``db_statement_timeout``) and keepalives, around what the URL and
+    ``PGOPTIONS`` already set (those win, but for bulk work's statement timeout). Nothing for
+    SQLite."""
     if url.get_backend_name() != "postgresql":
         return {}
-    settings = Settings.from_env()
-    seconds = settings.db_statement_timeout if statement_timeout is None else statement_timeout
     args: dict[str, Any] = {
-        "connect_timeout": settings.db_connect_timeout,
-        "options": f"-c statement_timeout={seconds * 1000}",
+        "connect_timeout": Settings.from_env().db_connect_timeout,
         **_KEEPALIVES,
     }
-    return {key: value for key, value in args.items() if key not in url.query}
+    args = {key: value for key, value in args.items() if key not in url.query}
+    args["options"] = _options(url, statement_timeout)
+    return args
 
 
 def bulk_engine(engine: Engine) -> Engine:
-    """An engine on the same database whose statements have no time limit, for long bulk
-    work (migrations); dispose of it after use."""
+    """An engine for long bulk work (migrations) whose statements have no time limit: on
+    PostgreSQL a new engine (dispose of it after use), elsewhere ``engine`` itself (SQLite has
+    no statement timeout, and an in-memory database exists only on its own engine)."""
+    if engine.dialect.name != "postgresql":
+        return engine
     return create_engine(
         engine.url, pool_pre_ping=True, connect_args=_connect_args(engine.url, statement_timeout=0)
     )

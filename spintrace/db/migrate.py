@@ -81,7 +81,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     try:
         command.upgrade(alembic_config(migrating), revision)
     finally:
-        migrating.dispose()
+        if migrating is not engine:
+            migrating.dispose()
 
 
 def downgrade(engine: Engine, revision: str) -> None:
@@ -90,7 +91,8 @@ def downgrade(engine: Engine, revision: str) -> None:
     try:
         command.downgrade(alembic_config(migrating), revision)
     finally:
-        migrating.dispose()
+        if migrating is not engine:
+            migrating.dispose()
 
 
 def require_current_schema(engine: Engine) -> None:
