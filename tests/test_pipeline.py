@@ -316,6 +316,15 @@ def test_a_damaged_index_says_how_to_recover(migrated: Engine, any_db_url: str) 
     assert again.exit_code == 0, again.output
     assert "checked 10 pages against 8 sources: 7 linked" in again.output
     assert _count(migrated, Match) == 7
+    # Damaged token tables too: one line that says how to recover, then a rebuild.
+    with Session(migrated) as session, session.begin():
+        session.execute(update(DocumentTokens).values(data=b"SPTT\x01\x00garbage"))
+        session.execute(delete(MatchCheck))
+    result = cli_runner.invoke(cli, ["--db", any_db_url, "match"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "are damaged" in result.output and "spintrace index rebuild" in result.output
+    assert cli_runner.invoke(cli, ["--db", any_db_url, "index", "rebuild"]).exit_code == 0
+    assert cli_runner.invoke(cli, ["--db", any_db_url, "match"]).exit_code == 0
 
 
 def test_hand_edited_evidence_never_breaks_a_report(migrated: Engine, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,17 +45,31 @@ class _Group(click.Group):
         except OperationalError as exc:
             raise click.ClickException(f"database error: {driver_message(exc)}") from None
         except BrokenPipeError:
+            if not _stdout_closed():
+                raise
             # The reader went away (``spintrace export ... | head -1``): not an error.
             silence_stdout()
             ctx.exit(0)
         except OSError as exc:
-            # The machine refused (disk full, read-only or missing folder, permissions): the
-            # user's to fix, so one line, never a traceback. What was written so far is whole:
-            # the database commits per batch, and files are left as far as they got.
-            where = f" {exc.filename}" if exc.filename else ""
+            # The machine refused (disk full, unreadable file, missing folder, permissions):
+            # the user's to fix, so one line; -v shows where it happened.
+            if logging.getLogger().isEnabledFor(logging.INFO):
+                logging.getLogger(__name__).exception("the operating system refused")
+            where = f"{exc.filename}: " if exc.filename else ""
             raise click.ClickException(
-                f"cannot write{where}: {exc.strerror or exc.__class__.__name__}"
+                f"{where}{exc.strerror or exc.__class__.__name__}"
             ) from None
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader went away (poll reports an error on it)."""
+    try:
+        fileno = sys.stdout.fileno()
+    except (OSError, ValueError):
+        return False
+    poller = select.poll()
+    poller.register(fileno, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 def silence_stdout() -> None:

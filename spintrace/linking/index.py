@@ -148,9 +148,10 @@ _COMPACT_LOCK = 0x5EED_1DE5
 
 def _compact(engine: Engine) -> None:
     with Session(engine) as session, session.begin():
+        # Before the lock: waiting behind another run's merge may outlast the timeout too.
+        without_statement_timeout(session)  # a large merge may outlast db_statement_timeout
         # Two runs merging the same segments would each insert a merged copy.
         lock_transaction(session, _COMPACT_LOCK)
-        without_statement_timeout(session)  # a large merge may outlast db_statement_timeout
         # Segments of older feature versions can never be queried again.
         session.execute(delete(IndexSegment).where(IndexSegment.name != INDEX_NAME))
         segments = session.scalars(

@@ -17,6 +17,7 @@ again; a stored link is never dropped. Steps:
 from __future__ import annotations
 
 import logging
+import struct
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session
 from spintrace.config import Settings
 from spintrace.db.models import Document, DocumentTokens, Match, MatchCheck, utcnow
 from spintrace.db.writes import claim, driver_message, retry_on_conflict
+from spintrace.errors import DatabaseError
 from spintrace.linking.index import (
     TOKENS_KIND,
     drop_index,
@@ -111,7 +113,13 @@ class _Sources:
                 .where(Document.id == source_id)
             ).one()
             if data is not None:
-                table = TokenTable.from_bytes(data)
+                try:
+                    table = TokenTable.from_bytes(data)
+                except (ValueError, struct.error, UnicodeDecodeError) as exc:
+                    raise DatabaseError(
+                        f"the stored tokens of source {source_id} are damaged ({exc}); "
+                        "run `spintrace index rebuild`"
+                    ) from None
             else:  # indexed by an older spintrace: tokenise it once more
                 table = TokenTable.from_tokens(
                     self.despinner.tokens(tokenize(text), undo_spin=False)

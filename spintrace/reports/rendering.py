@@ -49,10 +49,12 @@ def http_url(value: object) -> str | None:
     return None
 
 
-# Unicode bidirectional controls (embeddings, overrides, isolates, marks): from a scraped title
+# Unicode bidirectional controls (embeddings, overrides, isolates): from a scraped title
 # they can make text read in another order than it is stored ("Invoice <RLO>gnp.exe" shows
 # as "Invoice exe.png"). Reports show each as a visible code instead.
-_BIDI = re.compile("[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+# The marks (U+200E, U+200F, U+061C) are left alone: they are ordinary in Arabic, Hebrew and
+# Persian text and cannot reorder a run on their own.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
 def show_bidi(value: object) -> object:

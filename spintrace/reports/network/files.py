@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from spintrace.reports.network.drawing import community_colour, edge_colour, edge_dashes, layout
 from spintrace.reports.network.model import EVIDENCE_LIMIT, INDICATOR_WEIGHTS
 from spintrace.reports.network.rows import evidence_lines
+from spintrace.reports.rendering import show_bidi
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -32,7 +33,7 @@ _NOT_IN_GEXF = frozenset({"ids"})
 
 
 def _xml_text(value: object) -> str:
-    return _NOT_XML.sub("", str(value))
+    return str(show_bidi(_NOT_XML.sub("", str(value))))
 
 
 def _node_attributes(data: dict[str, Any]) -> dict[str, object]:
