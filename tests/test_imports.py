@@ -81,13 +81,19 @@ def test_a_full_disk_keeps_what_was_stored_and_counts_only_that(
 
 
 @pytest.mark.postgres
-def test_concurrent_imports_sharing_new_hosts_lose_nothing(pg_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("order", ["same", "reversed"])
+def test_concurrent_imports_sharing_new_hosts_lose_nothing(
+    pg_url: str, tmp_path: Path, order: str
+) -> None:
     """Regression (issue 9.9): two imports adding the same new hosts lost rows on PostgreSQL
-    and counted them as 'unchanged'."""
+    and counted them as 'unchanged'; in opposite orders they deadlocked and stopped."""
     engine = open_engine(pg_url, create=True)
     upgrade(engine)
-    # Every line a new host, in the same order in both files: the imports race on each one.
+    # Every line a new host: the imports race on each one, in the same or opposite order.
     files = [_pages(tmp_path / f"{tag}.jsonl", 1500, 1500, tag) for tag in ("a", "b")]
+    if order == "reversed":
+        lines = files[1].read_text(encoding="utf-8").splitlines(keepends=True)
+        files[1].write_text("".join(reversed(lines)), encoding="utf-8")
     code = "from spintrace.cli import main; main()"
     runs = [
         subprocess.Popen(

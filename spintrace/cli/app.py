@@ -56,9 +56,7 @@ class _Group(click.Group):
             if logging.getLogger().isEnabledFor(logging.INFO):
                 logging.getLogger(__name__).exception("the operating system refused")
             where = f"{exc.filename}: " if exc.filename else ""
-            raise click.ClickException(
-                f"{where}{exc.strerror or exc.__class__.__name__}"
-            ) from None
+            raise click.ClickException(f"{where}{exc.strerror or exc.__class__.__name__}") from None
 
 
 def _stdout_closed() -> bool:

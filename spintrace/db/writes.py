@@ -31,6 +31,7 @@ __all__ = [
     "driver_message",
     "insert_ignoring_conflicts",
     "is_postgresql",
+    "is_transient",
     "lock_transaction",
     "retry_on_conflict",
     "without_statement_timeout",
@@ -49,6 +50,13 @@ def driver_message(exc: DBAPIError) -> str:
     """The first line of what the database driver said, without SQLAlchemy's statement dump."""
     text = str(exc.orig).strip() if exc.orig is not None else str(exc).strip()
     return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """Whether the database gave up on the transaction for a reason that a retry removes: a
+    deadlock or a serialisation failure (SQLSTATE class 40) with a concurrent writer."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("40")
 
 
 def is_postgresql(session: Session) -> bool:
@@ -99,7 +107,9 @@ def retry_on_conflict(
         try:
             with Session(engine) as session, session.begin():
                 result = step(session)
-        except IntegrityError as exc:
+        except DBAPIError as exc:
+            if not isinstance(exc, IntegrityError) and not is_transient(exc):
+                raise
             conflicts += 1
             if conflicts > MAX_CONFLICTS:
                 raise DatabaseError(

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
 from spintrace.db.captures import IMPORTED_HEADERS, store_capture
-from spintrace.db.writes import driver_message
+from spintrace.db.urls import site_domain
+from spintrace.db.writes import driver_message, is_transient
 from spintrace.errors import DatabaseError, InputError
 from spintrace.ingest.documents import (
     find_document,
@@ -163,6 +164,13 @@ class _Writer:
             self.sites.clear()  # ids of sites added by the rolled-back transaction
             raise
 
+    def _add_sites(self, session: Session, batch: list[_Prepared]) -> None:
+        """The batch's sites, added first in one short transaction, in domain order: two
+        imports adding the same new hosts then wait for each other instead of deadlocking."""
+        by_domain = {site_domain(item.record.url): item.record.url for item in batch}
+        for domain in sorted(by_domain):
+            site_id_for(session, by_domain[domain], self.sites)
+
     def write(self, batch: list[_Prepared], report: ImportReport) -> None:
         """Store a batch in one transaction; if the data is refused, item by item.
 
@@ -173,9 +181,15 @@ class _Writer:
         """
         results: list[bool | None]
         try:
+            self._transaction(lambda s: self._add_sites(s, batch))
             results = self._transaction(lambda s: [self._write_one(s, item) for item in batch])
         except OperationalError as exc:
-            raise DatabaseError(f"the database refused the import: {driver_message(exc)}") from None
+            if not is_transient(exc):
+                raise DatabaseError(
+                    f"the database refused the import: {driver_message(exc)}"
+                ) from None
+            # A deadlock with a concurrent import: item by item, each retried.
+            results = [self._write_item(item, report) for item in batch]
         except DBAPIError:
             results = [self._write_item(item, report) for item in batch]
         for added in results:
@@ -194,6 +208,8 @@ class _Writer:
             except IntegrityError:
                 continue
             except OperationalError as exc:
+                if is_transient(exc):  # a deadlock with a concurrent import: again
+                    continue
                 raise DatabaseError(
                     f"the database refused the import: {driver_message(exc)}"
                 ) from None
