@@ -81,6 +81,12 @@ def test_the_scheme_and_www_stay_in_the_url_but_not_in_its_key() -> None:
         ("https://alice.blogspot.com/2026/03/a.html", "alice.blogspot.com"),
         ("https://www.alice.blogspot.com/", "alice.blogspot.com"),
         ("https://bob.github.io/", "bob.github.io"),
+        # Shared blog hosts the Public Suffix List lacks: each blog is its own site (farms
+        # live there side by side).
+        ("https://alice.wordpress.com/2026/03/a/", "alice.wordpress.com"),
+        ("https://bob.wordpress.com/", "bob.wordpress.com"),
+        ("https://farm.tumblr.com/post/1", "farm.tumblr.com"),
+        ("https://x.substack.com/p/y", "x.substack.com"),
         ("https://xn--bcher-kva.de/", "xn--bcher-kva.de"),
         ("https://shop.bücher.de/", "xn--bcher-kva.de"),
         # IP addresses and hosts without a known suffix keep host[:port], www. dropped.

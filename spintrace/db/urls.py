@@ -31,6 +31,7 @@ import tldextract
 from w3lib.url import canonicalize_url
 
 __all__ = [
+    "SHARED_HOSTS",
     "TRACKING_PARAMETERS",
     "TRACKING_PREFIXES",
     "canonical_url",
@@ -167,15 +168,47 @@ def url_key(url: str) -> str:
     return key
 
 
+SHARED_HOSTS: tuple[str, ...] = (
+    "000webhostapp.com",
+    "beehiiv.com",
+    "blog.fc2.com",
+    "blog.jp",
+    "bloggersdelight.dk",
+    "blogspot.co.uk",
+    "canalblog.com",
+    "ghost.io",
+    "hashnode.dev",
+    "jimdo.com",
+    "jimdosite.com",
+    "livejournal.com",
+    "medium.com",
+    "mystrikingly.com",
+    "over-blog.com",
+    "squarespace.com",
+    "substack.com",
+    "tumblr.com",
+    "typepad.com",
+    "ucoz.ru",
+    "weebly.com",
+    "wordpress.com",
+)
+"""Blog and site hosts whose subdomains belong to different people but which the Public Suffix
+List does not list (``alice.wordpress.com`` and ``bob.wordpress.com`` are two sites, often two
+farms). Each subdomain of these is a site of its own. Changing this list changes what a site is
+for stored rows too: it needs a migration that re-keys ``sites``."""
+
+
 @cache
 def _suffixes() -> tldextract.TLDExtract:
     # The Public Suffix List snapshot shipped inside tldextract: no download (no URLs), no
-    # disk cache (no cache_dir), private section on (blogspot.com, github.io are suffixes).
+    # disk cache (no cache_dir), private section on (blogspot.com, github.io are suffixes),
+    # plus the shared hosts it lacks.
     return tldextract.TLDExtract(
         suffix_list_urls=(),
         cache_dir=None,
         fallback_to_snapshot=True,
         include_psl_private_domains=True,
+        extra_suffixes=SHARED_HOSTS,
     )
 
 
