@@ -508,23 +508,32 @@ def test_spins_are_weighed_by_rarity_and_thesaurus(migrated: Engine) -> None:
 def test_every_edge_gets_its_tier(migrated: Engine) -> None:
     sources = _sources(_with_demo_sources(migrated))
     with Session(migrated) as session:
-        site = {name: _site(session, f"{name}.example") for name in "abcdefgh"}
+        site = {name: _site(session, f"{name}.example") for name in "abcdefghijkl"}
         for name, site_id in site.items():
             for number in range(2):
                 page = _page(
                     session,
                     site_id,
                     f"https://{name}.example/{number}",
-                    published=sources[number][1] + timedelta(days=1, hours="abcdefgh".index(name)),
+                    published=sources[number][1]
+                    + timedelta(days=1, hours="abcdefghijkl".index(name)),
                 )
                 if name in "ab":  # a and b: two sources copied an hour apart
                     _match(session, page, sources[number][0])
         _indicator(session, site["c"], "google-analytics", "G-SHARED01")  # c, d: one account
         _indicator(session, site["d"], "google-analytics", "G-SHARED01")
-        for number in range(4):  # e, f: four spins no thesaurus explains
+        for number in range(8):  # e, f: eight spins no thesaurus explains
             _substitution(session, f"quirk{number}", f"word{number}", [site["e"], site["f"]])
         _indicator(session, site["g"], "wordpress-theme", "newsup")  # g, h: a theme
         _indicator(session, site["h"], "wordpress-theme", "newsup")
+        # i, j: four unexplained spins alone: common synonyms the thesauri lack look the same.
+        for number in range(4):
+            _substitution(session, f"odd{number}", f"plain{number}", [site["i"], site["j"]])
+        # k, l: three unexplained spins backed by a shared template.
+        for number in range(3):
+            _substitution(session, f"rare{number}", f"usual{number}", [site["k"], site["l"]])
+        _indicator(session, site["k"], "wordpress-plugin", "obscure-plugin")
+        _indicator(session, site["l"], "wordpress-plugin", "obscure-plugin")
         session.commit()
     graph = build_network(migrated, min_strength=0)
     tiers = {frozenset((a, b)): data["tier"] for a, b, data in graph.edges(data=True)}
@@ -532,6 +541,8 @@ def test_every_edge_gets_its_tier(migrated: Engine) -> None:
     assert tiers[frozenset(("c.example", "d.example"))] == "strong"
     assert tiers[frozenset(("e.example", "f.example"))] == "medium"
     assert tiers[frozenset(("g.example", "h.example"))] == "weak"
+    assert tiers[frozenset(("i.example", "j.example"))] == "weak"
+    assert tiers[frozenset(("k.example", "l.example"))] == "medium"
     for _, _, data in graph.edges(data=True):
         assert set(EVIDENCE_KINDS) <= {key.removesuffix("_strength") for key in data}
 

@@ -39,6 +39,7 @@ __all__ = [
     "INDICATOR_WEIGHTS",
     "MAX_SHARING_SITES",
     "MEDIUM_MIN",
+    "RARE_SPINS_ALONE_MIN",
     "RARE_SPIN_WEIGHT",
     "THESAURUS_SPINS_MAX",
     "THESAURUS_SPIN_WEIGHT",
@@ -99,9 +100,14 @@ THESAURUS_SPINS_MAX = 0.05
 """Thesaurus spins together never count for more: they are one tool's choices, not independent
 clues, and alone they stay under :data:`DEFAULT_MIN_STRENGTH`."""
 MEDIUM_MIN = 0.5
-"""An edge without a shared account ID is ``medium`` when its rare spins and copy timing
-together reach this (two sources copied within hours of each other; four rare spins of just
-these two sites); else ``weak``."""
+"""An edge without a shared account ID is ``medium`` when its copy timing reaches this (two
+sources copied within hours of each other), or when rare spins backed by another clue (copy
+timing, a shared template) reach it together with that clue; else ``weak``."""
+RARE_SPINS_ALONE_MIN = 0.8
+"""Rare spins with nothing else behind them make an edge ``medium`` only from this strength
+(eight pairs used by just these two sites): "no thesaurus explains it" also holds for common
+synonyms the shipped thesauri happen to lack ("extremely" -> "incredibly"), which unrelated
+spinners share."""
 
 
 def noisy_or(weights: Iterable[float]) -> float:
@@ -205,5 +211,11 @@ def edge_tier(strengths: Mapping[str, float]) -> Tier:
     """The tier of an edge with these ``<kind>_strength`` values (:data:`EVIDENCE_KINDS`)."""
     if strengths["ids_strength"] > 0:
         return "strong"
-    medium = noisy_or((strengths["rare_spins_strength"], strengths["timing_strength"]))
-    return "medium" if medium >= MEDIUM_MIN else "weak"
+    rare, timing = strengths["rare_spins_strength"], strengths["timing_strength"]
+    template = strengths["template_strength"]
+    if timing >= MEDIUM_MIN or rare >= RARE_SPINS_ALONE_MIN:
+        return "medium"
+    backed = timing > 0 or template > 0
+    if rare > 0 and backed and noisy_or((rare, timing, template)) >= MEDIUM_MIN:
+        return "medium"
+    return "weak"
