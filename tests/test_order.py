@@ -94,3 +94,17 @@ def test_no_usable_date_is_unknown_and_old_links_get_a_verdict(
     match_pages(migrated)
     match = _link(migrated)
     assert match.order == "unknown" and match.source_time == MARCH
+
+
+def test_a_date_copied_at_day_precision_is_not_the_pages() -> None:
+    """A farm that keeps only the source's date (midnight) did not publish before it."""
+    source = datetime(2026, 3, 3, 14, 30, tzinfo=UTC)
+    day = datetime(2026, 3, 3, tzinfo=UTC)
+    assert time_of_page(day, MARCH.replace(day=20), NOW, source_published=source) == PageTime(
+        MARCH.replace(day=20), "captured"
+    )
+    # Its own date, the next day at midnight, is its date.
+    next_day = datetime(2026, 3, 4, tzinfo=UTC)
+    assert time_of_page(next_day, None, NOW, source_published=source) == PageTime(
+        next_day, "published"
+    )

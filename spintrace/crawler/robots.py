@@ -112,7 +112,9 @@ class RobotsTxtMiddleware(ScrapyRobotsTxt):
         robots = Request(
             url,
             priority=self.DOWNLOAD_PRIORITY,
-            meta={"dont_obey_robotstxt": True},
+            # RFC 9309 2.3.1.2: a robots.txt may redirect to another host, which the crawl's own
+            # domain scope must not drop (that would disallow the whole site).
+            meta={"dont_obey_robotstxt": True, "allow_offsite": True},
             callback=NO_CALLBACK,
         )
         self._stats.inc_value("robotstxt/request_count")

@@ -53,11 +53,22 @@ def time_of_page(
     ``source_published`` is the published time of the source it copies (``None`` for a source).
     """
     latest = first_capture if first_capture is not None else imported
-    if published is not None and published <= latest and published != source_published:
+    if published is not None and published <= latest and not _copied(published, source_published):
         return PageTime(published, "published")
     if first_capture is not None:
         return PageTime(first_capture, "captured")
     return None
+
+
+def _copied(published: datetime, source_published: datetime | None) -> bool:
+    """Whether a page's published time is its source's, copied: the same instant, or the same
+    day given without a time (midnight), as farms that keep only the date write it."""
+    if source_published is None:
+        return False
+    if published == source_published:
+        return True
+    midnight = published.hour == published.minute == published.second == 0
+    return midnight and published.date() == source_published.date()
 
 
 def order_of(page: PageTime | None, source: PageTime | None) -> Order:
