@@ -336,9 +336,20 @@ def upgrade() -> None:
         with op.batch_alter_table(name, schema=None) as batch_op:
             batch_op.add_column(sa.Column("seen_url", sa.Text(), nullable=True))
             batch_op.add_column(sa.Column("url_key", sa.Text(), nullable=True))
+    # Each merged duplicate re-points the rows naming it: without an index on these columns
+    # every re-point scans its table (measured by review: 48k rows with 8k duplicates took
+    # 42 s on SQLite, growing with the square). Dropped again below.
+    temporary = [
+        ("tmp_0005_documents_capture_id", "documents", ["capture_id"]),
+        ("tmp_0005_indicators_first_capture_id", "indicators", ["first_capture_id"]),
+    ]
+    for name, table_name, columns in temporary:
+        op.create_index(name, table_name, columns)
     _merge_captures()
     _merge_documents()
     _merge_sites()
+    for name, table_name, _columns in temporary:
+        op.drop_index(name, table_name=table_name)
     unique = {"captures": ["url", "sha256"], "documents": ["role", "url", "text_sha256"]}
     for name, columns in unique.items():
         keyed = [("url_key" if c == "url" else c) for c in columns]
