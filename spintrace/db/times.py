@@ -18,7 +18,15 @@ from typing import Any, Literal
 
 from spintrace.db.captures import is_imported
 
-__all__ = ["Basis", "Order", "PageTime", "crawl_time", "order_of", "time_of_page"]
+__all__ = [
+    "Basis",
+    "Order",
+    "PageTime",
+    "crawl_time",
+    "link_times",
+    "order_of",
+    "time_of_page",
+]
 
 Basis = Literal["published", "captured"]
 Order = Literal["source-earlier", "page-earlier", "unknown"]
@@ -69,6 +77,24 @@ def _copied(published: datetime, source_published: datetime | None) -> bool:
         return True
     midnight = published.hour == published.minute == published.second == 0
     return midnight and published.date() == source_published.date()
+
+
+def link_times(row: Any) -> tuple[PageTime | None, PageTime | None]:
+    """The page's and the source's time of a link, from a row with the columns ``published``,
+    ``added_at``, ``fetched_at``, ``headers`` (the page and its capture) and the same prefixed
+    ``source_`` (the source and its capture)."""
+    source = time_of_page(
+        row.source_published,
+        crawl_time(row.source_fetched_at, row.source_headers),
+        row.source_added_at,
+    )
+    page = time_of_page(
+        row.published,
+        crawl_time(row.fetched_at, row.headers),
+        row.added_at,
+        row.source_published,
+    )
+    return page, source
 
 
 def order_of(page: PageTime | None, source: PageTime | None) -> Order:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, aliased
 
 from spintrace.db.models import Capture, Document, Match
-from spintrace.db.times import crawl_time, order_of, time_of_page
+from spintrace.db.times import link_times, order_of
 
 __all__ = ["order_links"]
 
@@ -51,17 +51,7 @@ def order_links(engine: Engine) -> int:
             if not rows:
                 return done
             for row in rows:
-                source_time = time_of_page(
-                    row.source_published,
-                    crawl_time(row.source_fetched_at, row.source_headers),
-                    row.source_added_at,
-                )
-                page_time = time_of_page(
-                    row.published,
-                    crawl_time(row.fetched_at, row.headers),
-                    row.added_at,
-                    row.source_published,
-                )
+                page_time, source_time = link_times(row)
                 session.execute(
                     update(Match)
                     .where(Match.id == row.id)

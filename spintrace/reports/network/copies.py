@@ -16,15 +16,14 @@ from itertools import combinations
 from sqlalchemy import Engine
 
 from spintrace.db.models import Match
+from spintrace.db.times import link_times
 from spintrace.reports.links import LinkTables
 from spintrace.reports.network.model import MAX_SHARING_SITES, TIMING_WEIGHT, TimingEvidence
 from spintrace.reports.network.times import (
     CopySpan,
     PageTime,
     copy_span,
-    crawl_time,
     hours_apart,
-    time_of_page,
 )
 
 __all__ = ["Copy", "lag_hours", "read_copies", "timing_evidence"]
@@ -67,17 +66,7 @@ def read_copies(engine: Engine, suspects: dict[int, str]) -> list[Copy]:
         for row in connection.execute(query):
             if row.site_id not in suspects:
                 continue
-            source_time = time_of_page(
-                row.source_published,
-                crawl_time(row.source_fetched_at, row.source_headers),
-                row.source_added_at,
-            )
-            time = time_of_page(
-                row.published,
-                crawl_time(row.fetched_at, row.headers),
-                row.added_at,
-                row.source_published,
-            )
+            time, source_time = link_times(row)
             copies.append(
                 Copy(
                     suspects[row.site_id],
