@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from spintrace.db import Match
+from spintrace.db import Document, Match
 from spintrace.db.times import PageTime, order_of, time_of_page
 from spintrace.ingest.imports import import_file
 from spintrace.linking.match import match_pages
@@ -108,3 +108,56 @@ def test_a_date_copied_at_day_precision_is_not_the_pages() -> None:
     assert time_of_page(next_day, None, NOW, source_published=source) == PageTime(
         next_day, "published"
     )
+
+
+def test_a_page_with_several_links_is_several_rows_everywhere(
+    migrated: Engine, tmp_path: Path
+) -> None:
+    """A page that copies two sources (a roundup) has one row per link in the export, the
+    notebook frames, the complaint pack and the network report (issue 10, item 2: the
+    reports side; the matcher storing several links is still to come)."""
+    import io
+
+    from spintrace.reports.export import export_table
+    from spintrace.reports.frames import Database
+    from spintrace.reports.network import build_network
+
+    lines = (DEMO / "sources.jsonl").read_text(encoding="utf-8").splitlines()
+    first, second = json.loads(lines[0]), json.loads(lines[1])
+    sources = [
+        {**first, "url": "https://victim.example/one"},
+        {**second, "url": "https://victim.example/two"},
+    ]
+    page = {"url": "https://farm.example/roundup", "text": first["text"] + "\n\n" + second["text"]}
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps(s) + "\n" for s in sources))
+    (tmp_path / "p.jsonl").write_text(json.dumps(page) + "\n")
+    import_file(migrated, tmp_path / "s.jsonl", "source")
+    import_file(migrated, tmp_path / "p.jsonl", "page")
+    match_pages(migrated)
+    with Session(migrated) as session, session.begin():
+        page_id = session.scalars(select(Document.id).where(Document.role == "page")).one()
+        for source_id in session.scalars(select(Document.id).where(Document.role == "source")):
+            if session.scalar(select(Match.id).where(Match.source_id == source_id)) is None:
+                session.add(
+                    Match(
+                        page_id=page_id,
+                        source_id=source_id,
+                        score=0.9,
+                        containment=0.5,
+                        coverage=0.95,
+                        spin_rate=0.0,
+                        evidence={"passages": [], "substitutions": []},
+                        matcher="test",
+                    )
+                )
+    match_pages(migrated)  # orders the added links
+    out = io.StringIO()
+    assert export_table(migrated, "matches", "jsonl", out) == 2
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert {r["source_url"] for r in rows} == {s["url"] for s in sources}
+    assert {r["order"] for r in rows} == {"unknown"}
+    assert len(Database(migrated).matches()) == 2
+    summary = build_complaint_pack(migrated, "victim.example", tmp_path / "pack")
+    assert (summary.copies, summary.works) == (2, 2)
+    graph = build_network(migrated, min_strength=0)
+    assert graph.nodes["farm.example"]["sources_copied"] == 2
