@@ -337,8 +337,8 @@ def upgrade() -> None:
             batch_op.add_column(sa.Column("seen_url", sa.Text(), nullable=True))
             batch_op.add_column(sa.Column("url_key", sa.Text(), nullable=True))
     # Each merged duplicate re-points the rows naming it: without an index on these columns
-    # every re-point scans its table (measured by review: 48k rows with 8k duplicates took
-    # 42 s on SQLite, growing with the square). Dropped again below.
+    # every re-point scans its whole table, so the cost grows with duplicates x rows. Dropped
+    # again below.
     temporary = [
         ("tmp_0005_documents_capture_id", "documents", ["capture_id"]),
         ("tmp_0005_indicators_first_capture_id", "indicators", ["first_capture_id"]),
