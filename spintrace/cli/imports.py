@@ -41,43 +41,24 @@ def _run_import(app: App, files: tuple[Path, ...], role: Role, strict: bool) -> 
         sys.exit(2)
 
 
-_files_argument = click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-_strict_option = click.option(
-    "--strict", is_flag=True, help="Exit with status 2 if any line was rejected."
-)
+def _import_group(role: Role, group_help: str, what: str) -> click.Group:
+    """The ``sources`` or ``pages`` group and its ``import`` command, one definition for both."""
+    group = click.Group(role + "s", help=group_help)
+
+    @group.command("import")
+    @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+    @click.option("--strict", is_flag=True, help="Exit with status 2 if any line was rejected.")
+    @click.pass_obj
+    def import_(app: App, files: tuple[Path, ...], strict: bool) -> None:
+        _run_import(app, files, role, strict)
+
+    import_.help = (
+        f"Import {what} from JSONL FILES: url, and text or html; optional title, published.\n\n"
+        "Idempotent: the same URL with the same text adds nothing. Bad lines are listed with "
+        "their line numbers and skipped."
+    )
+    return group
 
 
-@click.group()
-def sources() -> None:
-    """Original articles (the works that get copied)."""
-
-
-@sources.command("import")
-@_files_argument
-@_strict_option
-@click.pass_obj
-def sources_import(app: App, files: tuple[Path, ...], strict: bool) -> None:
-    """Import sources from JSONL FILES: url, and text or html; optional title, published.
-
-    Idempotent: the same URL with the same text adds nothing. Bad lines are listed with their
-    line numbers and skipped.
-    """
-    _run_import(app, files, "source", strict)
-
-
-@click.group()
-def pages() -> None:
-    """Suspect pages (possible copies)."""
-
-
-@pages.command("import")
-@_files_argument
-@_strict_option
-@click.pass_obj
-def pages_import(app: App, files: tuple[Path, ...], strict: bool) -> None:
-    """Import suspect pages from JSONL FILES: url, and text or html; optional title, published.
-
-    Idempotent: the same URL with the same text adds nothing. Bad lines are listed with their
-    line numbers and skipped.
-    """
-    _run_import(app, files, "page", strict)
+sources = _import_group("source", "Original articles (the works that get copied).", "sources")
+pages = _import_group("page", "Suspect pages (possible copies).", "suspect pages")

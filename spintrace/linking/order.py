@@ -7,10 +7,11 @@ before the columns existed. A link's documents never change, so neither does its
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Engine, update
+from sqlalchemy.orm import Session
 
-from spintrace.db.models import Capture, Document, Match
+from spintrace.db.links import LinkTables
+from spintrace.db.models import Match
 from spintrace.db.times import link_times, order_of
 
 __all__ = ["order_links"]
@@ -21,25 +22,9 @@ _BATCH = 1000
 
 def order_links(engine: Engine) -> int:
     """Store who came first on every link that lacks it; returns how many links were done."""
-    page, source = aliased(Document), aliased(Document)
-    page_capture, source_capture = aliased(Capture), aliased(Capture)
+    t = LinkTables()
     query = (
-        select(
-            Match.id,
-            page.published,
-            page.added_at,
-            page_capture.fetched_at,
-            page_capture.headers,
-            source.published.label("source_published"),
-            source.added_at.label("source_added_at"),
-            source_capture.fetched_at.label("source_fetched_at"),
-            source_capture.headers.label("source_headers"),
-        )
-        .select_from(Match)
-        .join(page, page.id == Match.page_id)
-        .join(source, source.id == Match.source_id)
-        .outerjoin(page_capture, page_capture.id == page.capture_id)
-        .outerjoin(source_capture, source_capture.id == source.capture_id)
+        t.select(Match.id, *t.time_columns())
         .where(Match.order.is_(None))
         .order_by(Match.id)
         .limit(_BATCH)

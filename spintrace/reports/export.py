@@ -18,6 +18,7 @@ from typing import IO, Any
 from sqlalchemy import Engine, Executable, func, select
 from sqlalchemy.orm import Session, aliased
 
+from spintrace.db.links import LinkTables
 from spintrace.db.models import (
     Document,
     LearnedSubstitution,
@@ -26,7 +27,6 @@ from spintrace.db.models import (
     SiteIndicator,
     SubstitutionSite,
 )
-from spintrace.reports.links import LinkTables
 from spintrace.reports.tables import spreadsheet_safe
 
 __all__ = [

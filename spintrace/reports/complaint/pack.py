@@ -28,12 +28,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
+from spintrace.db.links import LinkTables
 from spintrace.db.models import Document, Match, Site, utcnow
 from spintrace.db.urls import site_domain
 from spintrace.errors import ReportError
 from spintrace.reports.complaint.evidence import evidence_view
 from spintrace.reports.export import write_rows
-from spintrace.reports.links import LinkTables
 from spintrace.reports.rendering import render_html, render_text
 from spintrace.reports.tables import spreadsheet_safe
 

@@ -15,9 +15,9 @@ from itertools import combinations
 
 from sqlalchemy import Engine
 
+from spintrace.db.links import LinkTables
 from spintrace.db.models import Match
 from spintrace.db.times import link_times
-from spintrace.reports.links import LinkTables
 from spintrace.reports.network.model import MAX_SHARING_SITES, TIMING_WEIGHT, TimingEvidence
 from spintrace.reports.network.times import (
     CopySpan,
@@ -50,16 +50,9 @@ def read_copies(engine: Engine, suspects: dict[int, str]) -> list[Copy]:
     query = t.select(
         t.page.site_id,
         t.page.id.label("page_id"),
-        t.page.published,
-        t.page.added_at,
-        t.page_capture.fetched_at,
-        t.page_capture.headers,
         t.source.id.label("source_id"),
         t.source.url.label("source_url"),
-        t.source.published.label("source_published"),
-        t.source.added_at.label("source_added_at"),
-        t.source_capture.fetched_at.label("source_fetched_at"),
-        t.source_capture.headers.label("source_headers"),
+        *t.time_columns(),
     ).order_by(Match.id)
     copies = []
     with engine.connect() as connection:

@@ -2,7 +2,8 @@
 and their captures.
 
 The matches export, the notebook frames, the complaint pack and the network report all read
-links this way; each picks its own columns from :class:`LinkTables`.
+links this way, and so does the match stage when it orders new links (who came first); each
+picks its own columns from :class:`LinkTables`.
 """
 
 from __future__ import annotations
@@ -42,4 +43,18 @@ class LinkTables:
             .join(self.source_site, self.source_site.id == self.source.site_id)
             .outerjoin(self.page_capture, self.page_capture.id == self.page.capture_id)
             .outerjoin(self.source_capture, self.source_capture.id == self.source.capture_id)
+        )
+
+    def time_columns(self) -> tuple[Any, ...]:
+        """The columns :func:`spintrace.db.times.link_times` reads: each side's published date,
+        when it was stored, and its capture's fetch time and headers."""
+        return (
+            self.page.published,
+            self.page.added_at,
+            self.page_capture.fetched_at,
+            self.page_capture.headers,
+            self.source.published.label("source_published"),
+            self.source.added_at.label("source_added_at"),
+            self.source_capture.fetched_at.label("source_fetched_at"),
+            self.source_capture.headers.label("source_headers"),
         )
