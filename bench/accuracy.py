@@ -9,8 +9,13 @@ code; each links a page to its top candidate only). ``truth.csv`` is either one 
 source): recall is over required pairs, a false link is any link of a page that copies nothing,
 a wrong link any link of a copying page to a source it did not copy.
 
+With ``--previous REF`` (a git commit or tag of an earlier release) the same steps also run,
+text form, with that release's code (``git archive REF`` into a temporary directory, put first
+on ``sys.path``; same interpreter and libraries), and its scores and matching speed are printed
+beside this tree's, measured in the same run.
+
 Usage: ``python bench/accuracy.py [--data DIR] [--form text|html|both] [--db-dir DIR]
-[--jobs] [--json FILE]``. See bench/README.md and docs/accuracy.md.
+[--jobs] [--json FILE] [--previous REF]``. See bench/README.md and docs/accuracy.md.
 """
 
 from __future__ import annotations
@@ -151,9 +156,27 @@ def minhash_baseline(sources: dict[str, str], pages: dict[str, str], n: int, t: 
     return links
 
 
-def run_step(db_url: str, cwd: Path, *args: str) -> tuple[float, list[str]]:
+def cli_of(root: Path | None) -> list[str]:
+    """The command that runs the CLI of this tree, or of the release extracted at ``root``."""
+    if root is None:
+        return CLI
+    code = f"import sys; sys.path.insert(0, {str(root)!r}); from spintrace.cli import main; main()"
+    return [sys.executable, "-c", code]
+
+
+def extract_release(ref: str, into: Path) -> Path:
+    """``git archive`` of ``ref`` (this repository's history) unpacked into ``into``."""
+    archive = subprocess.run(["git", "archive", ref], cwd=REPO, capture_output=True)
+    if archive.returncode != 0:
+        raise SystemExit(f"error: git archive {ref}: {archive.stderr.decode().strip()}")
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+def run_step(db_url: str, cwd: Path, *args: str, cli: list[str] = CLI) -> tuple[float, list[str]]:
     start = time.perf_counter()
-    proc = subprocess.run([*CLI, "--db", db_url, *args], cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run([*cli, "--db", db_url, *args], cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(
@@ -175,8 +198,12 @@ def all_links(export: Path) -> Links:
     return links
 
 
-def run_form(form: str, data: Path, db_dir: Path, counts: dict[str, int]) -> tuple[FormRun, Links]:
-    db_path, export = db_dir / f"accuracy-{form}.db", db_dir / f"matches-{form}.csv"
+def run_form(
+    form: str, data: Path, db_dir: Path, counts: dict[str, int], release: Path | None = None
+) -> tuple[FormRun, Links]:
+    tag = "-previous" if release is not None else ""
+    db_path = db_dir / f"accuracy-{form}{tag}.db"
+    export = db_dir / f"matches-{form}{tag}.csv"
     for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm"), export):
         stale.unlink(missing_ok=True)
     db_url = f"sqlite:///{db_path}"
@@ -188,13 +215,21 @@ def run_form(form: str, data: Path, db_dir: Path, counts: dict[str, int]) -> tup
         ("match", ("match",), counts["pages"]),
         ("export matches", ("export", "matches", "--format", "csv", "--output", str(export)), 0),
     ]
-    run = FormRun(form)
+    run = FormRun(form + (" (previous release)" if release is not None else ""))
     for name, args, items in steps:
-        print(f"[{form}] {name} ...", file=sys.stderr, flush=True)
-        run.seconds[name], lines = run_step(db_url, db_dir, *args)
+        print(f"[{run.form}] {name} ...", file=sys.stderr, flush=True)
+        run.seconds[name], lines = run_step(db_url, db_dir, *args, cli=cli_of(release))
         run.items[name] = items
         run.log.extend(f"{name}: {line}" for line in lines)
     return run, all_links(export)
+
+
+def matched_per_second(log: list[str]) -> float:
+    """The pages/s the ``match`` command reported (its matching step only)."""
+    for line in log:
+        if found := re.search(r"\((\d+) pages/s\)", line):
+            return float(found.group(1))
+    return 0.0
 
 
 def print_header(data: Path, counts: dict[str, int]) -> None:
@@ -221,7 +256,7 @@ def print_header(data: Path, counts: dict[str, int]) -> None:
 
 
 def print_form(run: FormRun, baseline_seconds: dict[str, float]) -> None:
-    print(f"\n=== {run.form} form: {PAGE_FILES[run.form]} ===\n")
+    print(f"\n=== {run.form} form: {PAGE_FILES[run.form.split()[0]]} ===\n")
     print(f"{'step':<16}{'seconds':>9}{'items/s':>10}")
     for name, seconds in run.seconds.items():
         items = run.items.get(name)
@@ -265,6 +300,7 @@ def main() -> None:
     add("--db-dir", type=Path, metavar="DIR", help="keep databases + exports here (default: tmp)")
     add("--jobs", action="store_true", help="run the forms in parallel (times then contend)")
     add("--json", type=Path, metavar="FILE", help="also write the numbers to FILE")
+    add("--previous", metavar="REF", help="also run this git commit/tag's release (text form)")
     args = parser.parse_args()
 
     data = args.data.resolve()
@@ -302,6 +338,9 @@ def main() -> None:
         with ThreadPoolExecutor(max_workers=len(forms) if args.jobs else 1) as pool:
             futures = [pool.submit(run_form, form, data, db_dir, counts) for form in forms]
             results = [future.result() for future in futures]
+        if args.previous:
+            release = extract_release(args.previous, Path(tmp) / "previous-release")
+            results.append(run_form("text", data, db_dir, counts, release))
     known = {row["page_url"] for row in truth}
     for run, links in results:
         run.unknown_pages = len(set(links) - known)
@@ -309,6 +348,15 @@ def main() -> None:
         print_form(run, baseline_seconds)
     if args.jobs and len(forms) > 1:
         print("\n(--jobs: the forms ran in parallel, so their step times include contention)")
+    if args.previous:
+        speeds = {run.form: matched_per_second(run.log) for run, _ in results}
+        now, before = speeds.get("text"), speeds.get("text (previous release)")
+        print("\nmatching speed, text form (the match step's own pages/s, same run):")
+        print(
+            f"  this tree {now:.0f} pages/s; previous release {args.previous} {before:.0f} pages/s"
+        )
+        if now and before:
+            print(f"  ratio this/previous: {now / before:.2f}")
 
     if args.json:
         report = {
@@ -321,6 +369,7 @@ def main() -> None:
                 run.form: {
                     "seconds": run.seconds,
                     "match_pages_per_s": counts["pages"] / run.seconds["match"],
+                    "matching_pages_per_s": matched_per_second(run.log),
                     "log": run.log,
                     "scores": {m: {**asdict(s), "recall": s.recall} for m, s in run.scores.items()},
                 }

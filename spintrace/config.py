@@ -31,9 +31,17 @@ class Settings:
     """Every tunable value of spintrace, with its default."""
 
     match_threshold: float = _setting(
-        0.55,
-        "Lowest verified score (share of the page aligned with the source) stored as a link; "
-        "halfway between the best non-copy and the worst copy on the dev set (docs/accuracy.md).",
+        0.46,
+        "Lowest score of an alignment link: max(rarity-weighted share of the page from the "
+        "source, rarity-weighted share of the source in the page) times the share of the "
+        "source's names and numbers kept (docs/matching.md). Every stored link scores at least "
+        "this.",
+    )
+    passage_weight: float = _setting(
+        36.0,
+        "A rare exact passage whose words weigh at least this much (each word 1/sqrt of the "
+        "number of sources holding its rarer word pair) is a link on its own: a paragraph "
+        "pasted into otherwise original text (docs/matching.md).",
     )
     min_page_tokens: int = _setting(
         10,
@@ -68,6 +76,8 @@ class Settings:
     def __post_init__(self) -> None:
         if not 0.0 < self.match_threshold <= 1.0:
             raise ConfigError(f"match_threshold must be in (0, 1], got {self.match_threshold}")
+        if self.passage_weight <= 0:
+            raise ConfigError(f"passage_weight must be positive, got {self.passage_weight}")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
         for name in (

@@ -78,14 +78,26 @@ class Substitution:
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """What the alignment of a page with a source found.
+    """What matching a page with a source found (docs/matching.md has the rule).
 
-    - ``score``: how sure the link is, 0..1 (the containment, for now);
-    - ``containment``: share of the page's tokens aligned with the source;
-    - ``coverage``: share of the source's tokens that were copied;
+    - ``score``: how sure the link is, 0..1: ``max(weighted_containment, weighted_coverage) *
+      spine`` for an alignment, raised to the link threshold for a rare exact passage; the
+      source share for a paraphrase;
+    - ``containment``: share of the page's tokens aligned with the source (for a paraphrase:
+      the IDF-weighted share of the page's words that the source has);
+    - ``coverage``: share of the source's tokens that were copied (for a paraphrase: the
+      IDF-weighted share of the source's words found in the page);
     - ``spin_rate``: share of the aligned page tokens that were substituted;
     - ``longest_exact``: the longest run of words copied verbatim (an unspun passage: the
-      strongest evidence of all, as a spinner leaves no such run in an independent text).
+      strongest evidence of all, as a spinner leaves no such run in an independent text);
+    - ``basis``: what made it a link: ``alignment``, ``passage`` (a rare exact passage alone)
+      or ``paraphrase``;
+    - ``weighted_containment``, ``weighted_coverage``: both shares with every word weighted by
+      rarity; ``spine``: share of the source's names and numbers the copy keeps;
+      ``rare_passage``: rarity-weighted length of the longest exact passage;
+    - ``cosine``, ``number_share``: the paraphrase channel's TF-IDF cosine and share of the
+      source's numbers found; ``shared_words``, ``shared_numbers``, ``shared_names``,
+      ``shared_quotes``: what a paraphrase shares with the source, in page order.
     """
 
     score: float
@@ -97,6 +109,17 @@ class Evidence:
     longest_exact: int = 0
     passages: tuple[Passage, ...] = field(default=())
     substitutions: tuple[Substitution, ...] = field(default=())
+    basis: str = "alignment"
+    weighted_containment: float = 0.0
+    weighted_coverage: float = 0.0
+    spine: float = 1.0
+    rare_passage: float = 0.0
+    cosine: float = 0.0
+    number_share: float = 0.0
+    shared_words: tuple[str, ...] = field(default=())
+    shared_numbers: tuple[str, ...] = field(default=())
+    shared_names: tuple[str, ...] = field(default=())
+    shared_quotes: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)

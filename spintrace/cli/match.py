@@ -32,14 +32,14 @@ def _match_progress() -> Callable[[int, int], None]:
 @click.command()
 @click.pass_obj
 def match(app: App) -> None:
-    """Link every page not yet matched to the source it copies."""
+    """Link every page not yet matched to every source it copies."""
     settings = load_settings()
     with app.engine() as engine:
         report = match_pages(engine, settings, _match_progress())
     click.echo(
         f"checked {report.checked} pages against {report.sources} sources: "
         f"{report.linked} linked, {report.unlinked} not linked, {report.too_short} too short "
-        f"(under {settings.min_page_tokens} words)"
+        f"(under {settings.min_page_tokens} words); {report.links} links stored"
     )
     click.echo(
         f"indexed {report.indexed} new sources in {report.index_seconds:.1f} s; matched "

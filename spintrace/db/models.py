@@ -284,6 +284,11 @@ class Match(Base):
     coverage: Mapped[float] = mapped_column(Float)
     spin_rate: Mapped[float] = mapped_column(Float)
     evidence: Mapped[dict[str, Any]]
+    basis: Mapped[str | None] = mapped_column(
+        String(10),
+        doc="what made it a link: 'alignment', 'passage' or 'paraphrase' (NULL: made by a "
+        "matcher older than align-v4, replaced at the next match run)",
+    )
     matcher: Mapped[str] = mapped_column(String(32))
     matched_at: Mapped[datetime] = mapped_column(default=utcnow)
     learned_at: Mapped[datetime | None] = mapped_column(

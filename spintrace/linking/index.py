@@ -1,13 +1,16 @@
 """Indexing sources: the first step of the match stage.
 
 Every source not yet indexed gets, in one transaction per batch: its lemmatised tokens (what
-alignment compares), a sketch in a new immutable segment of the containment index, and MinHash
-signatures of its content and skeleton shingles (they mark the source as indexed). Past
-:data:`MAX_SEGMENTS` segments, they are merged into one.
+alignment compares), a sketch in a new immutable segment of the containment index, its words
+and word pairs counted in the batch's document-frequency table (how rare a passage is: see
+:mod:`spintrace.matcher.rarity`), and MinHash signatures of its content and skeleton shingles
+(they mark the source as indexed). Past :data:`MAX_SEGMENTS` segments, each kind is merged
+into one.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -35,20 +38,26 @@ from spintrace.matcher.index import (
     text_features,
 )
 from spintrace.matcher.minhash import SCHEME, minhash_many
+from spintrace.matcher.rarity import DocumentFrequencies
 from spintrace.matcher.tokens import Token, TokenTable, tokenize
 
 __all__ = [
     "INDEX_NAME",
+    "RARITY_NAME",
     "TOKENS_KIND",
     "drop_index",
     "index_sources",
     "indexed_sources",
     "load_index",
+    "load_rarity",
+    "stored_tokens",
     "text_tokens_and_features",
 ]
 
 # One version drives every stored derivative of a source: changing the features re-indexes all.
 INDEX_NAME = f"containment-f{FORMAT_VERSION}.{FEATURE_VERSION}"
+# Document frequencies of the sources' lemmas and lemma pairs, one table per indexed batch.
+RARITY_NAME = f"rarity-f{FEATURE_VERSION}"
 SIGNATURE_KINDS = (f"content-f{FEATURE_VERSION}", f"skeleton-f{FEATURE_VERSION}")
 # Segments beyond this many are merged into one: each one costs every query a lookup.
 MAX_SEGMENTS = 8
@@ -103,9 +112,10 @@ def _index_batch(
     session: Session, rows: Sequence[Any], despinner: Despinner, settings: Settings
 ) -> None:
     entries = []
-    content, skeleton = [], []
+    content, skeleton, words = [], [], []
     for doc_id, text in rows:
         tokens, features = text_tokens_and_features(despinner, text, source=True)
+        words.append([t.norm for t in tokens])
         session.add(
             DocumentTokens(
                 document_id=doc_id,
@@ -126,6 +136,7 @@ def _index_batch(
             data=segment.to_bytes(),
         )
     )
+    session.add(_rarity_row(DocumentFrequencies.build(words), rows[0][0], rows[-1][0]))
     for kind, sets in zip(SIGNATURE_KINDS, (content, skeleton), strict=True):
         values = minhash_many(sets, settings.num_perm, settings.seed)
         session.add_all(
@@ -142,6 +153,32 @@ def _index_batch(
         )
 
 
+def stored_tokens(
+    document_id: int, text: str, data: bytes | None, despinner: Despinner
+) -> TokenTable:
+    """A source's stored token table, or its tokens afresh when a release that kept none
+    indexed it; :class:`DatabaseError` when the stored table is damaged."""
+    if data is None:
+        return TokenTable.from_tokens(despinner.tokens(tokenize(text), undo_spin=False))
+    try:
+        return TokenTable.from_bytes(data)
+    except (ValueError, struct.error, UnicodeDecodeError) as exc:
+        raise DatabaseError(
+            f"the stored tokens of source {document_id} are damaged ({exc}); "
+            "run `spintrace index rebuild`"
+        ) from None
+
+
+def _rarity_row(table: DocumentFrequencies, first: int, last: int) -> IndexSegment:
+    return IndexSegment(
+        name=RARITY_NAME,
+        first_document_id=first,
+        last_document_id=last,
+        items=table.documents,
+        data=table.to_bytes(),
+    )
+
+
 # Key of the PostgreSQL advisory lock that lets one match run at a time compact the index.
 _COMPACT_LOCK = 0x5EED_1DE5
 
@@ -153,24 +190,84 @@ def _compact(engine: Engine) -> None:
         # Two runs merging the same segments would each insert a merged copy.
         lock_transaction(session, _COMPACT_LOCK)
         # Segments of older feature versions can never be queried again.
-        session.execute(delete(IndexSegment).where(IndexSegment.name != INDEX_NAME))
+        session.execute(
+            delete(IndexSegment).where(IndexSegment.name.not_in([INDEX_NAME, RARITY_NAME]))
+        )
         segments = session.scalars(
             select(IndexSegment).where(IndexSegment.name == INDEX_NAME).order_by(IndexSegment.id)
         ).all()
-        if len(segments) <= MAX_SEGMENTS:
-            return
-        merged = ContainmentIndex([_segment(s.id, s.data) for s in segments]).merged()
-        (segment,) = merged.segments
-        session.execute(delete(IndexSegment).where(IndexSegment.id.in_([s.id for s in segments])))
-        session.add(
-            IndexSegment(
-                name=INDEX_NAME,
-                first_document_id=min(s.first_document_id for s in segments),
-                last_document_id=max(s.last_document_id for s in segments),
-                items=len(segment),
-                data=segment.to_bytes(),
-            )
+        if len(segments) > MAX_SEGMENTS:
+            merged = ContainmentIndex([_segment(s.id, s.data) for s in segments]).merged()
+            (segment,) = merged.segments
+            _replace(session, segments, segment.to_bytes(), len(segment))
+        tables = session.scalars(
+            select(IndexSegment).where(IndexSegment.name == RARITY_NAME).order_by(IndexSegment.id)
+        ).all()
+        if len(tables) > MAX_SEGMENTS:
+            table = DocumentFrequencies.merge(_rarity(t.id, t.data) for t in tables)
+            _replace(session, tables, table.to_bytes(), table.documents)
+
+
+def _replace(session: Session, rows: Sequence[IndexSegment], data: bytes, items: int) -> None:
+    """Replace stored ``rows`` (segments or tables of one name) by one row of ``data``."""
+    session.execute(delete(IndexSegment).where(IndexSegment.id.in_([r.id for r in rows])))
+    session.add(
+        IndexSegment(
+            name=rows[0].name,
+            first_document_id=min(r.first_document_id for r in rows),
+            last_document_id=max(r.last_document_id for r in rows),
+            items=items,
+            data=data,
         )
+    )
+
+
+def _rarity(row_id: int, data: bytes) -> DocumentFrequencies:
+    try:
+        return DocumentFrequencies.from_bytes(data)
+    except ValueError as exc:
+        raise DatabaseError(
+            f"the document frequencies are damaged (row {row_id}: {exc}); "
+            "run `spintrace index rebuild`"
+        ) from None
+
+
+def load_rarity(engine: Engine, despinner: Despinner) -> DocumentFrequencies:
+    """The document frequencies of every indexed source.
+
+    A database indexed by a release without them (or whose tables no longer add up to the
+    indexed sources) gets them counted afresh from the stored tokens, once.
+    """
+    with Session(engine) as session:
+        rows = session.execute(
+            select(IndexSegment.id, IndexSegment.data).where(IndexSegment.name == RARITY_NAME)
+        ).all()
+        table = DocumentFrequencies.merge(_rarity(row_id, data) for row_id, data in rows)
+        indexed = session.scalar(select(func.count()).select_from(indexed_sources().subquery()))
+    if table.documents == (indexed or 0):
+        return table
+
+    def recount(session: Session) -> DocumentFrequencies:
+        lock_transaction(session, _COMPACT_LOCK)
+        stored = session.execute(
+            select(Document.id, Document.text, DocumentTokens.data)
+            .outerjoin(
+                DocumentTokens,
+                (DocumentTokens.document_id == Document.id) & (DocumentTokens.kind == TOKENS_KIND),
+            )
+            .where(Document.id.in_(indexed_sources()))
+            .order_by(Document.id)
+        ).all()
+        counted = DocumentFrequencies.build(
+            stored_tokens(doc_id, text, data, despinner).norms for doc_id, text, data in stored
+        )
+        session.execute(delete(IndexSegment).where(IndexSegment.name == RARITY_NAME))
+        if stored:
+            session.add(_rarity_row(counted, stored[0][0], stored[-1][0]))
+        return counted
+
+    with Session(engine) as session, session.begin():
+        return recount(session)
 
 
 def _segment(segment_id: int, data: bytes) -> Segment:

@@ -1,15 +1,18 @@
 """The match stage: index new sources, link pages to the sources they copy, learn from links.
 
 ``match_pages`` is idempotent: a page checked against the current index (linked or not) is not
-checked again, and a second run changes nothing. New sources make unlinked pages eligible
-again; a stored link is never dropped. Steps:
+checked again, and a second run changes nothing. New sources, or a new matcher version, make
+every page eligible again (a page linked to one source may copy a newly held one too). Steps:
 
 1. **Index** every source not yet indexed (:mod:`spintrace.linking.index`): tokens, lemmas,
    content and skeleton shingles, a sketch in a new immutable index segment, and MinHash
    signatures of both shingle sets, all in one transaction (the signatures mark it indexed).
 2. **Match** each stale page: de-spin it (confirmed learned substitutions undone, lemmas),
-   query the containment index, align the page with each candidate, keep the best at or above
-   ``match_threshold`` with its evidence.
+   take candidates from the containment index in both directions, align the page with each,
+   and store one link per source that passes the rule of :mod:`spintrace.matcher.verdict`
+   (page words credited to the source that explains them best); a page with no such link is
+   tried for a paraphrase (:mod:`spintrace.matcher.paraphrase`). A re-checked page's links
+   are replaced by the new verdict, so links of an older matcher are never mixed in.
 3. **Order**: store who came first on every link that lacks it (:mod:`spintrace.linking.order`).
 4. **Learn**: harvest the substitutions of the new links (:mod:`spintrace.linking.substitutions`).
 """
@@ -17,43 +20,48 @@ again; a stored link is never dropped. Steps:
 from __future__ import annotations
 
 import logging
-import struct
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, func, or_, select
+import numpy as np
+from sqlalchemy import Engine, delete, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
 from spintrace.db.models import Document, DocumentTokens, Match, MatchCheck, utcnow
 from spintrace.db.writes import claim, driver_message, retry_on_conflict
-from spintrace.errors import DatabaseError
 from spintrace.linking.index import (
     TOKENS_KIND,
     drop_index,
     index_sources,
     indexed_sources,
     load_index,
+    load_rarity,
+    stored_tokens,
     text_tokens_and_features,
 )
 from spintrace.linking.order import order_links
 from spintrace.linking.substitutions import harvest, load_substitutions
-from spintrace.matcher.align import Bigrams, align, bigram_starts
+from spintrace.matcher import paraphrase
+from spintrace.matcher.align import Bigrams, bigram_starts, evidence, stretches
 from spintrace.matcher.despin import Despinner
+from spintrace.matcher.features import skeleton_mask
 from spintrace.matcher.index import ContainmentIndex
+from spintrace.matcher.rarity import DocumentFrequencies
 from spintrace.matcher.thesaurus import Thesaurus
-from spintrace.matcher.tokens import TokenTable, normalise_phrase, tokenize
+from spintrace.matcher.tokens import TokenTable, normalise_phrase
+from spintrace.matcher.verdict import Rules, Side, credit
 from spintrace.records import Evidence
 
 __all__ = ["MATCHER_VERSION", "MatchReport", "evidence_json", "match_pages", "rebuild_index"]
 
 logger = logging.getLogger(__name__)
 
-MATCHER_VERSION = "align-v3"
+MATCHER_VERSION = "align-v4"
 
 Progress = Callable[[int, int], None]
 
@@ -65,7 +73,8 @@ class MatchReport:
     sources: int = 0
     indexed: int = 0
     checked: int = 0
-    linked: int = 0
+    linked: int = 0  # pages with at least one link
+    links: int = 0  # (page, source) links stored: a page may copy several sources
     unlinked: int = 0
     too_short: int = 0
     learned_from: int = 0
@@ -94,45 +103,69 @@ def evidence_json(evidence: Evidence, despinner: Despinner) -> dict[str, Any]:
     return data
 
 
+class _Source(NamedTuple):
+    text: str
+    table: TokenTable
+    bigrams: Bigrams
+    side: Side
+
+
+def _side(table: TokenTable, text: str, rarity: DocumentFrequencies) -> Side:
+    mask = skeleton_mask(table.norms, table.starts, table.ends, table.capitalised, text)
+    return Side(table.norms, rarity.token_weights(table.norms), np.array(mask, dtype=np.bool_))
+
+
 class _Sources:
-    """Source texts and stored tokens, loaded on first use and kept for the run."""
+    """Source texts, stored tokens and rarity weights, loaded in batches and kept for the run
+    (the most recently used :data:`CACHE` of them)."""
 
-    def __init__(self, despinner: Despinner) -> None:
+    CACHE = 20_000
+
+    def __init__(self, despinner: Despinner, rarity: DocumentFrequencies) -> None:
         self.despinner = despinner
-        self.cache: dict[int, tuple[str, TokenTable, Bigrams]] = {}
+        self.rarity = rarity
+        self.cache: OrderedDict[int, _Source] = OrderedDict()
+        self.profiles: dict[int, paraphrase.Profile] = {}
 
-    def get(self, session: Session, source_id: int) -> tuple[str, TokenTable, Bigrams]:
-        if source_id not in self.cache:
-            text, data = session.execute(
-                select(Document.text, DocumentTokens.data)
+    def profile(self, key: int) -> paraphrase.Profile:
+        """A loaded source's paraphrase profile (computed on first use)."""
+        if key not in self.profiles:
+            src = self.cache[key]
+            self.profiles[key] = paraphrase.profile(src.side, src.text, self.rarity)
+        return self.profiles[key]
+
+    def get(self, session: Session, ids: Sequence[int]) -> dict[int, _Source]:
+        missing = [i for i in ids if i not in self.cache]
+        if missing:
+            rows = session.execute(
+                select(Document.id, Document.text, DocumentTokens.data)
                 .outerjoin(
                     DocumentTokens,
                     (DocumentTokens.document_id == Document.id)
                     & (DocumentTokens.kind == TOKENS_KIND),
                 )
-                .where(Document.id == source_id)
-            ).one()
-            if data is not None:
-                try:
-                    table = TokenTable.from_bytes(data)
-                except (ValueError, struct.error, UnicodeDecodeError) as exc:
-                    raise DatabaseError(
-                        f"the stored tokens of source {source_id} are damaged ({exc}); "
-                        "run `spintrace index rebuild`"
-                    ) from None
-            else:  # indexed by an older spintrace: tokenise it once more
-                table = TokenTable.from_tokens(
-                    self.despinner.tokens(tokenize(text), undo_spin=False)
-                )
-            self.cache[source_id] = (text, table, bigram_starts(table.norms))
-        return self.cache[source_id]
+                .where(Document.id.in_(missing))
+            ).all()
+            for source_id, text, data in rows:
+                table = stored_tokens(source_id, text, data, self.despinner)
+                side = _side(table, text, self.rarity)
+                self.cache[source_id] = _Source(text, table, bigram_starts(table.norms), side)
+        found = {}
+        for i in ids:
+            if i in self.cache:
+                self.cache.move_to_end(i)
+                found[i] = self.cache[i]
+        while len(self.cache) > self.CACHE:
+            key, _ = self.cache.popitem(last=False)
+            self.profiles.pop(key, None)
+        return found
 
 
 def _stale_pages(sources_seen: int) -> Any:
     stale = or_(
         MatchCheck.page_id.is_(None),
         MatchCheck.matcher != MATCHER_VERSION,
-        (MatchCheck.outcome != "linked") & (MatchCheck.sources_seen < sources_seen),
+        MatchCheck.sources_seen < sources_seen,
     )
     return (
         select(Document.id, Document.text)
@@ -141,8 +174,10 @@ def _stale_pages(sources_seen: int) -> Any:
     )
 
 
-def _record(session: Session, page_id: int, sources_seen: int, outcome: str) -> None:
-    check = session.get(MatchCheck, page_id) or MatchCheck(page_id=page_id)
+def _record(
+    session: Session, page_id: int, sources_seen: int, outcome: str, check: MatchCheck | None
+) -> None:
+    check = check or MatchCheck(page_id=page_id)
     session.add(check)
     check.sources_seen = sources_seen
     check.matcher = MATCHER_VERSION
@@ -150,20 +185,108 @@ def _record(session: Session, page_id: int, sources_seen: int, outcome: str) -> 
     check.checked_at = utcnow()
 
 
-def _store_link(
-    session: Session, page_id: int, source_id: int, evidence: Evidence, despinner: Despinner
+def _store_links(
+    session: Session,
+    page_id: int,
+    links: Sequence[tuple[int, Evidence]],
+    despinner: Despinner,
+    stored: dict[int, Match],
 ) -> None:
-    match = session.scalar(
-        select(Match).where(Match.page_id == page_id, Match.source_id == source_id)
-    ) or Match(page_id=page_id, source_id=source_id)
-    session.add(match)
-    match.score = evidence.score
-    match.containment = evidence.containment
-    match.coverage = evidence.coverage
-    match.spin_rate = evidence.spin_rate
-    match.evidence = evidence_json(evidence, despinner)
-    match.matcher = MATCHER_VERSION
-    match.matched_at = utcnow()
+    """Make the page's stored links (``stored``, by source) exactly ``links``; rows kept keep
+    their harvest mark."""
+    wanted = {source_id for source_id, _ in links}
+    gone = [m.id for source_id, m in stored.items() if source_id not in wanted]
+    if gone:
+        session.execute(delete(Match).where(Match.id.in_(gone)))
+    for source_id, found in links:
+        match = stored.get(source_id) or Match(page_id=page_id, source_id=source_id)
+        session.add(match)
+        match.score = found.score
+        match.containment = found.containment
+        match.coverage = found.coverage
+        match.spin_rate = found.spin_rate
+        match.basis = found.basis
+        match.evidence = evidence_json(found, despinner)
+        match.matcher = MATCHER_VERSION
+        match.matched_at = utcnow()
+
+
+class _Page(NamedTuple):
+    text: str
+    table: TokenTable
+    side: Side
+
+
+def _links(
+    page: _Page,
+    candidates: dict[int, _Source],
+    linked: Callable[[str, str], bool],
+    rules: Rules,
+) -> list[tuple[int, Evidence]]:
+    """The alignment links of a page (rarest evidence credited once), with their evidence."""
+    found = {
+        key: stretches(page.table.norms, src.table.norms, linked, src.bigrams)
+        for key, src in candidates.items()
+    }
+    pairs = [(key, found[key], src.side) for key, src in candidates.items()]
+    judged = credit(page.side, pairs, rules)
+    out = []
+    for key, verdict in judged:
+        src = candidates[key]
+        kept = [found[key][i] for i in verdict.kept]
+        plain = evidence(page.table, src.table, page.text, src.text, kept)
+        out.append(
+            (
+                key,
+                replace(
+                    plain,
+                    score=verdict.score,
+                    containment=verdict.containment,
+                    coverage=verdict.coverage,
+                    basis=verdict.basis or "alignment",
+                    weighted_containment=verdict.weighted_containment,
+                    weighted_coverage=verdict.weighted_coverage,
+                    spine=verdict.spine,
+                    rare_passage=verdict.rare_passage,
+                ),
+            )
+        )
+    return out
+
+
+def _paraphrase(
+    page: _Page, candidates: dict[int, _Source], sources: _Sources
+) -> list[tuple[int, Evidence]]:
+    """The best paraphrase link of a page that no alignment links, if any."""
+    profiles = [(key, sources.profile(key)) for key in candidates]
+    mine = paraphrase.profile(page.side, page.text, sources.rarity)
+    found = paraphrase.best(mine, profiles, sources.rarity.documents)
+    if found is None:
+        return []
+    key, measures = found
+    src = candidates[key]
+    return [
+        (
+            key,
+            Evidence(
+                score=measures.score,
+                containment=measures.page_share,
+                coverage=measures.source_share,
+                spin_rate=0.0,
+                page_tokens=len(page.table),
+                source_tokens=len(src.table),
+                basis="paraphrase",
+                weighted_containment=measures.page_share,
+                weighted_coverage=measures.source_share,
+                cosine=measures.cosine,
+                number_share=measures.number_share,
+                shared_words=measures.words,
+                shared_numbers=measures.numbers,
+                shared_names=measures.names,
+                shared_quotes=measures.quotes,
+            ),
+        )
+    ]
 
 
 def _match_one(
@@ -172,21 +295,20 @@ def _match_one(
     index: ContainmentIndex,
     sources: _Sources,
     settings: Settings,
-) -> tuple[str, int, Evidence] | str:
+) -> tuple[str, list[tuple[int, Evidence]]]:
     despinner = sources.despinner
     tokens, features = text_tokens_and_features(despinner, text, source=False)
     if len(tokens) < settings.min_page_tokens:
-        return "too-short"
-    page = TokenTable.from_tokens(tokens)
-    best: tuple[int, Evidence] | None = None
-    for source_id, _estimate in index.query(features, limit=settings.max_candidates):
-        source_text, source_tokens, bigrams = sources.get(session, source_id)
-        evidence = align(page, source_tokens, text, source_text, despinner.linked, bigrams)
-        if best is None or evidence.score > best[1].score:
-            best = (source_id, evidence)
-    if best is None or best[1].score < settings.match_threshold:
-        return "unlinked"
-    return ("linked", *best)
+        return "too-short", []
+    table = TokenTable.from_tokens(tokens)
+    page = _Page(text, table, _side(table, text, sources.rarity))
+    keys = [key for key, _, _ in index.candidates(features, limit=settings.max_candidates)]
+    candidates = sources.get(session, keys)
+    rules = Rules(link_score=settings.match_threshold, passage_weight=settings.passage_weight)
+    links = _links(page, candidates, despinner.linked, rules)
+    if not links:
+        links = _paraphrase(page, candidates, sources)
+    return ("linked" if links else "unlinked"), links
 
 
 def _despinner(engine: Engine) -> Despinner:
@@ -223,7 +345,7 @@ def match_pages(
         index = load_index(session)
         stale = _stale_pages(report.sources)
         total = session.scalar(select(func.count()).select_from(stale.subquery())) or 0
-    sources = _Sources(despinner)
+    sources = _Sources(despinner, load_rarity(engine, despinner))
 
     def batch(session: Session) -> tuple[int, Counter[str]] | None:
         query = claim(session, stale.order_by(Document.id).limit(settings.batch_size), Document)
@@ -231,21 +353,28 @@ def match_pages(
         if not pages:
             return None
         outcomes: Counter[str] = Counter()
-        for page_id, text in pages:
-            result = _match_one(session, text, index, sources, settings)
-            if isinstance(result, str):
-                outcome = result
-            else:
-                outcome, source_id, evidence = result
-                _store_link(session, page_id, source_id, evidence, despinner)
-            _record(session, page_id, report.sources, outcome)
-            outcomes[outcome] += 1
+        ids = [page_id for page_id, _ in pages]
+        stored: dict[int, dict[int, Match]] = {}
+        for match in session.scalars(select(Match).where(Match.page_id.in_(ids))):
+            stored.setdefault(match.page_id, {})[match.source_id] = match
+        checks = {
+            check.page_id: check
+            for check in session.scalars(select(MatchCheck).where(MatchCheck.page_id.in_(ids)))
+        }
+        with session.no_autoflush:
+            for page_id, text in pages:
+                outcome, links = _match_one(session, text, index, sources, settings)
+                _store_links(session, page_id, links, despinner, stored.get(page_id, {}))
+                _record(session, page_id, report.sources, outcome, checks.get(page_id))
+                outcomes[outcome] += 1
+                outcomes["links"] += len(links)
         return len(pages), outcomes
 
     started = time.perf_counter()
     # A batch lost to a concurrent run is read again: those pages are no longer stale.
     for checked, outcomes in retry_on_conflict(engine, batch, what="matching pages"):
         report.linked += outcomes["linked"]
+        report.links += outcomes["links"]
         report.unlinked += outcomes["unlinked"]
         report.too_short += outcomes["too-short"]
         report.checked += checked

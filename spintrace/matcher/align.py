@@ -31,8 +31,11 @@ __all__ = [
     "MIN_STRETCH_EQUAL",
     "Bigrams",
     "Linked",
+    "Stretch",
     "align",
     "bigram_starts",
+    "evidence",
+    "stretches",
 ]
 
 Linked = Callable[[str, str], bool]
@@ -139,6 +142,9 @@ def _joins(
 
 
 _Link = tuple[_Run, list[_Piece]]  # a run and the substitutions between it and the next run
+Stretch = list[_Link]
+"""An accepted stretch: its runs (page start, source start, length) in page order, each with
+the substitutions (page start, page end, source start, source end) between it and the next."""
 
 
 def _stretches(
@@ -179,6 +185,18 @@ def _table(tokens: TokenTable | Sequence[Token]) -> TokenTable:
     return tokens if isinstance(tokens, TokenTable) else TokenTable.from_tokens(tokens)
 
 
+def stretches(
+    page: Sequence[str],
+    source: Sequence[str],
+    linked: Linked | None = None,
+    bigrams: Bigrams | None = None,
+) -> list[Stretch]:
+    """The accepted stretches of a page's normalised words aligned with a source's."""
+    if not page or not source:
+        return []
+    return _stretches(_runs(page, source, bigrams or bigram_starts(source)), page, source, linked)
+
+
 def align(
     page: TokenTable | Sequence[Token],
     source: TokenTable | Sequence[Token],
@@ -195,6 +213,18 @@ def align(
     ``bigrams`` is ``bigram_starts`` of the source's words, when the caller keeps it.
     """
     page_tokens, source_tokens = _table(page), _table(source)
+    found = stretches(page_tokens.norms, source_tokens.norms, linked, bigrams)
+    return evidence(page_tokens, source_tokens, page_text, source_text, found)
+
+
+def evidence(
+    page_tokens: TokenTable,
+    source_tokens: TokenTable,
+    page_text: str,
+    source_text: str,
+    found: Sequence[Stretch],
+) -> Evidence:
+    """The :class:`Evidence` of ``found`` stretches (scored by plain containment)."""
     a, b = page_tokens.norms, source_tokens.norms
     if not a or not b:
         return Evidence(0.0, 0.0, 0.0, 0.0, len(a), len(b))
@@ -202,7 +232,7 @@ def align(
     source_covered: set[int] = set()
     passages: list[Passage] = []
     substitutions: list[Substitution] = []
-    for stretch in _stretches(_runs(a, b, bigrams or bigram_starts(b)), a, b, linked):
+    for stretch in found:
         subs_here = 0
         for k, ((i, j, length), pieces) in enumerate(stretch):
             longest_exact = max(longest_exact, length)

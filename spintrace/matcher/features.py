@@ -11,11 +11,14 @@ Two kinds, united in one set with a prefix each:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+
+import numpy as np
 
 from spintrace.matcher.tokens import Token
 
-__all__ = ["STOPWORDS", "content_features", "skeleton_tokens"]
+__all__ = ["STOPWORDS", "content_features", "skeleton_mask", "skeleton_tokens"]
 
 _STOPWORD_TEXT = """
 a an the of in on at to for and or but nor is was are were be been being has have had do
@@ -27,6 +30,35 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 # Line breaks are not sentence ends: wire copy is hard-wrapped mid-sentence.
 _SENTENCE_END = frozenset(".!?")
+_SENTENCE_MARK = re.compile(r"[.!?]")
+
+
+def skeleton_mask(
+    norms: Sequence[str],
+    starts: Sequence[int],
+    ends: Sequence[int],
+    capitalised: Sequence[bool],
+    text: str,
+) -> list[bool]:
+    """Per token: is it a number or a mid-sentence capitalised word (stopwords excluded)?
+
+    Takes a token table's columns (words, offsets into ``text``, capitalised flags): the
+    tokens :func:`skeleton_tokens` keeps, as a mask (vectorised: it runs on every page).
+    """
+    n = len(norms)
+    if n == 0:
+        return []
+    marks = np.fromiter((m.start() for m in _SENTENCE_MARK.finditer(text)), dtype=np.int64)
+    begin = np.asarray(starts, dtype=np.int64)
+    previous = np.concatenate([[0], np.asarray(ends, dtype=np.int64)[:-1]])
+    # A sentence mark between the previous token's end and this token's start.
+    between = np.searchsorted(marks, begin) > np.searchsorted(marks, previous)
+    opens = between | (previous == 0)
+    opens[0] = True
+    return [
+        norm not in STOPWORDS and (norm.isdigit() or (cap and not opening))
+        for norm, cap, opening in zip(norms, capitalised, opens.tolist(), strict=True)
+    ]
 
 
 def skeleton_tokens(tokens: Sequence[Token], text: str) -> list[str]:

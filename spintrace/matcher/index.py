@@ -350,6 +350,7 @@ class ContainmentIndex:
             self._live.insert(0, ~np.isin(seg.keys, later))
             later = np.union1d(later, seg.keys)
         self._size = len(later)
+        self._stored_counts: list[npt.NDArray[np.float64]] = []
 
     def __len__(self) -> int:
         return self._size
@@ -373,6 +374,38 @@ class ContainmentIndex:
 
     def query(self, page: Features, limit: int | None = 10) -> list[tuple[int, float]]:
         """Sources that may contain ``page``: ``(key, estimated containment)``, best first."""
+        keys, containment, _ = self._estimates(page)
+        return _top(keys, containment, limit)
+
+    def candidates(
+        self, page: Features, limit: int = 10, floor: float = 0.05
+    ) -> list[tuple[int, float, float]]:
+        """Sources a page may copy, in either direction: the ``limit`` best by estimated
+        containment (the source makes up much of the page) and the ``limit`` best by estimated
+        coverage (the page holds much of the source), those with either estimate at least
+        ``floor``: ``(key, containment, coverage)``, best containment first."""
+        keys, containment, coverage = self._estimates(page)
+        ok = (containment >= floor) | (coverage >= floor)
+        keys, containment, coverage = keys[ok], containment[ok], coverage[ok]
+        chosen = {k for k, _ in _top(keys, containment, limit)}
+        chosen |= {k for k, _ in _top(keys, coverage, limit)}
+        at = {int(k): i for i, k in enumerate(keys)}
+        rows = [(k, float(containment[at[k]]), float(coverage[at[k]])) for k in chosen]
+        return sorted(rows, key=lambda r: (-r[1], -r[2], r[0]))
+
+    def _stored(self, i: int) -> npt.NDArray[np.float64]:
+        """How many features each source of segment ``i`` stores (its sample's size)."""
+        while len(self._stored_counts) <= i:
+            seg = self.segments[len(self._stored_counts)]
+            counts = np.bincount(seg.ids.astype(np.intp), minlength=len(seg))
+            self._stored_counts.append(np.maximum(counts, 1).astype(np.float64))
+        return self._stored_counts[i]
+
+    def _estimates(
+        self, page: Features
+    ) -> tuple[I64, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Every source sharing a feature with ``page``: keys, estimated containment and
+        estimated coverage (the share of the source's stored sample the page holds)."""
         opt = self.options
         hashes, ranks = _ranks(page, self.params.skeleton_boost)
         if len(hashes) > opt.max_features:  # a consistent sample of a long page
@@ -391,7 +424,10 @@ class ContainmentIndex:
         cum_weight = np.concatenate([[0.0], np.cumsum(weight[by_rank])])
         keys: list[I64] = []
         scores: list[npt.NDArray[np.float64]] = []
-        for seg, live, (start, count) in zip(self.segments, self._live, found, strict=True):
+        covers: list[npt.NDArray[np.float64]] = []
+        for i, (seg, live, (start, count)) in enumerate(
+            zip(self.segments, self._live, found, strict=True)
+        ):
             take = usable & (count > 0)
             count, start = count[take], start[take]
             n = int(count.sum())
@@ -408,16 +444,24 @@ class ContainmentIndex:
             hits = np.bincount(inverse, weights=w, minlength=len(found_ids))
             possible = cum_weight[np.searchsorted(sorted_ranks, tau, side="right")]
             score = hits / (possible + hits - hits_below + opt.alpha)
+            shared = np.bincount(inverse, minlength=len(found_ids))
+            cover = shared / self._stored(i)[found_ids.astype(np.intp)]
             ok = live[found_ids]
             keys.append(seg.keys[found_ids[ok]])
             scores.append(score[ok])
+            covers.append(cover[ok])
         if not keys:
-            return []
-        all_keys, all_scores = np.concatenate(keys), np.concatenate(scores)
-        if limit is not None and len(all_scores) > limit:
-            # Keep the ``limit`` best, and every key tied with the last of them, before sorting.
-            cut = np.partition(all_scores, len(all_scores) - limit)[len(all_scores) - limit]
-            near = all_scores >= cut
-            all_keys, all_scores = all_keys[near], all_scores[near]
-        order = np.lexsort((all_keys, -all_scores))[:limit]
-        return [(int(k), float(s)) for k, s in zip(all_keys[order], all_scores[order], strict=True)]
+            empty = np.empty(0, dtype=np.float64)
+            return np.empty(0, dtype=np.int64), empty, empty
+        return np.concatenate(keys), np.concatenate(scores), np.concatenate(covers)
+
+
+def _top(keys: I64, scores: npt.NDArray[np.float64], limit: int | None) -> list[tuple[int, float]]:
+    """The ``limit`` best ``(key, score)``, best first, ties by key."""
+    if limit is not None and len(scores) > limit:
+        # Keep the ``limit`` best, and every key tied with the last of them, before sorting.
+        cut = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+        near = scores >= cut
+        keys, scores = keys[near], scores[near]
+    order = np.lexsort((keys, -scores))[:limit]
+    return [(int(k), float(s)) for k, s in zip(keys[order], scores[order], strict=True)]

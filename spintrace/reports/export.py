@@ -4,7 +4,7 @@
 DataFrame (:mod:`spintrace.reports.frames`): one query each, here. The ``matches`` export is the
 interface outside tools rely on (docs/cli.md): one row per (page, source) link with at least
 ``page_url``, ``source_url``, ``score``, ``containment``, ``spin_rate`` and ``matched_at``.
-Pages with no link have no row.
+A page that copies several sources has one row for each; pages with no link have no row.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ _MATCH_COLUMNS = (
     "substitutions",
     "longest_exact",
     "matcher",
+    "basis",
     "evidence",
 )
 
@@ -138,6 +139,7 @@ def matches_query() -> Any:
         Match.source_time_basis,
         Match.order,
         Match.matcher,
+        Match.basis,
         Match.evidence,
     ).order_by(Match.id)
 
