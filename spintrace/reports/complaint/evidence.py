@@ -150,6 +150,8 @@ def _explanation(
 ) -> tuple[str, list[str]]:
     """The summary sentence and the detail sentences of the evidence page, in plain English."""
     score, containment, coverage, spin_rate = scores
+    if evidence.get("basis") == "paraphrase":
+        return _paraphrase_explanation(evidence, score, coverage, threshold)
     longest = _int(evidence.get("longest_exact")) or 0
     exact = sum(1 for passage in passages if passage.substitutions == 0)
     if spin_rate > 0:
@@ -162,6 +164,19 @@ def _explanation(
     )
     page_words = _int(evidence.get("page_tokens"))
     source_words = _int(evidence.get("source_tokens"))
+    if evidence.get("basis") == "passage":
+        how = (
+            f"The page copies a rare passage of {_plural(longest, 'word')} word for word; a rare "
+            "passage this long is a copy on its own, however much else the page holds."
+        )
+    else:
+        how = (
+            f"The score is {score:.2f} on a scale from 0 to 1: the larger of the share of the page "
+            "that comes from the original and the share of the original found in the page (rare "
+            "words count more than words many sources share), times the share of the original's "
+            f"names and numbers the copy keeps. spintrace links a page from {threshold:.2f} by "
+            "default (docs/matching.md has the measured margins)."
+        )
     details = [
         f"The copy reproduces {coverage:.0%} of the original's words"
         + (
@@ -173,9 +188,38 @@ def _explanation(
         "contain no substitution at all (copied word for word).",
         f"{_plural(substitutions, 'substitution')} (spun word -> original word) are listed below "
         "with the thesaurus relation that links them; a spinner changes words, never digits.",
-        f"The score is {score:.2f} on a scale from 0 to 1: the share of the page that aligns "
-        f"with the original. spintrace links a page to a source from {threshold:.2f} by "
-        "default; on its development set no page that was not a copy scored above 0.45.",
+        how,
+    ]
+    return summary, details
+
+
+def _listed_words(evidence: dict[str, Any], key: str) -> list[str]:
+    items = evidence.get(key)
+    return [str(item) for item in items] if isinstance(items, list) else []
+
+
+def _paraphrase_explanation(
+    evidence: dict[str, Any], score: float, coverage: float, threshold: float
+) -> tuple[str, list[str]]:
+    """A copy that keeps the facts in other words: what it shares with the original."""
+    words = _listed_words(evidence, "shared_words")
+    numbers = _listed_words(evidence, "shared_numbers")
+    names = _listed_words(evidence, "shared_names")
+    quotes = _listed_words(evidence, "shared_quotes")
+    summary = (
+        f"The page retells the original in other words: it keeps {coverage:.0%} of the "
+        f"original's rare words (weighted by rarity), {_plural(len(numbers), 'number')} and "
+        f"{_plural(len(names), 'name')} of it."
+    )
+    details = [
+        "Shared numbers, in the page's order: " + (", ".join(numbers) or "none") + ".",
+        "Shared names: " + (", ".join(names) or "none") + ".",
+        "Shared rare words: " + (", ".join(words) or "none") + ".",
+        *(f"Quoted in both: “{quote}”" for quote in quotes),
+        f"The score is {score:.2f}: the geometric mean of the share of the original's rare words "
+        "the page keeps and the share of the page's rare words that come from the original. A "
+        "paraphrase is linked from 0.51 when enough rare words and most of the original's "
+        f"numbers are shared (alignment links start at {threshold:.2f}; docs/matching.md).",
     ]
     return summary, details
 
