@@ -81,8 +81,8 @@ class Evidence:
     """What matching a page with a source found (docs/matching.md has the rule).
 
     - ``score``: how sure the link is, 0..1: ``max(weighted_containment, weighted_coverage) *
-      spine`` for an alignment, raised to the link threshold for a rare exact passage; the
-      source share for a paraphrase;
+      spine`` for an alignment, raised to the link threshold for a rare exact passage; for a
+      paraphrase, the geometric mean of its two IDF-weighted shares;
     - ``containment``: share of the page's tokens aligned with the source (for a paraphrase:
       the IDF-weighted share of the page's words that the source has);
     - ``coverage``: share of the source's tokens that were copied (for a paraphrase: the

@@ -8,6 +8,8 @@ Create Date: 2026-11-30 13:30:00
 stored by an older matcher keep NULL here until the next ``spintrace match``, which re-checks
 every page an older matcher version checked and replaces its links with the new verdict (so
 old and new links are never mixed silently: ``matcher`` names the version of each link).
+``match_checks.last_source_id`` is the newest source a page was judged with: a page is judged
+again only when a newer source is among its candidates (NULL: judged by an older release).
 """
 
 from __future__ import annotations
@@ -26,8 +28,12 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("matches") as batch:
         batch.add_column(sa.Column("basis", sa.String(length=10), nullable=True))
+    with op.batch_alter_table("match_checks") as batch:
+        batch.add_column(sa.Column("last_source_id", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("match_checks") as batch:
+        batch.drop_column("last_source_id")
     with op.batch_alter_table("matches") as batch:
         batch.drop_column("basis")

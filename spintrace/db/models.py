@@ -320,6 +320,11 @@ class MatchCheck(Base):
         ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
     )
     sources_seen: Mapped[int] = mapped_column(Integer)
+    last_source_id: Mapped[int | None] = mapped_column(
+        Integer,
+        doc="the newest source (highest id) indexed when the page was last judged; a newer "
+        "source among its candidates makes it judged again",
+    )
     matcher: Mapped[str] = mapped_column(String(32))
     outcome: Mapped[str] = mapped_column(String(16), doc="linked, unlinked or too-short")
     checked_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -28,6 +28,7 @@ from spintrace.errors import DatabaseError
 __all__ = [
     "MAX_CONFLICTS",
     "claim",
+    "consistent_transaction",
     "driver_message",
     "insert_ignoring_conflicts",
     "is_postgresql",
@@ -75,6 +76,17 @@ def lock_transaction(session: Session, key: int) -> None:
     runs one writer at a time)."""
     if is_postgresql(session):
         session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def consistent_transaction(session: Session) -> None:
+    """Make the transaction just begun read one consistent state and exclude other writers'
+    changes to what it reads: REPEATABLE READ on PostgreSQL (call it first in the
+    transaction); on SQLite, the write lock taken now, so no other writer commits until it ends
+    (SQLite runs one writer at a time)."""
+    if is_postgresql(session):
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    else:
+        session.execute(sql_text("DELETE FROM index_segments WHERE 0"))  # takes the write lock
 
 
 def without_statement_timeout(session: Session) -> None:

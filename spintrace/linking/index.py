@@ -11,7 +11,7 @@ into one.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select
@@ -21,6 +21,7 @@ from spintrace.config import Settings
 from spintrace.db.models import Document, DocumentTokens, IndexSegment
 from spintrace.db.models import Signature as SignatureRow
 from spintrace.db.writes import (
+    consistent_transaction,
     lock_transaction,
     retry_on_conflict,
     without_statement_timeout,
@@ -232,23 +233,42 @@ def _rarity(row_id: int, data: bytes) -> DocumentFrequencies:
         ) from None
 
 
+def _rarity_state(session: Session) -> tuple[list[int], DocumentFrequencies, int]:
+    """The stored frequency tables' row ids, their sum, and how many sources are indexed."""
+    rows = session.execute(
+        select(IndexSegment.id, IndexSegment.data).where(IndexSegment.name == RARITY_NAME)
+    ).all()
+    table = DocumentFrequencies.merge(_rarity(row_id, data) for row_id, data in rows)
+    indexed = session.scalar(select(func.count()).select_from(indexed_sources().subquery()))
+    return [row_id for row_id, _ in rows], table, indexed or 0
+
+
+def _stale_rarity(table: DocumentFrequencies, indexed: int) -> bool:
+    """Whether the tables no longer describe the indexed sources: none yet (a database indexed
+    by a release without them), or off by more than 1% (sources deleted since, say). Drift under
+    that (a source indexed between two reads) only nudges weights and is left alone."""
+    return abs(table.documents - indexed) > indexed // 100
+
+
 def load_rarity(engine: Engine, despinner: Despinner) -> DocumentFrequencies:
     """The document frequencies of every indexed source.
 
-    A database indexed by a release without them (or whose tables no longer add up to the
-    indexed sources) gets them counted afresh from the stored tokens, once.
+    When the stored tables no longer describe the indexed sources (:func:`_stale_rarity`), they
+    are counted afresh from the stored tokens, once, by one process at a time, in a transaction
+    that sees one consistent state: the tables it replaces are exactly those of the sources it
+    counts, and a batch another process indexes meanwhile keeps its own table.
     """
     with Session(engine) as session:
-        rows = session.execute(
-            select(IndexSegment.id, IndexSegment.data).where(IndexSegment.name == RARITY_NAME)
-        ).all()
-        table = DocumentFrequencies.merge(_rarity(row_id, data) for row_id, data in rows)
-        indexed = session.scalar(select(func.count()).select_from(indexed_sources().subquery()))
-    if table.documents == (indexed or 0):
+        _, table, indexed = _rarity_state(session)
+    if not _stale_rarity(table, indexed):
         return table
-
-    def recount(session: Session) -> DocumentFrequencies:
+    with Session(engine) as session, session.begin():
+        consistent_transaction(session)
+        without_statement_timeout(session)
         lock_transaction(session, _COMPACT_LOCK)
+        row_ids, table, indexed = _rarity_state(session)
+        if not _stale_rarity(table, indexed):  # another process recounted while we waited
+            return table
         stored = session.execute(
             select(Document.id, Document.text, DocumentTokens.data)
             .outerjoin(
@@ -257,17 +277,20 @@ def load_rarity(engine: Engine, despinner: Despinner) -> DocumentFrequencies:
             )
             .where(Document.id.in_(indexed_sources()))
             .order_by(Document.id)
-        ).all()
-        counted = DocumentFrequencies.build(
-            stored_tokens(doc_id, text, data, despinner).norms for doc_id, text, data in stored
+            .execution_options(yield_per=500)
         )
-        session.execute(delete(IndexSegment).where(IndexSegment.name == RARITY_NAME))
-        if stored:
-            session.add(_rarity_row(counted, stored[0][0], stored[-1][0]))
-        return counted
+        ids: list[int] = []
 
-    with Session(engine) as session, session.begin():
-        return recount(session)
+        def words() -> Iterator[list[str]]:
+            for doc_id, text, data in stored:
+                ids.append(doc_id)
+                yield stored_tokens(doc_id, text, data, despinner).norms
+
+        counted = DocumentFrequencies.build(words())
+        session.execute(delete(IndexSegment).where(IndexSegment.id.in_(row_ids)))
+        if ids:
+            session.add(_rarity_row(counted, ids[0], ids[-1]))
+        return counted
 
 
 def _segment(segment_id: int, data: bytes) -> Segment:

@@ -1,8 +1,10 @@
 """The match stage: index new sources, link pages to the sources they copy, learn from links.
 
 ``match_pages`` is idempotent: a page checked against the current index (linked or not) is not
-checked again, and a second run changes nothing. New sources, or a new matcher version, make
-every page eligible again (a page linked to one source may copy a newly held one too). Steps:
+checked again, and a second run changes nothing. A new matcher version makes every page judged
+again. New sources make every page a candidate again, but a page is judged again only when one
+of the new sources is among its candidates (a page linked to one source may copy a newly held
+one too); otherwise its verdict stands, so links do not drift as rarity weights move. Steps:
 
 1. **Index** every source not yet indexed (:mod:`spintrace.linking.index`): tokens, lemmas,
    content and skeleton shingles, a sketch in a new immutable index segment, and MinHash
@@ -75,6 +77,8 @@ class MatchReport:
     checked: int = 0
     linked: int = 0  # pages with at least one link
     links: int = 0  # (page, source) links stored: a page may copy several sources
+    unchanged: int = 0  # pages checked again whose candidates hold no newer source
+    newest_source: int = 0  # the highest id of an indexed source
     unlinked: int = 0
     too_short: int = 0
     learned_from: int = 0
@@ -161,11 +165,12 @@ class _Sources:
         return found
 
 
-def _stale_pages(sources_seen: int) -> Any:
+def _stale_pages(newest_source: int) -> Any:
     stale = or_(
         MatchCheck.page_id.is_(None),
         MatchCheck.matcher != MATCHER_VERSION,
-        MatchCheck.sources_seen < sources_seen,
+        MatchCheck.last_source_id.is_(None),
+        MatchCheck.last_source_id < newest_source,
     )
     return (
         select(Document.id, Document.text)
@@ -175,11 +180,12 @@ def _stale_pages(sources_seen: int) -> Any:
 
 
 def _record(
-    session: Session, page_id: int, sources_seen: int, outcome: str, check: MatchCheck | None
+    session: Session, page_id: int, report: MatchReport, outcome: str, check: MatchCheck | None
 ) -> None:
     check = check or MatchCheck(page_id=page_id)
     session.add(check)
-    check.sources_seen = sources_seen
+    check.sources_seen = report.sources
+    check.last_source_id = report.newest_source
     check.matcher = MATCHER_VERSION
     check.outcome = outcome
     check.checked_at = utcnow()
@@ -255,12 +261,15 @@ def _links(
 
 
 def _paraphrase(
-    page: _Page, candidates: dict[int, _Source], sources: _Sources
+    page: _Page,
+    candidates: dict[int, _Source],
+    sources: _Sources,
+    rules: paraphrase.ParaphraseRules,
 ) -> list[tuple[int, Evidence]]:
     """The best paraphrase link of a page that no alignment links, if any."""
     profiles = [(key, sources.profile(key)) for key in candidates]
     mine = paraphrase.profile(page.side, page.text, sources.rarity)
-    found = paraphrase.best(mine, profiles, sources.rarity.documents)
+    found = paraphrase.best(mine, profiles, sources.rarity.documents, rules)
     if found is None:
         return []
     key, measures = found
@@ -295,19 +304,26 @@ def _match_one(
     index: ContainmentIndex,
     sources: _Sources,
     settings: Settings,
-) -> tuple[str, list[tuple[int, Evidence]]]:
+    since: int | None = None,
+) -> tuple[str, list[tuple[int, Evidence]]] | None:
+    """The page's outcome and links; ``None`` when it was judged against every source up to
+    id ``since`` and none of its candidates is newer (its verdict stands)."""
     despinner = sources.despinner
     tokens, features = text_tokens_and_features(despinner, text, source=False)
     if len(tokens) < settings.min_page_tokens:
         return "too-short", []
+    keys = [key for key, _, _ in index.candidates(features, limit=settings.max_candidates)]
+    if since is not None and all(key <= since for key in keys):
+        return None
     table = TokenTable.from_tokens(tokens)
     page = _Page(text, table, _side(table, text, sources.rarity))
-    keys = [key for key, _, _ in index.candidates(features, limit=settings.max_candidates)]
     candidates = sources.get(session, keys)
     rules = Rules(link_score=settings.match_threshold, passage_weight=settings.passage_weight)
     links = _links(page, candidates, despinner.linked, rules)
     if not links:
-        links = _paraphrase(page, candidates, sources)
+        # A raised match_threshold raises the paraphrase bar too: every link scores at least it.
+        bar = max(paraphrase.ParaphraseRules().min_share, settings.match_threshold)
+        links = _paraphrase(page, candidates, sources, paraphrase.ParaphraseRules(min_share=bar))
     return ("linked" if links else "unlinked"), links
 
 
@@ -339,11 +355,11 @@ def match_pages(
     report.indexed = index_sources(engine, despinner, settings)
     report.index_seconds = time.perf_counter() - started
     with Session(engine) as session:
-        report.sources = (
-            session.scalar(select(func.count()).select_from(indexed_sources().subquery())) or 0
-        )
+        indexed = indexed_sources().subquery()
+        report.sources = session.scalar(select(func.count()).select_from(indexed)) or 0
+        report.newest_source = session.scalar(select(func.max(indexed.c.document_id))) or 0
         index = load_index(session)
-        stale = _stale_pages(report.sources)
+        stale = _stale_pages(report.newest_source)
         total = session.scalar(select(func.count()).select_from(stale.subquery())) or 0
     sources = _Sources(despinner, load_rarity(engine, despinner))
 
@@ -363,11 +379,20 @@ def match_pages(
         }
         with session.no_autoflush:
             for page_id, text in pages:
-                outcome, links = _match_one(session, text, index, sources, settings)
-                _store_links(session, page_id, links, despinner, stored.get(page_id, {}))
-                _record(session, page_id, report.sources, outcome, checks.get(page_id))
+                check = checks.get(page_id)
+                current = check is not None and check.matcher == MATCHER_VERSION
+                since = check.last_source_id if current and check is not None else None
+                result = _match_one(session, text, index, sources, settings, since)
+                if result is None:  # no newer source among its candidates: the verdict stands
+                    assert check is not None
+                    outcome = check.outcome
+                    outcomes["unchanged"] += 1
+                else:
+                    outcome, links = result
+                    _store_links(session, page_id, links, despinner, stored.get(page_id, {}))
+                    outcomes["links"] += len(links)
+                _record(session, page_id, report, outcome, check)
                 outcomes[outcome] += 1
-                outcomes["links"] += len(links)
         return len(pages), outcomes
 
     started = time.perf_counter()
@@ -375,6 +400,7 @@ def match_pages(
     for checked, outcomes in retry_on_conflict(engine, batch, what="matching pages"):
         report.linked += outcomes["linked"]
         report.links += outcomes["links"]
+        report.unchanged += outcomes["unchanged"]
         report.unlinked += outcomes["unlinked"]
         report.too_short += outcomes["too-short"]
         report.checked += checked

@@ -2,9 +2,10 @@
 
 A paraphrase keeps names, numbers, quotes and the rare words of a story and rewrites the rest,
 so too few word runs survive for alignment. An article on the same topic written independently
-shares the topic's words but invents its own details. Measured (DESIGN.md): the IDF-weighted
-share of the source's words found in the page is 0.50-0.95 for rewrites and 0.12-0.35 for
-independent articles, and the share of the source's numbers found has median 1.0 against 0.0.
+shares the topic's words but invents its own details. Measured in the project's design notes:
+the IDF-weighted share of the source's words found in the page is 0.50-0.95 for rewrites and
+0.12-0.35 for independent articles, and the share of the source's numbers found has median 1.0
+against 0.0.
 
 A pair is a paraphrase link when all of these hold (:class:`ParaphraseRules`):
 
@@ -42,6 +43,7 @@ __all__ = ["Paraphrase", "ParaphraseRules", "Profile", "best", "compare", "numbe
 # Quoted speech of four words or more, in straight or typographic quotes.
 _QUOTE = re.compile(r"[\"“”«»„]([^\"“”«»„]{12,400}?)[\"“”«»„]")
 _SHOWN = 40  # shared rare words listed in the evidence
+_LONGEST_FIGURE = 24  # characters of a written number read as a value
 # A number as written: 7-3/4, 3/4, 1,500.25, 12.5, 1987, or the digits inside G7 or 80-megawatt.
 _NUMBER = re.compile(r"(?<![\d.,/])(\d+)(?:-(\d+)/(\d+)|/(\d+)|((?:,\d{3})+)?(\.\d+)?)(?![\d/])")
 
@@ -68,6 +70,9 @@ def _numbers_in_order(text: str) -> list[str]:
     for m in _NUMBER_WORD.finditer(text):
         found.setdefault(str(_WORDS[m.group().lower()]), None)
     for m in _NUMBER.finditer(text):
+        if len(m.group()) > _LONGEST_FIGURE:  # no figure is this long: keep it as written
+            found[m.group()] = None  # (and never do arithmetic on hostile digit strings)
+            continue
         whole, num, den, over, thousands, decimals = m.groups()
         if num is not None and int(den):
             value = int(whole) + int(num) / int(den)

@@ -33,6 +33,7 @@ F64 = npt.NDArray[np.float64]
 _WORD_SALT = np.uint32(0x5EED_0001)
 _PAIR_SALT = np.uint32(0x5EED_0002)
 _GOLDEN = np.uint32(0x9E37_79B1)
+_CHUNK = 2000  # documents counted before their keys are folded into a table
 _MAGIC = b"SPDF"
 _VERSION = 1
 _HEADER = struct.Struct("<4sHIII")  # magic, version, documents, keys, CRC-32 of the payload
@@ -71,15 +72,22 @@ class DocumentFrequencies:
 
     @classmethod
     def build(cls, documents: Iterable[Sequence[str]]) -> DocumentFrequencies:
-        """Frequencies over the (lemmatised) word lists of ``documents``."""
-        parts, n = [], 0
+        """Frequencies over the (lemmatised) word lists of ``documents``, counted in chunks so
+        memory follows the distinct keys, not the documents."""
+        tables, parts = [], []
         for words in documents:
             parts.append(_distinct_keys(words))
-            n += 1
-        if not parts:
-            return cls.empty()
+            if len(parts) == _CHUNK:
+                tables.append(cls._count(parts))
+                parts = []
+        if parts:
+            tables.append(cls._count(parts))
+        return cls.merge(tables) if tables else cls.empty()
+
+    @classmethod
+    def _count(cls, parts: list[U32]) -> DocumentFrequencies:
         keys, counts = np.unique(np.concatenate(parts), return_counts=True)
-        return cls(keys.astype(np.uint32), counts.astype(np.uint32), n)
+        return cls(keys.astype(np.uint32), counts.astype(np.uint32), len(parts))
 
     @classmethod
     def merge(cls, tables: Iterable[DocumentFrequencies]) -> DocumentFrequencies:

@@ -148,7 +148,8 @@ def judge(
     counted: list[int] = []
     for index, stretch in enumerate(found):
         kept, runs = _kept(stretch, credited)
-        if len(kept.page) < shortest:
+        # A stretch whose runs went to another source may keep only page-side insertions.
+        if len(kept.page) < shortest or not len(kept.source):
             continue
         counted.append(index)
         page_mask[kept.page] = True
@@ -205,7 +206,9 @@ def credit(
     credited = np.zeros(len(page.norms), dtype=np.bool_)
     links: list[tuple[int, Judgement]] = []
     for first, key, found, side in alone:
-        if not first.linked:  # taking page words away never makes a pair a link
+        # A pair that fails alone may pass once words are credited elsewhere: a formula
+        # paragraph with other figures, taken by another source, no longer lowers its spine.
+        if not first.kept:
             continue
         judged = judge(found, page, side, rules, credited) if credited.any() else first
         if judged.linked:
