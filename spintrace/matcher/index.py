@@ -186,7 +186,7 @@ class ContainmentIndex:
         return _top(keys, containment, limit)
 
     def candidates(
-        self, page: Features, limit: int = 10, floor: float = 0.05
+        self, page: Features, limit: int = 10, floor: float = 0.08
     ) -> list[tuple[int, float, float]]:
         """Sources a page may copy, in either direction: the ``limit`` best by estimated
         containment (the source makes up much of the page) and the ``limit`` best by estimated
