@@ -44,6 +44,8 @@ SPINTRACE_TABLES = {
     "index_segments",
     "document_tokens",
     "indicators",
+    "lsh_bands",
+    "spin_pairs",
 }
 
 

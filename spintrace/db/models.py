@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     Float,
@@ -45,11 +46,13 @@ __all__ = [
     "DocumentTokens",
     "IndexSegment",
     "LearnedSubstitution",
+    "LshBand",
     "Match",
     "MatchCheck",
     "Signature",
     "Site",
     "SiteIndicator",
+    "SpinPair",
     "SubstitutionSite",
     "UTCDateTime",
     "utcnow",
@@ -226,6 +229,12 @@ class Document(Base):
     text: Mapped[str] = mapped_column(Text)
     text_sha256: Mapped[str] = mapped_column(String(64))
     added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Added by migration 0008: near-duplicate sources (editions of one story) form a work.
+    work_id: Mapped[int | None] = mapped_column(
+        Integer,
+        index=True,
+        doc="a source's work: the smallest id among its near-duplicate editions (NULL: alone)",
+    )
 
     site: Mapped[Site] = relationship()
     capture: Mapped[Capture | None] = relationship()
@@ -363,6 +372,44 @@ class SubstitutionSite(Base):
         ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     pairs: Mapped[int] = mapped_column(Integer)
+
+
+class LshBand(Base):
+    """One band key of a document's MinHash signature: near-duplicate candidates are documents
+    with an equal key in the same band (spintrace.linking.duplicates)."""
+
+    __tablename__ = "lsh_bands"
+    __table_args__ = (Index("ix_lsh_bands_kind_band_key", "kind", "band", "key"),)
+
+    document_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True, doc="the signature kind")
+    band: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[int] = mapped_column(BigInteger)
+
+
+class SpinPair(Base):
+    """Two pages on two sites that publish the same spin of one source: the same substitutions
+    against it (spintrace.linking.duplicates)."""
+
+    __tablename__ = "spin_pairs"
+    __table_args__ = (UniqueConstraint("page_a_id", "page_b_id", "source_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    page_a_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    page_b_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("documents.id", ondelete="CASCADE"), index=True
+    )
+    estimated_jaccard: Mapped[float] = mapped_column(Float, doc="from the MinHash signatures")
+    jaccard: Mapped[float] = mapped_column(Float, doc="exact, of the word 3-shingle sets")
+    shared: Mapped[int] = mapped_column(Integer, doc="substitutions both pages made")
+    unexplained: Mapped[int] = mapped_column(Integer, doc="of those, none a thesaurus explains")
+    evidence: Mapped[dict[str, Any]]
+    found_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class IndexSegment(Base):

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
-from spintrace.db.models import Document, DocumentTokens, IndexSegment
+from spintrace.db.models import Document, DocumentTokens, IndexSegment, LshBand
 from spintrace.db.models import Signature as SignatureRow
 from spintrace.db.writes import (
     consistent_transaction,
@@ -321,6 +321,7 @@ def drop_index(engine: Engine) -> int:
         sources = select(Document.id).where(Document.role == "source")
         dropped = session.scalar(select(func.count()).select_from(indexed_sources().subquery()))
         session.execute(delete(IndexSegment))
+        session.execute(delete(LshBand).where(LshBand.document_id.in_(sources)))
         session.execute(delete(SignatureRow).where(SignatureRow.document_id.in_(sources)))
         session.execute(delete(DocumentTokens).where(DocumentTokens.document_id.in_(sources)))
     return dropped or 0

@@ -16,7 +16,10 @@ one too); otherwise its verdict stands, so links do not drift as rarity weights 
    tried for a paraphrase (:mod:`spintrace.matcher.paraphrase`). A re-checked page's links
    are replaced by the new verdict, so links of an older matcher are never mixed in.
 3. **Order**: store who came first on every link that lacks it (:mod:`spintrace.linking.order`).
-4. **Learn**: harvest the substitutions of the new links (:mod:`spintrace.linking.substitutions`).
+4. **Near-duplicates** (:mod:`spintrace.linking.duplicates`): sign new pages on their published
+   text and find same-spin pairs on two sites for the pages signed or judged this run; band new
+   sources' signatures and join near-duplicate sources into works.
+5. **Learn**: harvest the substitutions of the new links (:mod:`spintrace.linking.substitutions`).
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from sqlalchemy.orm import Session
 from spintrace.config import Settings
 from spintrace.db.models import Document, DocumentTokens, Match, MatchCheck, utcnow
 from spintrace.db.writes import claim, driver_message, retry_on_conflict
+from spintrace.linking.duplicates import find_spin_pairs, group_works, sign_pages
 from spintrace.linking.index import (
+    SIGNATURE_KINDS,
     TOKENS_KIND,
     drop_index,
     index_sources,
@@ -82,8 +87,11 @@ class MatchReport:
     unlinked: int = 0
     too_short: int = 0
     learned_from: int = 0
+    spin_pairs: int = 0  # same-spin page pairs found for the pages signed or judged this run
+    works_joined: int = 0  # sources that joined a work of near-duplicate editions
     index_seconds: float = 0.0
     match_seconds: float = 0.0
+    duplicates_seconds: float = 0.0
 
     @property
     def pages_per_second(self) -> float:
@@ -362,6 +370,7 @@ def match_pages(
         stale = _stale_pages(report.newest_source)
         total = session.scalar(select(func.count()).select_from(stale.subquery())) or 0
     sources = _Sources(despinner, load_rarity(engine, despinner))
+    judged: set[int] = set()
 
     def batch(session: Session) -> tuple[int, Counter[str]] | None:
         query = claim(session, stale.order_by(Document.id).limit(settings.batch_size), Document)
@@ -389,6 +398,7 @@ def match_pages(
                     outcomes["unchanged"] += 1
                 else:
                     outcome, links = result
+                    judged.add(page_id)
                     _store_links(session, page_id, links, despinner, stored.get(page_id, {}))
                     outcomes["links"] += len(links)
                 _record(session, page_id, report, outcome, check)
@@ -408,6 +418,11 @@ def match_pages(
             progress(report.checked, total)
     report.match_seconds = time.perf_counter() - started
     order_links(engine)
+    started = time.perf_counter()
+    signed = sign_pages(engine, settings)
+    report.spin_pairs = find_spin_pairs(engine, judged.union(signed))
+    report.works_joined = group_works(engine, SIGNATURE_KINDS[0])
+    report.duplicates_seconds = time.perf_counter() - started
     try:
         report.learned_from = harvest(engine, thesaurus)
     except Exception as exc:

@@ -1,0 +1,94 @@
+"""Near-duplicates by MinHash LSH: the same spin on two sites, and editions of one story."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+from test_link_rule import SPILL, SPILL_SPIN, TRAM, _load, _spin, _text
+
+from spintrace.db.models import Document, LshBand, SpinPair
+from spintrace.linking.duplicates import PAGE_KIND
+from spintrace.linking.match import match_pages
+
+SOURCE = "https://water-news.example/spill"
+# Another spinner's choices for the same words: an independent spin of the same story.
+OTHER_SPIN = dict(
+    fined="punished", untreated="unprocessed", poured="gushed", popular="favoured",
+    closing="shuttering", heard="learned", switched="flicked", maintenance="upkeep",
+    troubling="disturbing", disregard="neglect", noticed="observed", photographs="snaps",
+    estimated="reckoned", escaped="got out", admitted="owned up to", apologised="made amends",
+    directly="right", promised="vowed", unimpressed="unmoved", amounted="totalled",
+    spent="used", damage="destruction", Surveys="Polls", level="degree", wants="desires",
+    publish="print", sent="dispatched", further="extra", tougher="stiffer", due="owed",
+    said="remarked", company="business",
+)  # fmt: skip
+
+
+def _pairs(engine: Engine) -> list[tuple[str, str, int, int, float]]:
+    with Session(engine) as session:
+        urls = dict(session.execute(select(Document.id, Document.url)).all())
+        return [
+            (urls[p.page_a_id], urls[p.page_b_id], p.shared, p.unexplained, p.jaccard)
+            for p in session.scalars(select(SpinPair))
+        ]
+
+
+def test_one_spin_on_two_sites_is_a_pair(migrated: Engine, tmp_path: Path) -> None:
+    spun = _spin(_text(*SPILL), SPILL_SPIN)
+    pages = {
+        "https://farm-one.example/a": spun + "\n\nRead more on Farm One.",
+        "https://farm-two.example/b": spun + "\n\nShare this story.",
+        "https://farm-two.example/c": _spin(_text(*TRAM), SPILL_SPIN),  # another story
+    }
+    _load(migrated, tmp_path, {SOURCE: _text(*SPILL)}, pages)
+    report = match_pages(migrated)
+    assert report.spin_pairs == 1
+    [(a, b, shared, _unexplained, exact)] = _pairs(migrated)
+    assert (a, b) == ("https://farm-one.example/a", "https://farm-two.example/b")
+    assert shared >= 20 and exact >= 0.9
+    with Session(migrated) as session:
+        pair = session.scalars(select(SpinPair)).one()
+        spun_words = {sub["spun"] for sub in pair.evidence["substitutions"]}
+    assert "penalised" in spun_words and "accepted" in spun_words, spun_words
+    # A second run finds nothing new and keeps the pair.
+    assert match_pages(migrated).spin_pairs == 0
+    assert len(_pairs(migrated)) == 1
+
+
+def test_independent_spins_and_verbatim_copies_are_no_pair(
+    migrated: Engine, tmp_path: Path
+) -> None:
+    story = _text(*SPILL)
+    pages = {
+        "https://farm-one.example/a": _spin(story, SPILL_SPIN),
+        "https://farm-two.example/b": _spin(story, OTHER_SPIN),
+        "https://scraper-one.example/c": story + "\n\nCopied.",
+        "https://scraper-two.example/d": story + "\n\nAlso copied.",
+    }
+    _load(migrated, tmp_path, {SOURCE: story}, pages)
+    report = match_pages(migrated)
+    assert (report.linked, report.spin_pairs) == (4, 0)
+    with Session(migrated) as session:
+        bands = session.scalars(select(LshBand.document_id).where(LshBand.kind == PAGE_KIND))
+        assert len(set(bands)) == 4  # every page was signed and banded
+    assert _pairs(migrated) == []
+
+
+def test_editions_of_one_story_are_one_work(migrated: Engine, tmp_path: Path) -> None:
+    story = _text(*SPILL)
+    sources = {
+        SOURCE: story,
+        "https://wire-partner.example/spill": story + "\n\nThis story was first published by "
+        "Water News.",
+        "https://tram-news.example/tram": _text(*TRAM),
+    }
+    ids = _load(migrated, tmp_path, sources, {})
+    report = match_pages(migrated)
+    assert report.works_joined == 2
+    with Session(migrated) as session:
+        works = dict(session.execute(select(Document.url, Document.work_id)).all())
+    assert works[SOURCE] == works["https://wire-partner.example/spill"] == ids[SOURCE]
+    assert works["https://tram-news.example/tram"] is None
+    assert match_pages(migrated).works_joined == 0
