@@ -107,6 +107,7 @@ def test_every_table_exports_in_every_format(runner: CliRunner, db: str) -> None
 
     run(runner, db, "sources", "import", str(DEMO / "sources.jsonl"))
     run(runner, db, "pages", "import", str(DEMO / "pages.jsonl"))
+    run(runner, db, "pages", "import", str(DEMO / "network.jsonl"))  # sister farms: spin pairs
     run(runner, db, "match")
     for table, (columns, _rows) in TABLES.items():
         as_csv = list(csv.DictReader(io.StringIO(run(runner, db, "export", table).output)))

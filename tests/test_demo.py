@@ -231,7 +231,17 @@ def test_the_network_report_finds_the_two_operators(demo_run: SimpleNamespace) -
             assert data["tier"] == "weak", (a, b)
             assert data["ids_strength"] == data["template_strength"] == 0
             assert data["timing_strength"] == data["rare_spins_strength"] == 0
+            assert data["same_spin_strength"] == 0 and not data["evidence"].same_spins
             assert not graph.has_edge(a, b)
+    # Each operator's farms republish one spinner's output: same-spin edges inside it, only.
+    spun_alike = {
+        frozenset((a, b))
+        for a, b, data in everything.edges(data=True)
+        if data["evidence"].same_spins
+    }
+    for group in OPERATORS:
+        assert any(pair <= group for pair in spun_alike), group
+    assert all(any(pair <= group for group in OPERATORS) for pair in spun_alike)
     for farm in FARMS.values():  # the demo's farms share one Analytics or AdSense account each
         sharing = [f for f in FARMS.values() if f.operator == farm.operator]
         assert all(f.adsense == farm.adsense for f in sharing) or all(

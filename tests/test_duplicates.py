@@ -11,6 +11,8 @@ from test_link_rule import SPILL, SPILL_SPIN, TRAM, _load, _spin, _text
 from spintrace.db.models import Document, LshBand, SpinPair
 from spintrace.linking.duplicates import PAGE_KIND
 from spintrace.linking.match import match_pages
+from spintrace.reports.frames import Database
+from spintrace.reports.network.graph import build_network
 
 SOURCE = "https://water-news.example/spill"
 # Another spinner's choices for the same words: an independent spin of the same story.
@@ -55,6 +57,22 @@ def test_one_spin_on_two_sites_is_a_pair(migrated: Engine, tmp_path: Path) -> No
     # A second run finds nothing new and keeps the pair.
     assert match_pages(migrated).spin_pairs == 0
     assert len(_pairs(migrated)) == 1
+
+    # The network report: a same-spin edge with its evidence, and the frame of pairs.
+    graph = build_network(migrated, min_strength=0)
+    edge = graph.edges["farm-one.example", "farm-two.example"]
+    [spin] = edge["evidence"].same_spins
+    assert (spin.url_a, spin.url_b, spin.source_url) == (
+        "https://farm-one.example/a",
+        "https://farm-two.example/b",
+        SOURCE,
+    )
+    assert spin.unexplained  # the spinner's own words ("not impressed" -> "unimpressed", ...)
+    assert edge["same_spin_strength"] >= 0.5 and edge["tier"] == "medium"
+    frame = Database(migrated).spin_pairs()
+    assert list(frame[["page_a_url", "page_b_url", "source_url"]].itertuples(index=False)) == [
+        ("https://farm-one.example/a", "https://farm-two.example/b", SOURCE)
+    ]
 
 
 def test_independent_spins_and_verbatim_copies_are_no_pair(

@@ -33,9 +33,11 @@ from spintrace.config import Settings
 from spintrace.db.models import Document, LshBand, Match, SpinPair, utcnow
 from spintrace.db.models import Signature as SignatureRow
 from spintrace.db.writes import insert_ignoring_conflicts
+from spintrace.linking.substitutions import substitution_relation
 from spintrace.matcher.hashing import shingle_hashes, token_hashes
 from spintrace.matcher.lsh import Banding, band_keys, jaccard
 from spintrace.matcher.minhash import SCHEME, minhash_many
+from spintrace.matcher.thesaurus import Thesaurus
 from spintrace.matcher.tokens import normalise_phrase, tokenize
 
 __all__ = [
@@ -160,9 +162,23 @@ def _spins(evidence: object) -> dict[tuple[int, str], dict[str, Any]]:
     return out
 
 
-def find_spin_pairs(engine: Engine, page_ids: Iterable[int]) -> int:
+def _explained(sub: dict[str, Any], thesaurus: Thesaurus | None) -> bool:
+    """Whether a thesaurus explains a substitution, by the rule the learned table uses."""
+    if sub.get("relation"):
+        return True
+    if thesaurus is None:
+        return False
+    spun = normalise_phrase(str(sub.get("spun", "")))
+    original = normalise_phrase(str(sub.get("original", "")))
+    return substitution_relation(thesaurus, spun, original) is not None
+
+
+def find_spin_pairs(
+    engine: Engine, page_ids: Iterable[int], thesaurus: Thesaurus | None = None
+) -> int:
     """Find the same-spin pairs of ``page_ids`` (newly signed or judged again) with any page,
-    replacing the pairs stored for them; returns how many pairs were stored."""
+    replacing the pairs stored for them; returns how many pairs were stored. A shared
+    substitution counts as unexplained when ``thesaurus`` does not explain it either."""
     ids = sorted(set(page_ids))
     if not ids:
         return 0
@@ -176,11 +192,11 @@ def find_spin_pairs(engine: Engine, page_ids: Iterable[int]) -> int:
                 )
             )
         for x, y in sorted(_candidates(session, PAGE_KIND, ids)):
-            stored += _judge_pair(session, x, y)
+            stored += _judge_pair(session, x, y, thesaurus)
     return stored
 
 
-def _judge_pair(session: Session, x: int, y: int) -> int:
+def _judge_pair(session: Session, x: int, y: int, thesaurus: Thesaurus | None) -> int:
     docs = {
         doc_id: (site_id, text)
         for doc_id, site_id, text in session.execute(
@@ -213,13 +229,14 @@ def _judge_pair(session: Session, x: int, y: int) -> int:
             "estimated_jaccard": round(estimated, 4),
             "jaccard": round(exact, 4),
             "shared": len(shared),
-            "unexplained": sum(1 for sub in subs if not sub.get("relation")),
+            "unexplained": sum(1 for sub in subs if not _explained(sub, thesaurus)),
             "evidence": {
                 "substitutions": [
                     {
                         "spun": sub.get("spun"),
                         "original": sub.get("original"),
                         "relation": sub.get("relation"),
+                        "explained": _explained(sub, thesaurus),
                     }
                     for sub in subs
                 ],

@@ -420,7 +420,7 @@ def match_pages(
     order_links(engine)
     started = time.perf_counter()
     signed = sign_pages(engine, settings)
-    report.spin_pairs = find_spin_pairs(engine, judged.union(signed))
+    report.spin_pairs = find_spin_pairs(engine, judged.union(signed), thesaurus)
     report.works_joined = group_works(engine, SIGNATURE_KINDS[0])
     report.duplicates_seconds = time.perf_counter() - started
     try:

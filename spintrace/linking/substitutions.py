@@ -38,6 +38,7 @@ __all__ = [
     "harvest",
     "iter_learned",
     "load_substitutions",
+    "substitution_relation",
 ]
 
 # A pair no thesaurus explains must recur in this many matches before it is trusted.
@@ -59,7 +60,9 @@ class LearnedPair:
     last_seen: datetime
 
 
-def _relation(thesaurus: Thesaurus, spun: str, original: str) -> str | None:
+def substitution_relation(thesaurus: Thesaurus, spun: str, original: str) -> str | None:
+    """The thesaurus relation that explains a substitution of normalised phrases: of the whole
+    phrases, else of any word of one with a word of the other; ``None`` if none does."""
     relation = thesaurus.related(spun, original)
     if relation is not None:
         return relation
@@ -149,7 +152,7 @@ def _add_new_pairs(
             "original": original,
             "pairs": 0,
             "occurrences": 0,
-            "relation": _relation(thesaurus, spun, original),
+            "relation": substitution_relation(thesaurus, spun, original),
             "first_seen": now,
             "last_seen": now,
         }

@@ -25,6 +25,7 @@ from spintrace.db.models import (
     Match,
     Site,
     SiteIndicator,
+    SpinPair,
     SubstitutionSite,
 )
 from spintrace.reports.tables import spreadsheet_safe
@@ -256,6 +257,35 @@ def _substitutions(session: Session) -> Iterator[dict[str, Any]]:
         yield row._asdict()
 
 
+def _spin_pairs(session: Session) -> Iterator[dict[str, Any]]:
+    a, b, source = aliased(Document), aliased(Document), aliased(Document)
+    site_a, site_b = aliased(Site), aliased(Site)
+    query = (
+        select(
+            SpinPair.id,
+            a.url.label("page_a_url"),
+            site_a.domain.label("page_a_site"),
+            b.url.label("page_b_url"),
+            site_b.domain.label("page_b_site"),
+            source.url.label("source_url"),
+            SpinPair.estimated_jaccard,
+            SpinPair.jaccard,
+            SpinPair.shared,
+            SpinPair.unexplained,
+            SpinPair.evidence,
+            SpinPair.found_at,
+        )
+        .join(a, a.id == SpinPair.page_a_id)
+        .join(b, b.id == SpinPair.page_b_id)
+        .join(source, source.id == SpinPair.source_id)
+        .join(site_a, site_a.id == a.site_id)
+        .join(site_b, site_b.id == b.site_id)
+        .order_by(SpinPair.id)
+    )
+    for row in session.execute(query).yield_per(500):
+        yield row._asdict()
+
+
 Rows = Callable[[Session], Iterator[dict[str, Any]]]
 
 #: Every exportable table: its columns, in order, and its rows.
@@ -277,6 +307,13 @@ TABLES: dict[str, tuple[tuple[str, ...], Rows]] = {
     "indicators": (
         tuple("site kind value captures evidence first_seen last_seen".split()),
         _indicators,
+    ),
+    "spin_pairs": (
+        tuple(
+            "id page_a_url page_a_site page_b_url page_b_site source_url estimated_jaccard "
+            "jaccard shared unexplained evidence found_at".split()
+        ),
+        _spin_pairs,
     ),
     "substitutions": (
         tuple(

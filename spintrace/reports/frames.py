@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["Database", "open_database"]
 
 _TIMES = {"published", "added_at", "matched_at", "first_seen", "last_seen", "source_published",
-          "page_added_at"}  # fmt: skip
-_CATEGORIES = {"site", "page_site", "source_site", "relation", "kind"}
+          "page_added_at", "found_at"}  # fmt: skip
+_CATEGORIES = {"site", "page_site", "source_site", "relation", "kind", "page_a_site",
+               "page_b_site"}  # fmt: skip
 
 
 class Database:
@@ -92,6 +93,11 @@ class Database:
     def indicators(self) -> pd.DataFrame:
         """Operator traces per site (tracking and ad IDs, generator, theme, favicon, links)."""
         return self.frame("indicators")
+
+    def spin_pairs(self) -> pd.DataFrame:
+        """Pages of two sites publishing the same spin of one source: both URLs, the source,
+        estimated and exact Jaccard, and the substitutions they share (``evidence``)."""
+        return self.frame("spin_pairs", index="id")
 
     def substitutions(self) -> pd.DataFrame:
         """The learned spinner substitutions, one row per site that used each."""

@@ -14,12 +14,14 @@ from itertools import combinations
 from typing import TypeVar
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import aliased
 
 from spintrace.db.models import (
     Document,
     LearnedSubstitution,
     Site,
     SiteIndicator,
+    SpinPair,
     SubstitutionSite,
 )
 from spintrace.reports.network.copies import Copy, lag_hours, read_copies, timing_evidence
@@ -28,10 +30,13 @@ from spintrace.reports.network.model import (
     INDICATOR_WEIGHTS,
     MAX_SHARING_SITES,
     RARE_SPIN_WEIGHT,
+    SAME_SPIN_RARE_WEIGHT,
+    SAME_SPIN_WEIGHT,
     THESAURUS_SPIN_WEIGHT,
     THESAURUS_SPINS_MAX,
     EdgeEvidence,
     IndicatorEvidence,
+    SameSpinEvidence,
     SiteStats,
     SubstitutionEvidence,
     Tier,
@@ -43,7 +48,7 @@ from spintrace.reports.network.model import (
 
 __all__ = ["PairEvidence", "StoredEvidence", "read_evidence"]
 
-_Item = TypeVar("_Item", IndicatorEvidence, TimingEvidence, SubstitutionEvidence)
+_Item = TypeVar("_Item", IndicatorEvidence, TimingEvidence, SubstitutionEvidence, SameSpinEvidence)
 
 
 @dataclass
@@ -53,17 +58,26 @@ class PairEvidence:
     indicators: list[IndicatorEvidence] = field(default_factory=list)
     timing: list[TimingEvidence] = field(default_factory=list)
     substitutions: list[SubstitutionEvidence] = field(default_factory=list)
+    same_spins: list[SameSpinEvidence] = field(default_factory=list)
 
     def kind_strengths(self) -> dict[str, float]:
         """Each evidence kind's strength (``<kind>_strength``, :data:`EVIDENCE_KINDS`)."""
         spins = self.substitutions
-        thesaurus = noisy_or(s.weight for s in spins if s.relation is not None)
+        # Stories spun alike with thesaurus choices only are that tool's output too: they share
+        # the thesaurus spins' cap. Stories with a rare substitution are their own kind.
+        alike = [s for s in self.same_spins if not s.unexplained]
+        thesaurus = noisy_or(
+            [s.weight for s in spins if s.relation is not None] + _per_story(alike)
+        )
         return {
             "ids_strength": noisy_or(i.weight for i in self.indicators if i.account),
             "template_strength": noisy_or(i.weight for i in self.indicators if not i.account),
             "timing_strength": noisy_or(item.weight for item in self.timing),
             "rare_spins_strength": noisy_or(s.weight for s in spins if s.relation is None),
             "thesaurus_spins_strength": min(thesaurus, THESAURUS_SPINS_MAX),
+            "same_spin_strength": noisy_or(
+                _per_story([s for s in self.same_spins if s.unexplained])
+            ),
         }
 
     def channel_strengths(self) -> dict[str, float]:
@@ -73,7 +87,11 @@ class PairEvidence:
             "indicator_strength": noisy_or((kinds["ids_strength"], kinds["template_strength"])),
             "timing_strength": kinds["timing_strength"],
             "substitution_strength": noisy_or(
-                (kinds["rare_spins_strength"], kinds["thesaurus_spins_strength"])
+                (
+                    kinds["rare_spins_strength"],
+                    kinds["thesaurus_spins_strength"],
+                    kinds["same_spin_strength"],
+                )
             ),
         }
 
@@ -87,10 +105,20 @@ class PairEvidence:
             indicators=_top(self.indicators),
             timing=_top(self.timing),
             substitutions=_top(self.substitutions),
+            same_spins=_top(self.same_spins),
             indicator_count=len(self.indicators),
             timing_count=len(self.timing),
             substitution_count=len(self.substitutions),
+            same_spin_count=len(self.same_spins),
         )
+
+
+def _per_story(items: list[SameSpinEvidence]) -> list[float]:
+    """One weight per source: several page pairs of one story are one clue."""
+    best: dict[str, float] = {}
+    for item in items:
+        best[item.source_url] = max(best.get(item.source_url, 0.0), item.weight)
+    return list(best.values())
 
 
 def _top(items: list[_Item]) -> tuple[_Item, ...]:
@@ -123,6 +151,7 @@ def read_evidence(engine: Engine, window_hours: float) -> StoredEvidence:
     for key, items in timing_evidence(copies, window_hours).items():
         pairs[key].timing.extend(items)
     _add_substitutions(engine, suspects, pairs)
+    _add_same_spins(engine, suspects, pairs)
     return StoredEvidence(_site_stats(suspects, engine, copies), indicators, pairs)
 
 
@@ -211,6 +240,46 @@ def _add_substitutions(engine: Engine, suspects: dict[int, str], pairs: _Pairs) 
         item = SubstitutionEvidence(spun, original, relation, count, weight)
         for a, b in combinations(sorted(sites), 2):
             pairs[_key(a, b)].substitutions.append(item)
+
+
+def _add_same_spins(engine: Engine, suspects: dict[int, str], pairs: _Pairs) -> None:
+    """Adds the same-spin page pairs of each pair of sites, one weight per story."""
+    a, b, source = aliased(Document), aliased(Document), aliased(Document)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(
+                a.site_id.label("site_a"),
+                a.url.label("url_a"),
+                b.site_id.label("site_b"),
+                b.url.label("url_b"),
+                source.url.label("source_url"),
+                SpinPair.estimated_jaccard,
+                SpinPair.jaccard,
+                SpinPair.shared,
+                SpinPair.evidence,
+            )
+            .join(a, a.id == SpinPair.page_a_id)
+            .join(b, b.id == SpinPair.page_b_id)
+            .join(source, source.id == SpinPair.source_id)
+            .order_by(SpinPair.id)
+        )
+        for row in rows:
+            if row.site_a not in suspects or row.site_b not in suspects:
+                continue
+            subs = row.evidence.get("substitutions") if isinstance(row.evidence, dict) else None
+            rare = tuple(
+                f"{sub.get('spun')} -> {sub.get('original')}"
+                for sub in (subs if isinstance(subs, list) else [])
+                if isinstance(sub, dict) and not sub.get("explained", sub.get("relation"))
+            )
+            weight = SAME_SPIN_RARE_WEIGHT if rare else SAME_SPIN_WEIGHT
+            site_a, site_b = suspects[row.site_a], suspects[row.site_b]
+            url_a, url_b = (row.url_a, row.url_b) if site_a < site_b else (row.url_b, row.url_a)
+            item = SameSpinEvidence(
+                url_a, url_b, row.source_url, row.estimated_jaccard, row.jaccard, row.shared,
+                rare, weight,
+            )  # fmt: skip
+            pairs[_key(site_a, site_b)].same_spins.append(item)
 
 
 def _site_stats(suspects: dict[int, str], engine: Engine, copies: list[Copy]) -> list[SiteStats]:

@@ -65,6 +65,7 @@ def _edge_attributes(data: dict[str, Any]) -> dict[str, object]:
         indicators=evidence.indicator_count,
         sources=evidence.timing_count,
         substitutions=evidence.substitution_count,
+        same_spins=evidence.same_spin_count,
     )
     return attributes
 

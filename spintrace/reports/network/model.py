@@ -1,7 +1,7 @@
 """What the network report is made of: the evidence linking two sites, its weights, its tiers,
 and how clues combine.
 
-Sites are linked by stored evidence (never by re-matching), of five kinds
+Sites are linked by stored evidence (never by re-matching), of six kinds
 (:data:`EVIDENCE_KINDS`):
 
 - **ids**: the same tracking or ad account ID on both (:data:`INDICATOR_WEIGHTS`, rule ``id``);
@@ -10,7 +10,11 @@ Sites are linked by stored evidence (never by re-matching), of five kinds
   (by the time of a page, :mod:`spintrace.reports.network.times`);
 - **rare_spins**: learned spinner substitutions that no thesaurus explains, used by both;
 - **thesaurus_spins**: learned substitutions a thesaurus explains (any thesaurus spinner
-  makes them), used by both.
+  makes them), used by both;
+- **same_spin**: pages on both that publish the same spin of one source — the same
+  substitutions against it, one of them no thesaurus explains
+  (:mod:`spintrace.linking.duplicates`); per story. The same spin made of thesaurus choices only
+  counts with the thesaurus spins.
 
 Each shared item has a weight in 0..1; a kind's strength combines its items as independent
 clues (:func:`noisy_or`, ``1 - prod(1 - w)``), and the edge's strength combines the kinds the
@@ -41,6 +45,9 @@ __all__ = [
     "MEDIUM_MIN",
     "RARE_SPINS_ALONE_MIN",
     "RARE_SPIN_WEIGHT",
+    "SAME_SPIN_RARE_WEIGHT",
+    "SAME_SPIN_STRONG",
+    "SAME_SPIN_WEIGHT",
     "THESAURUS_SPINS_MAX",
     "THESAURUS_SPIN_WEIGHT",
     "TIERS",
@@ -49,6 +56,7 @@ __all__ = [
     "IndicatorEvidence",
     "NetworkSummary",
     "Rule",
+    "SameSpinEvidence",
     "SiteStats",
     "SubstitutionEvidence",
     "Tier",
@@ -71,7 +79,7 @@ it a pair would gain at most 0.01 from a shared icon (0.5 / 50), 0.05 from a sha
 square of the count."""
 CHANNELS = ("indicator", "timing", "substitution")
 """The channels the drawing colours lines by; an edge has a ``<channel>_strength`` for each."""
-EVIDENCE_KINDS = ("ids", "template", "timing", "rare_spins", "thesaurus_spins")
+EVIDENCE_KINDS = ("ids", "template", "timing", "rare_spins", "thesaurus_spins", "same_spin")
 """The kinds of evidence; an edge has a ``<kind>_strength`` attribute for each."""
 
 Rule = Literal["id", "weak", "rare"]
@@ -99,6 +107,19 @@ THESAURUS_SPIN_WEIGHT = 0.02
 THESAURUS_SPINS_MAX = 0.05
 """Thesaurus spins together never count for more: they are one tool's choices, not independent
 clues, and alone they stay under :data:`DEFAULT_MIN_STRENGTH`."""
+SAME_SPIN_WEIGHT = 0.05
+"""Per story both sites published in the same spin when every shared substitution is one a
+thesaurus explains: a deterministic thesaurus spinner run by two unrelated operators makes the
+same output, so this is one tool's choices, counted with the thesaurus spins (and their cap,
+:data:`THESAURUS_SPINS_MAX`), not as ``same_spin``."""
+SAME_SPIN_RARE_WEIGHT = 0.5
+"""Per story both sites published in the same spin with a shared substitution no thesaurus
+explains (the spinner's own dictionary): medium evidence alone (:func:`edge_tier`); three
+such stories give 0.875 (:data:`SAME_SPIN_STRONG`)."""
+SAME_SPIN_STRONG = 0.87
+"""Same-spin strength from which, with copy timing of at least :data:`MEDIUM_MIN` (within
+hours), an edge is ``strong``: several stories, spun alike, with rare substitutions, copied
+together."""
 MEDIUM_MIN = 0.5
 """An edge without a shared account ID is ``medium`` when its copy timing reaches this (two
 sources copied within hours of each other), or when rare spins backed by another clue (copy
@@ -186,15 +207,33 @@ class SubstitutionEvidence:
 
 
 @dataclass(frozen=True)
+class SameSpinEvidence:
+    """Two pages, one on each site, publishing the same spin of one source."""
+
+    url_a: str
+    url_b: str
+    source_url: str
+    estimated_jaccard: float
+    jaccard: float
+    shared: int
+    """Substitutions both pages made against the source."""
+    unexplained: tuple[str, ...]
+    """The shared substitutions no thesaurus explains, as ``spun -> original``."""
+    weight: float
+
+
+@dataclass(frozen=True)
 class EdgeEvidence:
     """Everything that links two sites; lists capped at :data:`EVIDENCE_LIMIT`, strongest first."""
 
     indicators: tuple[IndicatorEvidence, ...] = ()
     timing: tuple[TimingEvidence, ...] = ()
     substitutions: tuple[SubstitutionEvidence, ...] = ()
+    same_spins: tuple[SameSpinEvidence, ...] = ()
     indicator_count: int = 0
     timing_count: int = 0
     substitution_count: int = 0
+    same_spin_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -208,12 +247,16 @@ class NetworkSummary:
 
 
 def edge_tier(strengths: Mapping[str, float]) -> Tier:
-    """The tier of an edge with these ``<kind>_strength`` values (:data:`EVIDENCE_KINDS`)."""
-    if strengths["ids_strength"] > 0:
-        return "strong"
+    """The tier of an edge with these ``<kind>_strength`` values (:data:`EVIDENCE_KINDS`):
+    ``strong`` for a shared account ID, or the same spin of several stories (with rare
+    substitutions) copied within hours; ``medium`` for one story in the same spin with a rare
+    substitution, tight copy timing or many rare spins; else ``weak``."""
     rare, timing = strengths["rare_spins_strength"], strengths["timing_strength"]
+    same_spin = strengths.get("same_spin_strength", 0.0)
+    if strengths["ids_strength"] > 0 or (same_spin >= SAME_SPIN_STRONG and timing >= MEDIUM_MIN):
+        return "strong"
     template = strengths["template_strength"]
-    if timing >= MEDIUM_MIN or rare >= RARE_SPINS_ALONE_MIN:
+    if timing >= MEDIUM_MIN or rare >= RARE_SPINS_ALONE_MIN or same_spin >= MEDIUM_MIN:
         return "medium"
     backed = timing > 0 or template > 0
     if rare > 0 and backed and noisy_or((rare, timing, template)) >= MEDIUM_MIN:

@@ -17,7 +17,7 @@ from spintrace.reports.tables import spreadsheet_safe
 if TYPE_CHECKING:
     import networkx as nx
 
-    from spintrace.reports.network.model import EdgeEvidence, TimingEvidence
+    from spintrace.reports.network.model import EdgeEvidence, SameSpinEvidence, TimingEvidence
 
 __all__ = [
     "EDGES_COLUMNS",
@@ -25,6 +25,7 @@ __all__ = [
     "SITES_COLUMNS",
     "edge_rows",
     "evidence_lines",
+    "same_spin_line",
     "site_rows",
     "timing_line",
     "write_edges_csv",
@@ -48,6 +49,7 @@ EVIDENCE_COLUMNS = (
     "shared_sources",
     "rare_spins",
     "thesaurus_spins",
+    "same_spin",
 )
 """The evidence of an edge as text, one column per kind (:data:`EVIDENCE_KINDS` order)."""
 EDGES_COLUMNS = (
@@ -91,7 +93,17 @@ def evidence_lines(evidence: EdgeEvidence) -> dict[str, str]:
             for s in spins
             if s.relation is not None
         ),
+        "same_spin": "; ".join(same_spin_line(item) for item in evidence.same_spins),
     }
+
+
+def same_spin_line(item: SameSpinEvidence) -> str:
+    """A same-spin clue in words: both pages, their source, the similarity, what they share."""
+    rare = f"; no thesaurus explains {', '.join(item.unexplained)}" if item.unexplained else ""
+    return (
+        f"{item.url_a} and {item.url_b} spin {item.source_url} alike (Jaccard {item.jaccard:.2f}, "
+        f"estimated {item.estimated_jaccard:.2f}; {item.shared} shared substitutions{rare})"
+    )
 
 
 def site_rows(graph: nx.Graph[str]) -> list[dict[str, object]]:
