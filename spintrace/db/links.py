@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import aliased
 
-from spintrace.db.models import Capture, Document, Match, Site
+from spintrace.db.models import Capture, Document, Match, Site, SpinPair
 
-__all__ = ["LinkTables"]
+__all__ = ["LinkTables", "spin_pairs_query"]
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,33 @@ class LinkTables:
             self.source_capture.fetched_at.label("source_fetched_at"),
             self.source_capture.headers.label("source_headers"),
         )
+
+
+def spin_pairs_query() -> Select[Any]:
+    """Every same-spin pair with both pages' URLs and sites and the source's URL, in order of
+    discovery: the spin-pairs export and the network report read them this way."""
+    a, b, source = aliased(Document), aliased(Document), aliased(Document)
+    site_a, site_b = aliased(Site), aliased(Site)
+    query: Select[Any] = (
+        select(
+            SpinPair.id,
+            a.url.label("page_a_url"),
+            site_a.domain.label("page_a_site"),
+            b.url.label("page_b_url"),
+            site_b.domain.label("page_b_site"),
+            source.url.label("source_url"),
+            SpinPair.estimated_jaccard,
+            SpinPair.jaccard,
+            SpinPair.shared,
+            SpinPair.unexplained,
+            SpinPair.evidence,
+            SpinPair.found_at,
+        )
+        .join(a, a.id == SpinPair.page_a_id)
+        .join(b, b.id == SpinPair.page_b_id)
+        .join(source, source.id == SpinPair.source_id)
+        .join(site_a, site_a.id == a.site_id)
+        .join(site_b, site_b.id == b.site_id)
+        .order_by(SpinPair.id)
+    )
+    return query

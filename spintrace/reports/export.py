@@ -18,14 +18,13 @@ from typing import IO, Any
 from sqlalchemy import Engine, Executable, func, select
 from sqlalchemy.orm import Session, aliased
 
-from spintrace.db.links import LinkTables
+from spintrace.db.links import LinkTables, spin_pairs_query
 from spintrace.db.models import (
     Document,
     LearnedSubstitution,
     Match,
     Site,
     SiteIndicator,
-    SpinPair,
     SubstitutionSite,
 )
 from spintrace.reports.tables import spreadsheet_safe
@@ -258,31 +257,7 @@ def _substitutions(session: Session) -> Iterator[dict[str, Any]]:
 
 
 def _spin_pairs(session: Session) -> Iterator[dict[str, Any]]:
-    a, b, source = aliased(Document), aliased(Document), aliased(Document)
-    site_a, site_b = aliased(Site), aliased(Site)
-    query = (
-        select(
-            SpinPair.id,
-            a.url.label("page_a_url"),
-            site_a.domain.label("page_a_site"),
-            b.url.label("page_b_url"),
-            site_b.domain.label("page_b_site"),
-            source.url.label("source_url"),
-            SpinPair.estimated_jaccard,
-            SpinPair.jaccard,
-            SpinPair.shared,
-            SpinPair.unexplained,
-            SpinPair.evidence,
-            SpinPair.found_at,
-        )
-        .join(a, a.id == SpinPair.page_a_id)
-        .join(b, b.id == SpinPair.page_b_id)
-        .join(source, source.id == SpinPair.source_id)
-        .join(site_a, site_a.id == a.site_id)
-        .join(site_b, site_b.id == b.site_id)
-        .order_by(SpinPair.id)
-    )
-    for row in session.execute(query).yield_per(500):
+    for row in session.execute(spin_pairs_query()).yield_per(500):
         yield row._asdict()
 
 

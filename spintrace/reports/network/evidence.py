@@ -14,14 +14,13 @@ from itertools import combinations
 from typing import TypeVar
 
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import aliased
 
+from spintrace.db.links import spin_pairs_query
 from spintrace.db.models import (
     Document,
     LearnedSubstitution,
     Site,
     SiteIndicator,
-    SpinPair,
     SubstitutionSite,
 )
 from spintrace.reports.network.copies import Copy, lag_hours, read_copies, timing_evidence
@@ -244,27 +243,11 @@ def _add_substitutions(engine: Engine, suspects: dict[int, str], pairs: _Pairs) 
 
 def _add_same_spins(engine: Engine, suspects: dict[int, str], pairs: _Pairs) -> None:
     """Adds the same-spin page pairs of each pair of sites, one weight per story."""
-    a, b, source = aliased(Document), aliased(Document), aliased(Document)
+    sites = set(suspects.values())
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(
-                a.site_id.label("site_a"),
-                a.url.label("url_a"),
-                b.site_id.label("site_b"),
-                b.url.label("url_b"),
-                source.url.label("source_url"),
-                SpinPair.estimated_jaccard,
-                SpinPair.jaccard,
-                SpinPair.shared,
-                SpinPair.evidence,
-            )
-            .join(a, a.id == SpinPair.page_a_id)
-            .join(b, b.id == SpinPair.page_b_id)
-            .join(source, source.id == SpinPair.source_id)
-            .order_by(SpinPair.id)
-        )
+        rows = connection.execute(spin_pairs_query())
         for row in rows:
-            if row.site_a not in suspects or row.site_b not in suspects:
+            if row.page_a_site not in sites or row.page_b_site not in sites:
                 continue
             subs = row.evidence.get("substitutions") if isinstance(row.evidence, dict) else None
             rare = tuple(
@@ -273,8 +256,10 @@ def _add_same_spins(engine: Engine, suspects: dict[int, str], pairs: _Pairs) -> 
                 if isinstance(sub, dict) and not sub.get("explained", sub.get("relation"))
             )
             weight = SAME_SPIN_RARE_WEIGHT if rare else SAME_SPIN_WEIGHT
-            site_a, site_b = suspects[row.site_a], suspects[row.site_b]
-            url_a, url_b = (row.url_a, row.url_b) if site_a < site_b else (row.url_b, row.url_a)
+            site_a, site_b = row.page_a_site, row.page_b_site
+            url_a, url_b = row.page_a_url, row.page_b_url
+            if site_b < site_a:
+                url_a, url_b = url_b, url_a
             item = SameSpinEvidence(
                 url_a, url_b, row.source_url, row.estimated_jaccard, row.jaccard, row.shared,
                 rare, weight,
