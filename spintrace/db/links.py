@@ -65,21 +65,22 @@ def spin_pairs_query() -> Select[Any]:
     discovery: the spin-pairs export and the network report read them this way."""
     a, b, source = aliased(Document), aliased(Document), aliased(Document)
     site_a, site_b = aliased(Site), aliased(Site)
-    query: Select[Any] = (
-        select(
-            SpinPair.id,
-            a.url.label("page_a_url"),
-            site_a.domain.label("page_a_site"),
-            b.url.label("page_b_url"),
-            site_b.domain.label("page_b_site"),
-            source.url.label("source_url"),
-            SpinPair.estimated_jaccard,
-            SpinPair.jaccard,
-            SpinPair.shared,
-            SpinPair.unexplained,
-            SpinPair.evidence,
-            SpinPair.found_at,
-        )
+    columns: list[Any] = [
+        SpinPair.id,
+        a.url.label("page_a_url"),
+        site_a.domain.label("page_a_site"),
+        b.url.label("page_b_url"),
+        site_b.domain.label("page_b_site"),
+        source.url.label("source_url"),
+        SpinPair.estimated_jaccard,
+        SpinPair.jaccard,
+        SpinPair.shared,
+        SpinPair.unexplained,
+        SpinPair.evidence,
+        SpinPair.found_at,
+    ]
+    return (
+        select(*columns)
         .join(a, a.id == SpinPair.page_a_id)
         .join(b, b.id == SpinPair.page_b_id)
         .join(source, source.id == SpinPair.source_id)
@@ -87,4 +88,3 @@ def spin_pairs_query() -> Select[Any]:
         .join(site_b, site_b.id == b.site_id)
         .order_by(SpinPair.id)
     )
-    return query
