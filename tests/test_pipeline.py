@@ -52,9 +52,9 @@ def test_match_is_idempotent_and_keeps_signatures(migrated: Engine) -> None:
     with Session(migrated) as session:
         after = session.execute(select(Match.page_id, Match.source_id, Match.matched_at)).all()
     assert before == after
-    # Two MinHash signatures (content, skeleton) and one token table per source, and one
-    # signature of each page's published text, made once.
-    assert _count(migrated, Signature) == 16 + 10
+    # A MinHash signature (content) and a token table per source, and one signature of each
+    # page's published text, made once.
+    assert _count(migrated, Signature) == 8 + 10
     assert _count(migrated, DocumentTokens) == 8
     # One index segment and one document-frequency table, both from the one indexed batch.
     assert _segments(migrated) == {INDEX_NAME: 1, RARITY_NAME: 1}
@@ -162,7 +162,7 @@ def test_concurrent_match_runs_index_each_source_once(any_db_url: str, tmp_path:
         assert run.returncode == 0, err
         assert "Traceback" not in err
     assert _count(engine, DocumentTokens) == 8
-    assert _count(engine, Signature) == 16 + 10  # each source's two, each page's one, once
+    assert _count(engine, Signature) == 8 + 10  # each source's and each page's one, once
     assert _count(engine, Match) == 7
     engine.dispose()
 

@@ -8,7 +8,8 @@ Create Date: 2026-11-30 13:33:29
 sources from their stored content signatures), ``spin_pairs`` the pages of two sites that
 publish the same spin of one source, and ``documents.work_id`` the work (the near-duplicate
 editions of one story) a source belongs to. All start empty; the next ``spintrace match`` fills
-them for every page and source (spintrace.linking.duplicates).
+them for every page and source (spintrace.linking.duplicates). The sources' skeleton
+signatures, which nothing ever read, are deleted and no longer computed.
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_spin_pairs_page_b_id"), ["page_b_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_spin_pairs_source_id"), ["source_id"], unique=False)
 
+    op.execute("DELETE FROM signatures WHERE kind LIKE 'skeleton-%'")
     with op.batch_alter_table("documents", schema=None) as batch_op:
         batch_op.add_column(sa.Column("work_id", sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f("ix_documents_work_id"), ["work_id"], unique=False)

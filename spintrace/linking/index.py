@@ -3,9 +3,9 @@
 Every source not yet indexed gets, in one transaction per batch: its lemmatised tokens (what
 alignment compares), a sketch in a new immutable segment of the containment index, its words
 and word pairs counted in the batch's document-frequency table (how rare a passage is: see
-:mod:`spintrace.matcher.rarity`), and MinHash signatures of its content and skeleton shingles
-(they mark the source as indexed). Past :data:`MAX_SEGMENTS` segments, each kind is merged
-into one.
+:mod:`spintrace.matcher.rarity`), and a MinHash signature of its content shingles (it marks
+the source as indexed, and its band keys find the source's near-duplicate editions). Past
+:data:`MAX_SEGMENTS` segments, each kind is merged into one.
 """
 
 from __future__ import annotations
@@ -59,7 +59,9 @@ __all__ = [
 INDEX_NAME = f"containment-f{FORMAT_VERSION}.{FEATURE_VERSION}"
 # Document frequencies of the sources' lemmas and lemma pairs, one table per indexed batch.
 RARITY_NAME = f"rarity-f{FEATURE_VERSION}"
-SIGNATURE_KINDS = (f"content-f{FEATURE_VERSION}", f"skeleton-f{FEATURE_VERSION}")
+# The content signature marks a source as indexed and finds its near-duplicate editions
+# (spintrace.linking.duplicates). Earlier releases also stored a skeleton signature nobody read.
+SIGNATURE_KINDS = (f"content-f{FEATURE_VERSION}",)
 # Segments beyond this many are merged into one: each one costs every query a lookup.
 MAX_SEGMENTS = 8
 # Sources indexed per transaction (and per new segment).
@@ -113,7 +115,7 @@ def _index_batch(
     session: Session, rows: Sequence[Any], despinner: Despinner, settings: Settings
 ) -> None:
     entries = []
-    content, skeleton, words = [], [], []
+    content, words = [], []
     for doc_id, text in rows:
         tokens, features = text_tokens_and_features(despinner, text, source=True)
         words.append([t.norm for t in tokens])
@@ -126,7 +128,6 @@ def _index_batch(
         )
         entries.append((doc_id, sketch(features)))
         content.append(features.content)
-        skeleton.append(features.skeleton)
     segment = Segment.build(entries)
     session.add(
         IndexSegment(
@@ -138,7 +139,7 @@ def _index_batch(
         )
     )
     session.add(_rarity_row(DocumentFrequencies.build(words), rows[0][0], rows[-1][0]))
-    for kind, sets in zip(SIGNATURE_KINDS, (content, skeleton), strict=True):
+    for kind, sets in zip(SIGNATURE_KINDS, (content,), strict=True):
         values = minhash_many(sets, settings.num_perm, settings.seed)
         session.add_all(
             SignatureRow(
