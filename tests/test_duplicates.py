@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-from test_link_rule import SPILL, SPILL_SPIN, TRAM, _load, _spin, _text
+from test_link_rule import SPILL, SPILL_SPIN, TRAM, _fillers, _load, _spin, _text
 
 from spintrace.db.models import Document, LshBand, SpinPair
+from spintrace.ingest.imports import import_file
 from spintrace.linking.duplicates import PAGE_KIND
 from spintrace.linking.match import match_pages
+from spintrace.reports.complaint.pack import build_complaint_pack
+from spintrace.reports.export import iter_rows
 from spintrace.reports.frames import Database
 from spintrace.reports.network.graph import build_network
 
 SOURCE = "https://water-news.example/spill"
+UPDATE = (
+    "\n\nUpdated at noon: Harrowgate Water said the restocking of the Kennet will begin in June "
+    "with forty thousand young trout from the Marlbury hatchery."
+)
 # Another spinner's choices for the same words: an independent spin of the same story.
 OTHER_SPIN = dict(
     fined="punished", untreated="unprocessed", poured="gushed", popular="favoured",
@@ -110,3 +118,35 @@ def test_editions_of_one_story_are_one_work(migrated: Engine, tmp_path: Path) ->
     assert works[SOURCE] == works["https://wire-partner.example/spill"] == ids[SOURCE]
     assert works["https://tram-news.example/tram"] is None
     assert match_pages(migrated).works_joined == 0
+
+
+def test_a_work_is_listed_once_under_its_earliest_edition(migrated: Engine, tmp_path: Path) -> None:
+    story = _text(*SPILL)
+    later = "https://water-news.example/spill-updated"
+    rows = [
+        {"url": SOURCE, "text": story, "published": "2026-03-01T08:00:00Z"},
+        {"url": later, "text": story + UPDATE, "published": "2026-03-01T12:00:00Z"},
+        *({"url": r["url"], "text": r["text"]} for r in _fillers()),
+    ]
+    (tmp_path / "s.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pages = [
+        {"url": "https://farm-one.example/a", "text": _spin(story, SPILL_SPIN)},
+        {"url": "https://farm-two.example/b", "text": story + UPDATE + "\n\nShare it."},
+    ]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pages))
+    import_file(migrated, tmp_path / "s.jsonl", "source")
+    import_file(migrated, tmp_path / "p.jsonl", "page")
+    report = match_pages(migrated)
+    assert report.links == 2  # each page keeps one link, to the edition that explains it best
+    rows_out = {r["page_url"]: r for r in iter_rows(migrated, "matches")}
+    assert rows_out["https://farm-two.example/b"]["source_url"] == later
+    works = {r["source_work"] for r in rows_out.values()}
+    assert len(works) == 1 and None not in works
+    assert {r["source_editions"] for r in rows_out.values()} == {2}
+
+    summary = build_complaint_pack(migrated, "water-news.example", tmp_path / "pack")
+    assert (summary.works, summary.copies) == (1, 2)
+    notice = next((tmp_path / "pack" / "notices").glob("*.txt")).read_text(encoding="utf-8")
+    assert notice.count("[W1]") >= 2 and "[W2]" not in notice
+    index = (tmp_path / "pack" / "index.html").read_text(encoding="utf-8")
+    assert "also published as" in index and later in index

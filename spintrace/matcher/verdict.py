@@ -198,11 +198,16 @@ def credit(
     rules: Rules | None = None,
 ) -> list[tuple[int, Judgement]]:
     """The candidates that are links, best first, each credited only with page words no
-    better candidate explains. ``candidates`` are ``(key, stretches, source side)``; ties go
-    to the smaller key (the source held first)."""
+    better candidate explains. ``candidates`` are ``(key, stretches, source side)``; on equal
+    scores the one explaining more of the page goes first, then the smaller key (the source
+    held first)."""
     rules = rules or Rules()
     alone = [(judge(found, page, side, rules), key, found, side) for key, found, side in candidates]
-    alone.sort(key=lambda c: (-c[0].score, c[1]))
+    # Best first: the higher score, then the source explaining more of the page (an edition
+    # with a paragraph the page also has), then more of itself found, then the source held first.
+    alone.sort(
+        key=lambda c: (-c[0].score, -c[0].weighted_containment, -c[0].weighted_coverage, c[1])
+    )
     credited = np.zeros(len(page.norms), dtype=np.bool_)
     links: list[tuple[int, Judgement]] = []
     for first, key, found, side in alone:

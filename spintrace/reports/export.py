@@ -80,6 +80,8 @@ _MATCH_COLUMNS = (
     "longest_exact",
     "matcher",
     "basis",
+    "source_work",
+    "source_editions",
     "evidence",
 )
 
@@ -117,6 +119,12 @@ def matches_query() -> Any:
     The one query behind the matches export, the notebook frames and the reports.
     """
     t = LinkTables()
+    edition = aliased(Document)
+    editions = (
+        select(func.count())
+        .where(edition.work_id == t.source.work_id, edition.role == "source")
+        .scalar_subquery()
+    )
     return t.select(
         Match.id,
         t.page.url.label("page_url"),
@@ -140,6 +148,8 @@ def matches_query() -> Any:
         Match.order,
         Match.matcher,
         Match.basis,
+        t.source.work_id.label("source_work"),
+        editions.label("source_editions"),
         Match.evidence,
     ).order_by(Match.id)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -111,7 +111,14 @@ class Copy:
     source_time: datetime | None
     source_time_basis: str | None
     order: str | None
+    work_id: int | None = None
+    """The source's work (near-duplicate editions of one story), if it has other editions."""
     notice: str = field(default="")
+
+    @property
+    def work_key(self) -> int:
+        """What identifies the copied work: its work, else the source alone."""
+        return self.work_id or self.source_id
 
     @property
     def first_seen(self) -> datetime:
@@ -181,6 +188,7 @@ def _copies(session: Session, site_ids: Sequence[int]) -> list[Copy]:
             Match.source_time,
             Match.source_time_basis,
             Match.order,
+            t.source.work_id.label("work_id"),
         )
         .where(t.source.site_id.in_(site_ids))
         .order_by(t.page_site.domain, t.page.url, t.source.url, Match.id)
@@ -320,7 +328,9 @@ def build_complaint_pack(engine: Engine, owner: str, output_dir: str | Path) -> 
     works: dict[int, list[Copy]] = {}
     for copy in copies:
         sites.setdefault(copy.site, []).append(copy)
-        works.setdefault(copy.source_id, []).append(copy)
+        works.setdefault(copy.work_key, []).append(copy)
+    for group in works.values():  # the earliest dated edition first: the work's original
+        group.sort(key=_edition_order)
     for site, site_copies in sites.items():
         text = render_text(
             "notice.txt",
@@ -353,9 +363,16 @@ def build_complaint_pack(engine: Engine, owner: str, output_dir: str | Path) -> 
     )
 
 
+def _edition_order(copy: Copy) -> tuple[bool, datetime, str, int]:
+    """Earliest published edition first (undated last), then by URL and link."""
+    published = copy.source_published or datetime.max.replace(tzinfo=UTC)
+    return (copy.source_published is None, published, copy.source_url, copy.number)
+
+
 def _works_of(copies: Sequence[Copy]) -> list[Copy]:
-    """One copy per distinct source, in order: the works a notice identifies."""
+    """One copy per distinct work (the editions of one story are one work, named by its
+    earliest dated edition), in order: the works a notice identifies."""
     seen: dict[int, Copy] = {}
-    for copy in copies:
-        seen.setdefault(copy.source_id, copy)
+    for copy in sorted(copies, key=_edition_order):
+        seen.setdefault(copy.work_key, copy)
     return sorted(seen.values(), key=lambda copy: copy.source_url)

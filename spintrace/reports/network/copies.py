@@ -3,8 +3,9 @@ evidence between sites.
 
 Times follow one rule (:mod:`spintrace.reports.network.times`): a page's own published date
 when it is believable, else its first crawl capture; import time alone never counts. Two sites'
-copies of one source are timely when the most hours that can separate them (exact for two
-published dates, bounded by the source's publication for a capture) is within the window.
+copies of one story (a source, or the near-duplicate editions of one work) are timely when the
+most hours that can separate them (exact for two published dates, bounded by the source's
+publication for a capture) is within the window.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from itertools import combinations
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 
 from spintrace.db.links import LinkTables
 from spintrace.db.models import Match
@@ -36,6 +37,8 @@ class Copy:
     site: str
     page_id: int
     source_id: int
+    """The copied story: the source's work (its near-duplicate editions count as one story,
+    :mod:`spintrace.linking.duplicates`), else the source itself."""
     source_url: str
     time: PageTime | None
     """The page's time; ``None`` when it has none (imported as text with no usable date)."""
@@ -50,7 +53,7 @@ def read_copies(engine: Engine, suspects: dict[int, str]) -> list[Copy]:
     query = t.select(
         t.page.site_id,
         t.page.id.label("page_id"),
-        t.source.id.label("source_id"),
+        func.coalesce(t.source.work_id, t.source.id).label("source_id"),
         t.source.url.label("source_url"),
         *t.time_columns(),
     ).order_by(Match.id)

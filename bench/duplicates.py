@@ -1,0 +1,210 @@
+"""Cost of the near-duplicate search (spintrace.linking.duplicates), measured.
+
+(1) Indexing on the dev set: ``spintrace match`` on a database of the dev set's sources only
+    (indexing, and for this tree banding the sources and grouping works), this tree against a
+    previous release (``--previous REF``, extracted with ``git archive``), in the same run.
+(2) The band table at scale, on PostgreSQL (``--pg``, a database this script creates and drops)
+    and SQLite: ``--docs`` synthetic signatures (random MinHash values, with 1% planted
+    near-duplicates), banded 16 x 8 (the sources' kind) and 32 x 4 (the pages' kind): band keys
+    per second, rows loaded per second (COPY on PostgreSQL, executemany on SQLite), table and
+    index bytes per document, and the candidate join for 1,000 new documents.
+
+Usage: ``python bench/duplicates.py [--data DIR] [--previous REF] [--docs 1000000]
+[--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from spintrace.matcher.lsh import Banding, band_keys
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+from accuracy import cli_of, extract_release  # noqa: E402
+
+BANDINGS = {"sources (content-f2)": Banding(16, 8), "pages (page-text-f1)": Banding(32, 4)}
+
+
+def run_cli(cli: list[str], url: str, *args: str) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run([*cli, "--db", url, *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"error: {shlex.join(args)}: {proc.stderr.strip()}")
+    return time.perf_counter() - start, proc.stdout + proc.stderr
+
+
+def indexing(data: Path, release: Path | None, tmp: Path) -> tuple[float, float]:
+    """Seconds of the index step and of the whole ``match`` on the dev set's sources."""
+    db = tmp / f"index-{'previous' if release else 'this'}.db"
+    url = f"sqlite:///{db}"
+    cli = cli_of(release)
+    run_cli(cli, url, "db", "upgrade")
+    run_cli(cli, url, "sources", "import", str(data / "sources.jsonl"))
+    total, out = run_cli(cli, url, "match")
+    found = re.search(r"indexed (\d+) new sources in ([\d.]+) s", out)
+    return (float(found.group(2)) if found else float("nan")), total
+
+
+def signatures(n: int, seed: int = 7) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    values = rng.integers(0, 2**32, size=(n, 128), dtype=np.uint64).astype(np.uint32)
+    planted = rng.choice(n, size=n // 100, replace=False)
+    values[planted[1:]] = values[planted[:-1]]  # near-duplicates: copy, then change a tenth
+    change = rng.random((len(planted) - 1, 128)) < 0.1
+    values[planted[1:]] = np.where(
+        change, rng.integers(0, 2**32, size=change.shape), values[planted[1:]]
+    )
+    return values
+
+
+def load_pg(url: str, keys: np.ndarray) -> dict[str, float]:
+    import psycopg
+
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    name = f"spintrace_bands_{int(time.time())}"
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    target = conninfo.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute(
+                "CREATE TABLE lsh_bands (document_id integer, kind varchar(32), band integer, "
+                "key bigint, PRIMARY KEY (document_id, kind, band))"
+            )
+            n, bands = keys.shape
+            start = time.perf_counter()
+            with conn.cursor().copy(
+                "COPY lsh_bands (document_id, kind, band, key) FROM STDIN"
+            ) as copy:
+                for doc in range(n):
+                    for band in range(bands):
+                        copy.write_row((doc + 1, "k", band, int(keys[doc, band])))
+            loaded = time.perf_counter() - start
+            start = time.perf_counter()
+            conn.execute("CREATE INDEX ix_lsh_bands_kind_band_key ON lsh_bands (kind, band, key)")
+            indexed = time.perf_counter() - start
+            conn.execute("ANALYZE lsh_bands")
+            size = conn.execute("SELECT pg_total_relation_size('lsh_bands')").fetchone()[0]
+            new = list(range(n - 999, n + 1))
+            start = time.perf_counter()
+            pairs = conn.execute(
+                "SELECT DISTINCT a.document_id, b.document_id FROM lsh_bands a JOIN lsh_bands b "
+                "ON b.kind = a.kind AND b.band = a.band AND b.key = a.key "
+                "AND b.document_id <> a.document_id WHERE a.kind = 'k' AND a.document_id = ANY(%s)",
+                (new,),
+            ).fetchall()
+            query = time.perf_counter() - start
+        return {
+            "rows_per_s": n * bands / loaded,
+            "index_s": indexed,
+            "bytes_per_doc": size / n,
+            "query_ms_per_doc": query * 1000 / len(new),
+            "pairs": len(pairs),
+        }
+    finally:
+        with psycopg.connect(conninfo, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
+def load_sqlite(path: Path, keys: np.ndarray) -> dict[str, float]:
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE lsh_bands (document_id integer, kind varchar(32), band integer, "
+        "key bigint, PRIMARY KEY (document_id, kind, band))"
+    )
+    n, bands = keys.shape
+    start = time.perf_counter()
+    conn.executemany(
+        "INSERT INTO lsh_bands VALUES (?, 'k', ?, ?)",
+        ((doc + 1, band, int(keys[doc, band])) for doc in range(n) for band in range(bands)),
+    )
+    conn.commit()
+    loaded = time.perf_counter() - start
+    start = time.perf_counter()
+    conn.execute("CREATE INDEX ix_lsh_bands_kind_band_key ON lsh_bands (kind, band, key)")
+    conn.commit()
+    indexed = time.perf_counter() - start
+    conn.execute("VACUUM")
+    size = path.stat().st_size
+    new = list(range(n - 999, n + 1))
+    start = time.perf_counter()
+    marks = ",".join("?" * len(new))
+    pairs = conn.execute(
+        "SELECT DISTINCT a.document_id, b.document_id FROM lsh_bands a JOIN lsh_bands b "
+        "ON b.kind = a.kind AND b.band = a.band AND b.key = a.key "
+        f"AND b.document_id <> a.document_id WHERE a.kind = 'k' AND a.document_id IN ({marks})",
+        new,
+    ).fetchall()
+    query = time.perf_counter() - start
+    conn.close()
+    return {
+        "rows_per_s": n * bands / loaded,
+        "index_s": indexed,
+        "bytes_per_doc": size / n,
+        "query_ms_per_doc": query * 1000 / len(new),
+        "pairs": len(pairs),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "dev")
+    parser.add_argument("--previous", metavar="REF", help="a previous release to compare with")
+    parser.add_argument("--docs", type=int, default=1_000_000)
+    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--skip-indexing", action="store_true")
+    args = parser.parse_args()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    print(f"command:  python {shlex.join(sys.argv)}")
+    print(f"date:     {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"commit:   {commit or 'unknown'}")
+    with tempfile.TemporaryDirectory(prefix="spintrace-dups-") as tmp_name:
+        tmp = Path(tmp_name)
+        if not args.skip_indexing:
+            this = indexing(args.data.resolve(), None, tmp)
+            print(f"\n(1) dev sources ({args.data}): index step / whole match (s)")
+            print(f"  this tree         {this[0]:6.1f} / {this[1]:6.1f}")
+            if args.previous:
+                release = extract_release(args.previous, tmp / "previous-release")
+                before = indexing(args.data.resolve(), release, tmp)
+                print(f"  {args.previous:<17} {before[0]:6.1f} / {before[1]:6.1f}")
+                print(
+                    f"  ratio this/previous: {this[0] / before[0]:.2f} / {this[1] / before[1]:.2f}"
+                )
+        print(f"\n(2) band table, {args.docs:,} synthetic signatures (1% planted near-duplicates)")
+        values = signatures(args.docs)
+        for label, banding in BANDINGS.items():
+            start = time.perf_counter()
+            keys = band_keys(values, banding)
+            per_s = args.docs / (time.perf_counter() - start)
+            print(f"\n  {label}: {banding.bands} x {banding.rows}; band keys {per_s:,.0f} docs/s")
+            for engine, measure in (
+                ("PostgreSQL", lambda: load_pg(args.pg, keys)),
+                ("SQLite", lambda: load_sqlite(tmp / "bands.db", keys)),
+            ):
+                (tmp / "bands.db").unlink(missing_ok=True)
+                got = measure()
+                print(
+                    f"    {engine:<10} load {got['rows_per_s']:,.0f} rows/s; index built in "
+                    f"{got['index_s']:.1f} s; {got['bytes_per_doc']:.0f} B/doc (table + "
+                    f"indexes); candidates of 1,000 new docs {got['query_ms_per_doc']:.2f} "
+                    f"ms/doc ({got['pairs']} pairs)"
+                )
+
+
+if __name__ == "__main__":
+    main()
