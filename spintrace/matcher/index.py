@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from spintrace.matcher.features import STOPWORDS, skeleton_tokens
+from spintrace.matcher.features import STOPWORDS, skeleton_mask
 from spintrace.matcher.hashing import CONTENT_SALT, SKELETON_SALT, shingle_hashes, token_hashes
 from spintrace.matcher.segment import (
     FEATURE_VERSION,
@@ -80,10 +80,19 @@ def text_features(
     hashes = token_hashes(words)
     stop = np.fromiter((w in STOPWORDS for w in words), dtype=np.bool_, count=len(words))
     keep = ~(stop[:-1] & stop[1:]) if len(words) > 1 else ~stop
-    skeleton = token_hashes(skeleton_tokens(tokens, text))
+    # One pass for the skeleton (what skeleton_tokens keeps, as a mask): also how much of it
+    # lies in the lead.
+    mask = skeleton_mask(
+        words,
+        [t.start for t in tokens],
+        [t.end for t in tokens],
+        [t.capitalised for t in tokens],
+        text,
+    )
+    skeleton = token_hashes([w for w, keep_it in zip(words, mask, strict=True) if keep_it])
     lead = _EMPTY
     if lead_tokens and words:
-        in_lead = len(skeleton_tokens(tokens[:lead_tokens], text))
+        in_lead = sum(mask[:lead_tokens])
         lead_content = shingle_hashes(
             hashes[: lead_tokens + 1], 2, CONTENT_SALT, keep[:lead_tokens]
         )

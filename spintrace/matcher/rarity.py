@@ -39,15 +39,16 @@ _VERSION = 1
 _HEADER = struct.Struct("<4sHIII")  # magic, version, documents, keys, CRC-32 of the payload
 
 
-def word_keys(words: Sequence[str]) -> U32:
-    """The document-frequency key of each word, in order."""
+def word_keys(words: Sequence[str], hashes: U32 | None = None) -> U32:
+    """The document-frequency key of each word, in order (``hashes``: their token hashes)."""
+    hashes = token_hashes(words) if hashes is None else hashes
     with np.errstate(over="ignore"):
-        return fmix32(token_hashes(words) ^ _WORD_SALT)
+        return fmix32(hashes ^ _WORD_SALT)
 
 
-def bigram_keys(words: Sequence[str]) -> U32:
+def bigram_keys(words: Sequence[str], hashes: U32 | None = None) -> U32:
     """The key of each word bigram ``(words[i], words[i + 1])``, in order (one fewer)."""
-    hashes = token_hashes(words)
+    hashes = token_hashes(words) if hashes is None else hashes
     if len(hashes) < 2:
         return np.empty(0, dtype=np.uint32)
     with np.errstate(over="ignore"):
@@ -55,7 +56,8 @@ def bigram_keys(words: Sequence[str]) -> U32:
 
 
 def _distinct_keys(words: Sequence[str]) -> U32:
-    return np.unique(np.concatenate([word_keys(words), bigram_keys(words)]))
+    hashes = token_hashes(words)
+    return np.unique(np.concatenate([word_keys(words, hashes), bigram_keys(words, hashes)]))
 
 
 class DocumentFrequencies:
