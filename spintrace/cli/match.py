@@ -46,6 +46,11 @@ def match(app: App) -> None:
         f"{report.checked} pages in {report.match_seconds:.1f} s "
         f"({report.pages_per_second:.0f} pages/s); learned from {report.learned_from} new links"
     )
+    click.echo(
+        f"near-duplicates: {report.spin_pairs} same-spin page pairs found, "
+        f"{report.works_joined} sources joined a work of editions "
+        f"({report.duplicates_seconds:.1f} s)"
+    )
 
 
 @click.group()
