@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
 from spintrace.db.captures import IMPORTED_HEADERS, store_capture
-from spintrace.db.urls import site_domain
-from spintrace.db.writes import driver_message, is_transient
+from spintrace.db.models import Document, utcnow
+from spintrace.db.urls import canonical_url, site_domain, url_key
+from spintrace.db.writes import driver_message, insert_ignoring_conflicts, is_transient
 from spintrace.errors import DatabaseError, InputError
 from spintrace.ingest.documents import (
     find_document,
@@ -171,6 +172,57 @@ class _Writer:
         for domain in sorted(by_domain):
             site_id_for(session, by_domain[domain], self.sites)
 
+    def _write_texts(self, session: Session, items: list[_Prepared]) -> list[bool]:
+        """Records without HTML in one multi-row INSERT that skips rows already stored (by
+        role, URL key and text hash): what a large import mostly is. Measured 2026-11-30 on
+        PostgreSQL, several times faster than one ORM flush per record (bench/import_speed.py).
+        The rows are those :func:`store_document` makes."""
+        now = utcnow()
+        rows, keys = [], []
+        for item in items:
+            url = item.record.url
+            key = (url_key(url), text_sha256(item.text))
+            keys.append(key)
+            rows.append(
+                {
+                    "role": self.role,
+                    "url": canonical_url(url),
+                    "seen_url": url,
+                    "url_key": key[0],
+                    "site_id": self.sites[site_domain(url)],
+                    "capture_id": None,
+                    "title": item.title,
+                    "author": item.author,
+                    "published": item.published,
+                    "language": item.language,
+                    "canonical_url": item.canonical_url,
+                    "text": item.text,
+                    "text_sha256": key[1],
+                    "added_at": now,
+                }
+            )
+        statement = insert_ignoring_conflicts(session, Document).returning(
+            Document.url_key, Document.text_sha256
+        )
+        added = {(row[0], row[1]) for row in session.execute(statement, rows)}
+        results = []
+        for key in keys:
+            results.append(key in added)
+            added.discard(key)  # the same record twice in a batch: stored once
+        return results
+
+    def _write_batch(self, session: Session, batch: list[_Prepared]) -> list[bool]:
+        texts = [i for i, item in enumerate(batch) if item.html_bytes is None]
+        results: list[bool] = [False] * len(batch)
+        if texts:
+            stored = self._write_texts(session, [batch[i] for i in texts])
+            for i, added in zip(texts, stored, strict=True):
+                results[i] = added
+        for i, item in enumerate(batch):
+            if item.html_bytes is not None:
+                results[i] = self._write_one(session, item)
+        return results
+
     def write(self, batch: list[_Prepared], report: ImportReport) -> None:
         """Store a batch in one transaction; if the data is refused, item by item.
 
@@ -182,7 +234,7 @@ class _Writer:
         results: list[bool | None]
         try:
             self._transaction(lambda s: self._add_sites(s, batch))
-            results = self._transaction(lambda s: [self._write_one(s, item) for item in batch])
+            results = self._transaction(lambda s: list(self._write_batch(s, batch)))
         except OperationalError as exc:
             if not is_transient(exc):
                 raise DatabaseError(
