@@ -30,12 +30,19 @@ def _match_progress() -> Callable[[int, int], None]:
 
 
 @click.command()
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Judge pages in this many local processes (this one writes; same links).",
+)
 @click.pass_obj
-def match(app: App) -> None:
+def match(app: App, workers: int) -> None:
     """Link every page not yet matched to every source it copies."""
     settings = load_settings()
     with app.engine() as engine:
-        report = match_pages(engine, settings, _match_progress())
+        report = match_pages(engine, settings, _match_progress(), workers=workers)
     click.echo(
         f"checked {report.checked} pages against {report.sources} sources: "
         f"{report.linked} linked, {report.unlinked} not linked, {report.too_short} too short "

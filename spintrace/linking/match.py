@@ -26,42 +26,34 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
-from typing import Any, NamedTuple
+from dataclasses import asdict, dataclass
+from typing import Any
 
-import numpy as np
 from sqlalchemy import Engine, delete, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
-from spintrace.db.models import Document, DocumentTokens, Match, MatchCheck, utcnow
+from spintrace.db.models import Document, Match, MatchCheck, utcnow
 from spintrace.db.writes import claim, driver_message, retry_on_conflict
 from spintrace.linking.duplicates import find_spin_pairs, group_works, sign_pages
 from spintrace.linking.index import (
     SIGNATURE_KINDS,
-    TOKENS_KIND,
     drop_index,
     index_sources,
     indexed_sources,
     load_index,
     load_rarity,
-    stored_tokens,
-    text_tokens_and_features,
 )
+from spintrace.linking.judge import Judge
 from spintrace.linking.order import order_links
 from spintrace.linking.substitutions import harvest, load_substitutions
-from spintrace.matcher import paraphrase
-from spintrace.matcher.align import Bigrams, bigram_starts, evidence, stretches
+from spintrace.linking.workers import Job, judge_all, judge_pool
 from spintrace.matcher.despin import Despinner
-from spintrace.matcher.features import skeleton_mask
-from spintrace.matcher.index import ContainmentIndex
-from spintrace.matcher.rarity import DocumentFrequencies
 from spintrace.matcher.thesaurus import Thesaurus
-from spintrace.matcher.tokens import TokenTable, normalise_phrase
-from spintrace.matcher.verdict import Rules, Side, credit
+from spintrace.matcher.tokens import normalise_phrase
 from spintrace.records import Evidence
 
 __all__ = ["MATCHER_VERSION", "MatchReport", "evidence_json", "match_pages", "rebuild_index"]
@@ -113,64 +105,6 @@ def evidence_json(evidence: Evidence, despinner: Despinner) -> dict[str, Any]:
             relation = thesaurus.related(spun, original)
         sub["relation"] = relation
     return data
-
-
-class _Source(NamedTuple):
-    text: str
-    table: TokenTable
-    bigrams: Bigrams
-    side: Side
-
-
-def _side(table: TokenTable, text: str, rarity: DocumentFrequencies) -> Side:
-    mask = skeleton_mask(table.norms, table.starts, table.ends, table.capitalised, text)
-    return Side(table.norms, rarity.token_weights(table.norms), np.array(mask, dtype=np.bool_))
-
-
-class _Sources:
-    """Source texts, stored tokens and rarity weights, loaded in batches and kept for the run
-    (the most recently used :data:`CACHE` of them)."""
-
-    CACHE = 20_000
-
-    def __init__(self, despinner: Despinner, rarity: DocumentFrequencies) -> None:
-        self.despinner = despinner
-        self.rarity = rarity
-        self.cache: OrderedDict[int, _Source] = OrderedDict()
-        self.profiles: dict[int, paraphrase.Profile] = {}
-
-    def profile(self, key: int) -> paraphrase.Profile:
-        """A loaded source's paraphrase profile (computed on first use)."""
-        if key not in self.profiles:
-            src = self.cache[key]
-            self.profiles[key] = paraphrase.profile(src.side, src.text, self.rarity)
-        return self.profiles[key]
-
-    def get(self, session: Session, ids: Sequence[int]) -> dict[int, _Source]:
-        missing = [i for i in ids if i not in self.cache]
-        if missing:
-            rows = session.execute(
-                select(Document.id, Document.text, DocumentTokens.data)
-                .outerjoin(
-                    DocumentTokens,
-                    (DocumentTokens.document_id == Document.id)
-                    & (DocumentTokens.kind == TOKENS_KIND),
-                )
-                .where(Document.id.in_(missing))
-            ).all()
-            for source_id, text, data in rows:
-                table = stored_tokens(source_id, text, data, self.despinner)
-                side = _side(table, text, self.rarity)
-                self.cache[source_id] = _Source(text, table, bigram_starts(table.norms), side)
-        found = {}
-        for i in ids:
-            if i in self.cache:
-                self.cache.move_to_end(i)
-                found[i] = self.cache[i]
-        while len(self.cache) > self.CACHE:
-            key, _ = self.cache.popitem(last=False)
-            self.profiles.pop(key, None)
-        return found
 
 
 def _stale_pages(newest_source: int) -> Any:
@@ -225,116 +159,6 @@ def _store_links(
         match.matched_at = utcnow()
 
 
-class _Page(NamedTuple):
-    text: str
-    table: TokenTable
-    side: Side
-
-
-def _links(
-    page: _Page,
-    candidates: dict[int, _Source],
-    linked: Callable[[str, str], bool],
-    rules: Rules,
-) -> list[tuple[int, Evidence]]:
-    """The alignment links of a page (rarest evidence credited once), with their evidence."""
-    found = {
-        key: stretches(page.table.norms, src.table.norms, linked, src.bigrams)
-        for key, src in candidates.items()
-    }
-    pairs = [(key, found[key], src.side) for key, src in candidates.items()]
-    judged = credit(page.side, pairs, rules)
-    out = []
-    for key, verdict in judged:
-        src = candidates[key]
-        kept = [found[key][i] for i in verdict.kept]
-        plain = evidence(page.table, src.table, page.text, src.text, kept)
-        out.append(
-            (
-                key,
-                replace(
-                    plain,
-                    score=verdict.score,
-                    containment=verdict.containment,
-                    coverage=verdict.coverage,
-                    basis=verdict.basis or "alignment",
-                    weighted_containment=verdict.weighted_containment,
-                    weighted_coverage=verdict.weighted_coverage,
-                    spine=verdict.spine,
-                    rare_passage=verdict.rare_passage,
-                ),
-            )
-        )
-    return out
-
-
-def _paraphrase(
-    page: _Page,
-    candidates: dict[int, _Source],
-    sources: _Sources,
-    rules: paraphrase.ParaphraseRules,
-) -> list[tuple[int, Evidence]]:
-    """The best paraphrase link of a page that no alignment links, if any."""
-    profiles = [(key, sources.profile(key)) for key in candidates]
-    mine = paraphrase.profile(page.side, page.text, sources.rarity)
-    found = paraphrase.best(mine, profiles, sources.rarity.documents, rules)
-    if found is None:
-        return []
-    key, measures = found
-    src = candidates[key]
-    return [
-        (
-            key,
-            Evidence(
-                score=measures.score,
-                containment=measures.page_share,
-                coverage=measures.source_share,
-                spin_rate=0.0,
-                page_tokens=len(page.table),
-                source_tokens=len(src.table),
-                basis="paraphrase",
-                weighted_containment=measures.page_share,
-                weighted_coverage=measures.source_share,
-                cosine=measures.cosine,
-                number_share=measures.number_share,
-                shared_words=measures.words,
-                shared_numbers=measures.numbers,
-                shared_names=measures.names,
-                shared_quotes=measures.quotes,
-            ),
-        )
-    ]
-
-
-def _match_one(
-    session: Session,
-    text: str,
-    index: ContainmentIndex,
-    sources: _Sources,
-    settings: Settings,
-    since: int | None = None,
-) -> tuple[str, list[tuple[int, Evidence]]] | None:
-    """The page's outcome and links; ``None`` when it was judged against every source up to
-    id ``since`` and none of its candidates is newer (its verdict stands)."""
-    despinner = sources.despinner
-    tokens, features = text_tokens_and_features(despinner, text, source=False)
-    if len(tokens) < settings.min_page_tokens:
-        return "too-short", []
-    keys = [key for key, _, _ in index.candidates(features, limit=settings.max_candidates)]
-    if since is not None and all(key <= since for key in keys):
-        return None
-    table = TokenTable.from_tokens(tokens)
-    page = _Page(text, table, _side(table, text, sources.rarity))
-    candidates = sources.get(session, keys)
-    rules = Rules(link_score=settings.match_threshold, passage_weight=settings.passage_weight)
-    links = _links(page, candidates, despinner.linked, rules)
-    if not links:
-        # A raised match_threshold raises the paraphrase bar too: every link scores at least it.
-        bar = max(paraphrase.ParaphraseRules().min_share, settings.match_threshold)
-        links = _paraphrase(page, candidates, sources, paraphrase.ParaphraseRules(min_share=bar))
-    return ("linked" if links else "unlinked"), links
-
-
 def _despinner(engine: Engine) -> Despinner:
     return Despinner(Thesaurus.load(), load_substitutions(engine))
 
@@ -348,11 +172,16 @@ def rebuild_index(engine: Engine, settings: Settings | None = None) -> int:
 
 
 def match_pages(
-    engine: Engine, settings: Settings | None = None, progress: Progress | None = None
+    engine: Engine,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+    workers: int = 1,
 ) -> MatchReport:
     """Index new sources, link every page not yet matched, and learn from the new links.
 
-    ``progress(done, total)`` is called after every page.
+    ``progress(done, total)`` is called after every batch. With ``workers`` > 1, pages are
+    judged in that many local processes and written by this one
+    (:mod:`spintrace.linking.workers`); the links are the same.
     """
     settings = settings or Settings()
     despinner = _despinner(engine)
@@ -369,7 +198,7 @@ def match_pages(
         index = load_index(session)
         stale = _stale_pages(report.newest_source)
         total = session.scalar(select(func.count()).select_from(stale.subquery())) or 0
-    sources = _Sources(despinner, load_rarity(engine, despinner))
+    judge = Judge(engine, index, despinner, load_rarity(engine, despinner), settings)
     judged: set[int] = set()
 
     def batch(session: Session) -> tuple[int, Counter[str]] | None:
@@ -386,12 +215,15 @@ def match_pages(
             check.page_id: check
             for check in session.scalars(select(MatchCheck).where(MatchCheck.page_id.in_(ids)))
         }
+        jobs: list[Job] = []
+        for page_id, text in pages:
+            check = checks.get(page_id)
+            current = check is not None and check.matcher == MATCHER_VERSION
+            jobs.append((page_id, text, check.last_source_id if current and check else None))
+        verdicts = judge_all(judge, pool, jobs)
         with session.no_autoflush:
-            for page_id, text in pages:
+            for (page_id, _, _), result in zip(jobs, verdicts, strict=True):
                 check = checks.get(page_id)
-                current = check is not None and check.matcher == MATCHER_VERSION
-                since = check.last_source_id if current and check is not None else None
-                result = _match_one(session, text, index, sources, settings, since)
                 if result is None:  # no newer source among its candidates: the verdict stands
                     assert check is not None
                     outcome = check.outcome
@@ -406,16 +238,17 @@ def match_pages(
         return len(pages), outcomes
 
     started = time.perf_counter()
-    # A batch lost to a concurrent run is read again: those pages are no longer stale.
-    for checked, outcomes in retry_on_conflict(engine, batch, what="matching pages"):
-        report.linked += outcomes["linked"]
-        report.links += outcomes["links"]
-        report.unchanged += outcomes["unchanged"]
-        report.unlinked += outcomes["unlinked"]
-        report.too_short += outcomes["too-short"]
-        report.checked += checked
-        if progress is not None:
-            progress(report.checked, total)
+    with judge_pool(judge, workers if total else 1) as pool:
+        # A batch lost to a concurrent run is read again: those pages are no longer stale.
+        for checked, outcomes in retry_on_conflict(engine, batch, what="matching pages"):
+            report.linked += outcomes["linked"]
+            report.links += outcomes["links"]
+            report.unchanged += outcomes["unchanged"]
+            report.unlinked += outcomes["unlinked"]
+            report.too_short += outcomes["too-short"]
+            report.checked += checked
+            if progress is not None:
+                progress(report.checked, total)
     report.match_seconds = time.perf_counter() - started
     order_links(engine)
     started = time.perf_counter()
