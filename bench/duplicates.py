@@ -35,7 +35,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 from accuracy import cli_of, extract_release  # noqa: E402
 
-BANDINGS = {"sources (content-f2)": Banding(16, 8), "pages (page-text-f1)": Banding(32, 4)}
+BANDINGS = {"content-f2": Banding(16, 8), "page-text-f1": Banding(32, 4)}
+"""The kinds as stored (their names are part of every row and of the index)."""
 
 
 def run_cli(cli: list[str], url: str, *args: str) -> tuple[float, str]:
@@ -71,7 +72,7 @@ def signatures(n: int, seed: int = 7) -> np.ndarray:
     return values
 
 
-def load_pg(url: str, keys: np.ndarray) -> dict[str, float]:
+def load_pg(url: str, keys: np.ndarray, kind: str) -> dict[str, float]:
     import psycopg
 
     conninfo = url.replace("postgresql+psycopg://", "postgresql://")
@@ -92,7 +93,7 @@ def load_pg(url: str, keys: np.ndarray) -> dict[str, float]:
             ) as copy:
                 for doc in range(n):
                     for band in range(bands):
-                        copy.write_row((doc + 1, "k", band, int(keys[doc, band])))
+                        copy.write_row((doc + 1, kind, band, int(keys[doc, band])))
             loaded = time.perf_counter() - start
             start = time.perf_counter()
             conn.execute("CREATE INDEX ix_lsh_bands_kind_band_key ON lsh_bands (kind, band, key)")
@@ -104,8 +105,8 @@ def load_pg(url: str, keys: np.ndarray) -> dict[str, float]:
             pairs = conn.execute(
                 "SELECT DISTINCT a.document_id, b.document_id FROM lsh_bands a JOIN lsh_bands b "
                 "ON b.kind = a.kind AND b.band = a.band AND b.key = a.key "
-                "AND b.document_id <> a.document_id WHERE a.kind = 'k' AND a.document_id = ANY(%s)",
-                (new,),
+                "AND b.document_id <> a.document_id WHERE a.kind = %s AND a.document_id = ANY(%s)",
+                (kind, new),
             ).fetchall()
             query = time.perf_counter() - start
         return {
@@ -120,7 +121,7 @@ def load_pg(url: str, keys: np.ndarray) -> dict[str, float]:
             admin.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
-def load_sqlite(path: Path, keys: np.ndarray) -> dict[str, float]:
+def load_sqlite(path: Path, keys: np.ndarray, kind: str) -> dict[str, float]:
     conn = sqlite3.connect(path)
     conn.execute(
         "CREATE TABLE lsh_bands (document_id integer, kind varchar(32), band integer, "
@@ -129,8 +130,8 @@ def load_sqlite(path: Path, keys: np.ndarray) -> dict[str, float]:
     n, bands = keys.shape
     start = time.perf_counter()
     conn.executemany(
-        "INSERT INTO lsh_bands VALUES (?, 'k', ?, ?)",
-        ((doc + 1, band, int(keys[doc, band])) for doc in range(n) for band in range(bands)),
+        "INSERT INTO lsh_bands VALUES (?, ?, ?, ?)",
+        ((doc + 1, kind, band, int(keys[doc, band])) for doc in range(n) for band in range(bands)),
     )
     conn.commit()
     loaded = time.perf_counter() - start
@@ -146,8 +147,8 @@ def load_sqlite(path: Path, keys: np.ndarray) -> dict[str, float]:
     pairs = conn.execute(
         "SELECT DISTINCT a.document_id, b.document_id FROM lsh_bands a JOIN lsh_bands b "
         "ON b.kind = a.kind AND b.band = a.band AND b.key = a.key "
-        f"AND b.document_id <> a.document_id WHERE a.kind = 'k' AND a.document_id IN ({marks})",
-        new,
+        f"AND b.document_id <> a.document_id WHERE a.kind = ? AND a.document_id IN ({marks})",
+        [kind, *new],
     ).fetchall()
     query = time.perf_counter() - start
     conn.close()
@@ -197,9 +198,9 @@ def main() -> None:
             for engine in ("PostgreSQL", "SQLite"):
                 (tmp / "bands.db").unlink(missing_ok=True)
                 got = (
-                    load_pg(args.pg, keys)
+                    load_pg(args.pg, keys, label)
                     if engine == "PostgreSQL"
-                    else load_sqlite(tmp / "bands.db", keys)
+                    else load_sqlite(tmp / "bands.db", keys, label)
                 )
                 print(
                     f"    {engine:<10} load {got['rows_per_s']:,.0f} rows/s; index built in "

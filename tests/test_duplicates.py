@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from test_link_rule import SPILL, SPILL_SPIN, TRAM, _fillers, _load, _spin, _text
 
-from spintrace.db.models import Document, LshBand, SpinPair
+from spintrace.db.models import Document, LshBand, Signature, SpinPair
 from spintrace.ingest.imports import import_file
 from spintrace.linking.duplicates import PAGE_KIND
 from spintrace.linking.match import match_pages
@@ -150,3 +150,67 @@ def test_a_work_is_listed_once_under_its_earliest_edition(migrated: Engine, tmp_
     assert notice.count("[W1]") >= 2 and "[W2]" not in notice
     index = (tmp_path / "pack" / "index.html").read_text(encoding="utf-8")
     assert "also published as" in index and later in index
+
+
+def test_a_page_without_words_is_signed_once_and_never_hangs(
+    migrated: Engine, tmp_path: Path
+) -> None:
+    pages = {
+        "https://farm-one.example/stars": "★★★ — … !!! ★★★",
+        "https://farm-one.example/a": _spin(_text(*SPILL), SPILL_SPIN),
+    }
+    _load(migrated, tmp_path, {SOURCE: _text(*SPILL)}, pages)
+    first = match_pages(migrated)
+    assert first.checked == 2
+    with Session(migrated) as session:
+        signed = session.scalars(select(Signature.document_id).where(Signature.kind == PAGE_KIND))
+        assert len(list(signed)) == 2
+    assert match_pages(migrated).checked == 0
+
+
+def test_two_verbatim_copies_of_an_edited_edition_are_no_pair(
+    migrated: Engine, tmp_path: Path
+) -> None:
+    story = _text(*SPILL)
+    edited = story.replace("nine days", "eleven days").replace(
+        "Martin Colley", "Martin Colley-Hale"
+    )
+    pages = {
+        "https://scraper-one.example/a": edited + "\n\nCopied here.",
+        "https://scraper-two.example/b": edited + "\n\nAnd here.",
+    }
+    _load(migrated, tmp_path, {SOURCE: story}, pages)
+    report = match_pages(migrated)
+    assert (report.linked, report.spin_pairs) == (2, 0)
+    assert _pairs(migrated) == []
+
+
+def test_learned_substitutions_still_count_as_the_spinner_s_own(
+    migrated: Engine, tmp_path: Path
+) -> None:
+    spun = _spin(_text(*SPILL), SPILL_SPIN)
+    first = {
+        "https://farm-one.example/a": spun + "\n\nRead more.",
+        "https://farm-two.example/b": spun + "\n\nShare this.",
+    }
+    ids = _load(migrated, tmp_path, {SOURCE: _text(*SPILL)}, first)
+    match_pages(migrated)  # learns the spinner's pairs from these links
+    later = {
+        "https://farm-three.example/c": spun + "\n\nMore news.",
+        "https://farm-four.example/d": spun + "\n\nSubscribe.",
+    }
+    (tmp_path / "later.jsonl").write_text(
+        "".join(json.dumps({"url": u, "text": t}) + "\n" for u, t in later.items())
+    )
+    import_file(migrated, tmp_path / "later.jsonl", "page")
+    match_pages(migrated)
+    with Session(migrated) as session:
+        urls = dict(session.execute(select(Document.id, Document.url)).all())
+        rows = {
+            (urls[p.page_a_id], urls[p.page_b_id]): p.unexplained
+            for p in session.scalars(select(SpinPair))
+        }
+    assert ids[SOURCE]
+    old = rows[("https://farm-one.example/a", "https://farm-two.example/b")]
+    new = rows[("https://farm-three.example/c", "https://farm-four.example/d")]
+    assert old > 0 and new == old

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import aliased
 
 from spintrace.db.models import Capture, Document, Match, Site, SpinPair
@@ -72,6 +72,7 @@ def spin_pairs_query() -> Select[Any]:
         b.url.label("page_b_url"),
         site_b.domain.label("page_b_site"),
         source.url.label("source_url"),
+        func.coalesce(source.work_id, source.id).label("work"),
         SpinPair.estimated_jaccard,
         SpinPair.jaccard,
         SpinPair.shared,

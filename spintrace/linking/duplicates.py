@@ -43,7 +43,9 @@ from spintrace.matcher.tokens import normalise_phrase, tokenize
 __all__ = [
     "PAGE_KIND",
     "SPIN_MIN_JACCARD",
+    "SPIN_MIN_RATE",
     "SPIN_MIN_SHARED",
+    "SPIN_MIN_SUBSTITUTIONS",
     "WORK_MIN_JACCARD",
     "find_spin_pairs",
     "group_works",
@@ -58,6 +60,8 @@ PAGE_BANDING = Banding(32, 4)
 WORK_BANDING = Banding(16, 8)
 SPIN_MIN_JACCARD = 0.5
 SPIN_MIN_SHARED = 0.6
+SPIN_MIN_SUBSTITUTIONS = 5
+SPIN_MIN_RATE = 0.03  # of the aligned page words substituted, on both pages
 WORK_MIN_JACCARD = 0.7
 _PAGE_SALT = np.uint32(0x5EED_5A3E)
 _BATCH = 2000
@@ -82,23 +86,30 @@ def _store_bands(session: Session, kind: str, ids: Sequence[int], keys: npt.NDAr
         session.execute(insert_ignoring_conflicts(session, LshBand), rows)
 
 
-def sign_pages(engine: Engine, settings: Settings) -> list[int]:
-    """Sign and band every page not signed yet; returns their ids."""
+def sign_pages(
+    engine: Engine, settings: Settings, thesaurus: Thesaurus | None = None
+) -> tuple[list[int], int]:
+    """Sign and band every page not signed yet and find the same-spin pairs of each batch in
+    the same transaction (a run that fails there leaves the batch unsigned, to be searched
+    again); returns the ids signed and the pairs stored. A page without shingles gets its
+    signature (all ``EMPTY``), so it is signed once, and no bands."""
     signed: list[int] = []
-    banded = select(LshBand.document_id).where(LshBand.kind == PAGE_KIND)
+    pairs = 0
+    last = 0
     while True:
         with Session(engine) as session, session.begin():
             rows = session.execute(
                 select(Document.id, Document.text)
-                .where(Document.role == "page", Document.id.not_in(banded))
+                .where(Document.role == "page", Document.id > last, ~_has_signature(PAGE_KIND))
                 .order_by(Document.id)
                 .limit(_BATCH)
             ).all()
             if not rows:
-                return signed
+                return signed, pairs
+            ids = [doc_id for doc_id, _ in rows]
+            last = ids[-1]
             sets = [page_shingles(text) for _, text in rows]
             values = minhash_many(sets, PAGE_BANDING.num_perm, settings.seed)
-            ids = [doc_id for doc_id, _ in rows]
             signatures = [
                 {
                     "document_id": doc_id,
@@ -110,15 +121,25 @@ def sign_pages(engine: Engine, settings: Settings) -> list[int]:
                     "hashvalues": row.astype("<u4").tobytes(),
                 }
                 for doc_id, hashes, row in zip(ids, sets, values, strict=True)
-                if len(hashes)  # an empty page has no shingles to compare
             ]
-            if signatures:  # a concurrent run may have signed some: theirs stand
-                session.execute(insert_ignoring_conflicts(session, SignatureRow), signatures)
+            # A concurrent run may have signed some: theirs stand.
+            session.execute(insert_ignoring_conflicts(session, SignatureRow), signatures)
             keep = [i for i, hashes in enumerate(sets) if len(hashes)]
             _store_bands(
                 session, PAGE_KIND, [ids[i] for i in keep], band_keys(values[keep], PAGE_BANDING)
             )
+            pairs += _search(session, ids, thesaurus)
             signed.extend(ids)
+
+
+def _has_signature(kind: str) -> Any:
+    """``EXISTS`` a signature of ``kind`` for the document (an anti-join where negated: a
+    ``NOT IN`` over every signed document grows quadratically on PostgreSQL)."""
+    return (
+        select(SignatureRow.id)
+        .where(SignatureRow.document_id == Document.id, SignatureRow.kind == kind)
+        .exists()
+    )
 
 
 def _candidates(session: Session, kind: str, ids: Sequence[int]) -> set[tuple[int, int]]:
@@ -137,6 +158,40 @@ def _candidates(session: Session, kind: str, ids: Sequence[int]) -> set[tuple[in
     return pairs
 
 
+def _page_candidates(session: Session, ids: Sequence[int]) -> set[tuple[int, int, int]]:
+    """``(page, page, work)`` for pages sharing a band key, one of them in ``ids``, on two
+    sites, both linked to a source of one work: filtered in the query, so pages that copy
+    nothing (stubs, paywall notices, identical boilerplate) never become pairs to check."""
+    a, b = aliased(LshBand), aliased(LshBand)
+    da, db = aliased(Document), aliased(Document)
+    ma, mb = aliased(Match), aliased(Match)
+    sa, sb = aliased(Document), aliased(Document)
+    work_a = func.coalesce(sa.work_id, sa.id)
+    found: set[tuple[int, int, int]] = set()
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        rows = session.execute(
+            select(a.document_id, b.document_id, work_a)
+            .join(b, (b.kind == a.kind) & (b.band == a.band) & (b.key == a.key))
+            .join(da, da.id == a.document_id)
+            .join(db, db.id == b.document_id)
+            .join(ma, ma.page_id == a.document_id)
+            .join(mb, mb.page_id == b.document_id)
+            .join(sa, sa.id == ma.source_id)
+            .join(sb, sb.id == mb.source_id)
+            .where(
+                a.kind == PAGE_KIND,
+                a.document_id.in_(chunk),
+                b.document_id != a.document_id,
+                da.site_id != db.site_id,
+                work_a == func.coalesce(sb.work_id, sb.id),
+            )
+            .distinct()
+        ).all()
+        found.update((min(x, y), max(x, y), work) for x, y, work in rows)
+    return found
+
+
 def _estimate(session: Session, kind: str, x: int, y: int) -> float:
     values = dict(
         session.execute(
@@ -152,19 +207,30 @@ def _estimate(session: Session, kind: str, x: int, y: int) -> float:
     return float((left[:n] == right[:n]).mean())
 
 
-def _spins(evidence: object) -> dict[tuple[int, str], dict[str, Any]]:
-    """A link's substitutions keyed by where they stand in the source and what they became."""
+def _spins(evidence: object) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """A link's spin-like substitutions (both sides words, no digits: not an edit that
+    inserts, deletes or changes a figure), keyed by what was replaced with what and which
+    occurrence of it, so two editions of a story compare too."""
     subs = evidence.get("substitutions") if isinstance(evidence, dict) else None
-    out: dict[tuple[int, str], dict[str, Any]] = {}
+    out: dict[tuple[str, str, int], dict[str, Any]] = {}
+    seen: dict[tuple[str, str], int] = {}
     for sub in subs if isinstance(subs, list) else []:
-        if isinstance(sub, dict) and isinstance(sub.get("source_start"), int):
-            out[(sub["source_start"], normalise_phrase(str(sub.get("spun", ""))))] = sub
+        if not isinstance(sub, dict):
+            continue
+        spun = normalise_phrase(str(sub.get("spun", "")))
+        original = normalise_phrase(str(sub.get("original", "")))
+        if not spun or not original or any(c.isdigit() for c in spun + original):
+            continue
+        n = seen.get((spun, original), 0)
+        seen[spun, original] = n + 1
+        out[(spun, original, n)] = sub
     return out
 
 
 def _explained(sub: dict[str, Any], thesaurus: Thesaurus | None) -> bool:
-    """Whether a thesaurus explains a substitution, by the rule the learned table uses."""
-    if sub.get("relation"):
+    """Whether a thesaurus explains a substitution, by the rule the learned table uses (a
+    substitution only learned from earlier links is the spinner's own: not explained)."""
+    if sub.get("relation") not in (None, "learned"):
         return True
     if thesaurus is None:
         return False
@@ -176,52 +242,74 @@ def _explained(sub: dict[str, Any], thesaurus: Thesaurus | None) -> bool:
 def find_spin_pairs(
     engine: Engine, page_ids: Iterable[int], thesaurus: Thesaurus | None = None
 ) -> int:
-    """Find the same-spin pairs of ``page_ids`` (newly signed or judged again) with any page,
+    """Find the same-spin pairs of ``page_ids`` (judged again this run) with any page,
     replacing the pairs stored for them; returns how many pairs were stored. A shared
     substitution counts as unexplained when ``thesaurus`` does not explain it either."""
     ids = sorted(set(page_ids))
     if not ids:
         return 0
-    stored = 0
     with Session(engine) as session, session.begin():
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            session.execute(
-                delete(SpinPair).where(
-                    or_(SpinPair.page_a_id.in_(chunk), SpinPair.page_b_id.in_(chunk))
-                )
+        return _search(session, ids, thesaurus)
+
+
+def _search(session: Session, ids: Sequence[int], thesaurus: Thesaurus | None) -> int:
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        session.execute(
+            delete(SpinPair).where(
+                or_(SpinPair.page_a_id.in_(chunk), SpinPair.page_b_id.in_(chunk))
             )
-        for x, y in sorted(_candidates(session, PAGE_KIND, ids)):
-            stored += _judge_pair(session, x, y, thesaurus)
+        )
+    by_pair: dict[tuple[int, int], set[int]] = {}
+    for x, y, work in _page_candidates(session, ids):
+        by_pair.setdefault((x, y), set()).add(work)
+    stored = 0
+    for (x, y), works in sorted(by_pair.items()):
+        stored += _judge_pair(session, x, y, works, thesaurus)
     return stored
 
 
-def _judge_pair(session: Session, x: int, y: int, thesaurus: Thesaurus | None) -> int:
-    docs = {
-        doc_id: (site_id, text)
-        for doc_id, site_id, text in session.execute(
-            select(Document.id, Document.site_id, Document.text).where(Document.id.in_([x, y]))
-        )
-    }
-    if len(docs) < 2 or docs[x][0] == docs[y][0]:  # one site republishing itself is no network
+def _judge_pair(
+    session: Session, x: int, y: int, works: set[int], thesaurus: Thesaurus | None
+) -> int:
+    """Store the pair (one row per work both copy in the same spin); how many were stored."""
+    texts = dict(
+        session.execute(select(Document.id, Document.text).where(Document.id.in_([x, y]))).all()
+    )
+    if len(texts) < 2:
         return 0
-    exact = jaccard(page_shingles(docs[x][1]), page_shingles(docs[y][1]))
+    exact = jaccard(page_shingles(texts[x]), page_shingles(texts[y]))
     if exact < SPIN_MIN_JACCARD:
         return 0
-    links: dict[int, dict[int, object]] = {x: {}, y: {}}
-    for page_id, source_id, evidence in session.execute(
-        select(Match.page_id, Match.source_id, Match.evidence).where(Match.page_id.in_([x, y]))
+    links: dict[int, dict[int, tuple[int, object, float]]] = {x: {}, y: {}}
+    source = aliased(Document)
+    for page_id, source_id, work, evidence, spin_rate in session.execute(
+        select(
+            Match.page_id,
+            Match.source_id,
+            func.coalesce(source.work_id, source.id),
+            Match.evidence,
+            Match.spin_rate,
+        )
+        .join(source, source.id == Match.source_id)
+        .where(Match.page_id.in_([x, y]))
     ):
-        links[page_id][source_id] = evidence
+        if work in works:
+            links[page_id][work] = (source_id, evidence, spin_rate)
     estimated = _estimate(session, PAGE_KIND, x, y)
     found = 0
-    for source_id in sorted(links[x].keys() & links[y].keys()):
-        mine, theirs = _spins(links[x][source_id]), _spins(links[y][source_id])
+    for work in sorted(links[x].keys() & links[y].keys()):
+        source_id, mine_evidence, rate_x = links[x][work]
+        _, theirs_evidence, rate_y = links[y][work]
+        if min(rate_x, rate_y) < SPIN_MIN_RATE:  # verbatim copies (of one edit) are no spin
+            continue
+        mine, theirs = _spins(mine_evidence), _spins(theirs_evidence)
         shared = mine.keys() & theirs.keys()
         either = len(mine.keys() | theirs.keys())
-        if not shared or len(shared) < SPIN_MIN_SHARED * either:
+        if len(shared) < SPIN_MIN_SUBSTITUTIONS or len(shared) < SPIN_MIN_SHARED * either:
             continue
         subs = [mine[key] for key in sorted(shared)]
+        rare = [not _explained(sub, thesaurus) for sub in subs]
         row = {
             "page_a_id": x,
             "page_b_id": y,
@@ -229,16 +317,16 @@ def _judge_pair(session: Session, x: int, y: int, thesaurus: Thesaurus | None) -
             "estimated_jaccard": round(estimated, 4),
             "jaccard": round(exact, 4),
             "shared": len(shared),
-            "unexplained": sum(1 for sub in subs if not _explained(sub, thesaurus)),
+            "unexplained": sum(rare),
             "evidence": {
                 "substitutions": [
                     {
                         "spun": sub.get("spun"),
                         "original": sub.get("original"),
                         "relation": sub.get("relation"),
-                        "explained": _explained(sub, thesaurus),
+                        "explained": not unexplained,
                     }
-                    for sub in subs
+                    for sub, unexplained in zip(subs, rare, strict=True)
                 ],
                 "made_by_either": either,
             },
@@ -253,7 +341,11 @@ def group_works(engine: Engine, content_kind: str) -> int:
     """Band the content signatures of every source not banded yet and join near-duplicate
     sources into works (``documents.work_id``); returns how many sources changed work."""
     joined = 0
-    banded = select(LshBand.document_id).where(LshBand.kind == content_kind)
+    banded = (
+        select(LshBand.document_id)
+        .where(LshBand.document_id == SignatureRow.document_id, LshBand.kind == content_kind)
+        .exists()
+    )
     with Session(engine) as session, session.begin():
         new: list[int] = []
         last = 0
@@ -264,20 +356,30 @@ def group_works(engine: Engine, content_kind: str) -> int:
                 .where(
                     Document.role == "source",
                     SignatureRow.kind == content_kind,
-                    SignatureRow.document_id.not_in(banded),
                     SignatureRow.document_id > last,
+                    ~banded,
                 )
                 .order_by(SignatureRow.document_id)
                 .limit(_BATCH)
             ).all()
             if not rows:
                 break
-            ids = [doc_id for doc_id, _ in rows]
+            last = rows[-1][0]
+            # Signatures made with fewer permutations (a num_perm setting) cannot be banded.
+            usable = [(i, data) for i, data in rows if len(data) >= 4 * WORK_BANDING.num_perm]
+            if len(usable) < len(rows):
+                logger.info(
+                    "%d sources signed with under %d permutations are not grouped into works",
+                    len(rows) - len(usable),
+                    WORK_BANDING.num_perm,
+                )
+            if not usable:
+                continue
+            ids = [doc_id for doc_id, _ in usable]
             new.extend(ids)
-            last = ids[-1]
-            values = np.stack([np.frombuffer(data, dtype="<u4") for _, data in rows])
-            if values.shape[1] >= WORK_BANDING.num_perm:
-                _store_bands(session, content_kind, ids, band_keys(values, WORK_BANDING))
+            cut = 4 * WORK_BANDING.num_perm
+            values = np.stack([np.frombuffer(data[:cut], dtype="<u4") for _, data in usable])
+            _store_bands(session, content_kind, ids, band_keys(values, WORK_BANDING))
             session.flush()
         for x, y in sorted(_candidates(session, content_kind, new)):
             if _estimate(session, content_kind, x, y) >= WORK_MIN_JACCARD:

@@ -252,9 +252,15 @@ def match_pages(
     report.match_seconds = time.perf_counter() - started
     order_links(engine)
     started = time.perf_counter()
-    signed = sign_pages(engine, settings)
-    report.spin_pairs = find_spin_pairs(engine, judged.union(signed), thesaurus)
-    report.works_joined = group_works(engine, SIGNATURE_KINDS[0])
+    try:
+        # Works first: pages that copy two editions of one story are compared as one work.
+        report.works_joined = group_works(engine, SIGNATURE_KINDS[0])
+        signed, report.spin_pairs = sign_pages(engine, settings, thesaurus)
+        report.spin_pairs += find_spin_pairs(engine, judged.difference(signed), thesaurus)
+    except Exception as exc:
+        # The links are stored; pages not signed yet are searched by the next run.
+        reason = driver_message(exc) if isinstance(exc, DBAPIError) else repr(exc)
+        logger.warning("the near-duplicate search did not finish this run: %s", reason)
     report.duplicates_seconds = time.perf_counter() - started
     try:
         report.learned_from = harvest(engine, thesaurus)

@@ -295,7 +295,7 @@ TABLES: dict[str, tuple[tuple[str, ...], Rows]] = {
     ),
     "spin_pairs": (
         tuple(
-            "id page_a_url page_a_site page_b_url page_b_site source_url estimated_jaccard "
+            "id page_a_url page_a_site page_b_url page_b_site source_url work estimated_jaccard "
             "jaccard shared unexplained evidence found_at".split()
         ),
         _spin_pairs,

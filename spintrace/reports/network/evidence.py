@@ -113,10 +113,10 @@ class PairEvidence:
 
 
 def _per_story(items: list[SameSpinEvidence]) -> list[float]:
-    """One weight per source: several page pairs of one story are one clue."""
-    best: dict[str, float] = {}
+    """One weight per story (a work): several page pairs of one story are one clue."""
+    best: dict[int, float] = {}
     for item in items:
-        best[item.source_url] = max(best.get(item.source_url, 0.0), item.weight)
+        best[item.work] = max(best.get(item.work, 0.0), item.weight)
     return list(best.values())
 
 
@@ -261,8 +261,8 @@ def _add_same_spins(engine: Engine, suspects: dict[int, str], pairs: _Pairs) -> 
             if site_b < site_a:
                 url_a, url_b = url_b, url_a
             item = SameSpinEvidence(
-                url_a, url_b, row.source_url, row.estimated_jaccard, row.jaccard, row.shared,
-                rare, weight,
+                url_a, url_b, row.source_url, row.work, row.estimated_jaccard, row.jaccard,
+                row.shared, rare, weight,
             )  # fmt: skip
             pairs[_key(site_a, site_b)].same_spins.append(item)
 

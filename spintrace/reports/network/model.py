@@ -213,6 +213,8 @@ class SameSpinEvidence:
     url_a: str
     url_b: str
     source_url: str
+    work: int
+    """The story: the source's work (its editions are one story), else the source's id."""
     estimated_jaccard: float
     jaccard: float
     shared: int
