@@ -217,3 +217,14 @@ def test_an_unreadable_date_keeps_the_record_with_a_warning(
     assert "3 new, 0 unchanged, 0 rejected" in result.output
     for line in (1, 2, 3):
         assert f"warning {path}:{line}: 'published'" in result.output
+
+
+def test_an_unterminated_string_is_named_once() -> None:
+    # Regression: "Invalid control character at at column 66".
+    from spintrace.ingest.jsonl import parse_line
+
+    try:
+        parse_line(b'{"url": "https://a.example/1", "text": "broken\n', 2, "p.jsonl")
+    except Exception as exc:
+        message = str(exc)
+    assert "at at" not in message and "unterminated string at column 47" in message

@@ -236,7 +236,8 @@ def test_cli_report_complaint(demo: Engine, tmp_path: Path, any_db_url: str) -> 
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "harbourgazette.example: 2 works copied, 2 copies, 1 sites" in result.output
+    # Plurals as English has them (regression: "1 sites").
+    assert "harbourgazette.example: 2 works copied, 2 copies, 1 site," in result.output
     assert (output / "index.html").is_file()
     result = CliRunner().invoke(
         cli,

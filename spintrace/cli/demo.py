@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from spintrace.cli.app import load_settings
+from spintrace.reports.rendering import plural
 
 __all__ = ["demo"]
 
@@ -39,7 +40,8 @@ def demo(output: Path) -> None:
             click.echo(f"  {line}")
     assert result.match is not None
     click.echo(
-        f"matched {result.match.checked} pages against {result.match.sources} sources: "
+        f"matched {plural(result.match.checked, 'page')} against "
+        f"{plural(result.match.sources, 'source')}: "
         f"{result.match.linked} linked"
     )
     click.echo("")
@@ -47,7 +49,8 @@ def demo(output: Path) -> None:
         click.echo(
             f"  {row['page_url']}\n    copies {row['source_url']}\n"
             f"    score {float(row['score']):.2f}, spin rate {float(row['spin_rate']):.0%}, "
-            f"{row['substitutions']} substitutions, {row['passages']} aligned passages"
+            f"{plural(int(row['substitutions']), 'substitution')}, "
+            f"{plural(int(row['passages']), 'aligned passage')}"
         )
     click.echo("")
     click.echo(

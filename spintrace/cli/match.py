@@ -11,6 +11,7 @@ import click
 from spintrace.cli.app import App, load_settings
 from spintrace.linking.match import match_pages
 from spintrace.reports.export import EXPORT_FORMATS, write_rows
+from spintrace.reports.rendering import plural
 
 __all__ = ["index", "match", "spinners"]
 
@@ -44,14 +45,15 @@ def match(app: App, workers: int) -> None:
     with app.engine() as engine:
         report = match_pages(engine, settings, _match_progress(), workers=workers)
     click.echo(
-        f"checked {report.checked} pages against {report.sources} sources: "
+        f"checked {plural(report.checked, 'page')} against {plural(report.sources, 'source')}: "
         f"{report.linked} linked, {report.unlinked} not linked, {report.too_short} too short "
-        f"(under {settings.min_page_tokens} words); {report.links} links stored"
+        f"(under {settings.min_page_tokens} words); {plural(report.links, 'link')} stored"
     )
     click.echo(
-        f"indexed {report.indexed} new sources in {report.index_seconds:.1f} s; matched "
-        f"{report.checked} pages in {report.match_seconds:.1f} s "
-        f"({report.pages_per_second:.0f} pages/s); learned from {report.learned_from} new links"
+        f"indexed {plural(report.indexed, 'new source')} in {report.index_seconds:.1f} s; matched "
+        f"{plural(report.checked, 'page')} in {report.match_seconds:.1f} s "
+        f"({report.pages_per_second:.0f} pages/s); "
+        f"learned from {plural(report.learned_from, 'new link')}"
     )
     click.echo(
         f"near-duplicates: {report.spin_pairs} same-spin page pairs found, "
@@ -123,4 +125,4 @@ def index_rebuild(app: App) -> None:
 
     with app.engine() as engine:
         indexed = rebuild_index(engine, load_settings())
-    click.echo(f"indexed {indexed} sources afresh")
+    click.echo(f"indexed {plural(indexed, 'source')} afresh")

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from spintrace.cli.app import App
+from spintrace.reports.rendering import plural
 
 __all__ = ["report"]
 
@@ -40,10 +41,12 @@ def report_complaint(app: App, owner: str, output: Path) -> None:
 
     with app.engine() as engine:
         summary = build_complaint_pack(engine, owner, output)
-    warc = f"{summary.captures} captures in the WARC" if summary.captures else "no captures"
+    warc = (
+        f"{plural(summary.captures, 'capture')} in the WARC" if summary.captures else "no captures"
+    )
     click.echo(
-        f"{summary.owner}: {summary.works} works copied, {summary.copies} copies, "
-        f"{len(summary.sites)} sites, {warc}"
+        f"{summary.owner}: {plural(summary.works, 'work')} copied, "
+        f"{plural(summary.copies, 'copy', 'copies')}, {plural(len(summary.sites), 'site')}, {warc}"
     )
     click.echo(f"open {summary.index}")
 

@@ -182,7 +182,11 @@ def _match_and_export(result: DemoResult, settings: Settings | None) -> None:
         result.match = match_pages(engine, settings)
         with (result.folder / "matches.csv").open("w", newline="", encoding="utf-8") as out:
             export_table(engine, "matches", "csv", out)
-        result.links = list(iter_rows(engine, "matches"))
+        # By URL: the crawl stores pages in whatever order they arrive, and the output should
+        # read the same every run.
+        result.links = sorted(
+            iter_rows(engine, "matches"), key=lambda row: (row["page_url"], row["source_url"])
+        )
         result.substitutions = list(iter_learned(engine))[:TOP_SUBSTITUTIONS]
         with Session(engine) as session:
             farms = [site.host for site in result.sites if site.role == "page"]

@@ -140,7 +140,11 @@ def parse_line(raw: bytes, line: int, path: str) -> InputRecord:
     try:
         obj: Any = json.loads(decoded)
     except json.JSONDecodeError as exc:
-        raise fail(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        # json's messages may end in "at" already ("Invalid control character at").
+        message = exc.msg.removesuffix(" at")
+        if decoded[exc.pos : exc.pos + 1] == "\n" and message.startswith("Invalid control"):
+            message = "unterminated string"
+        raise fail(f"not valid JSON ({message} at column {exc.colno})") from None
     except RecursionError:
         raise fail("JSON nested too deeply") from None
     except ValueError:  # Python refuses integers of over 4,300 digits

@@ -26,10 +26,18 @@ __all__ = [
     "html_environment",
     "http_url",
     "one_line",
+    "plural",
     "render_html",
     "render_text",
     "show_bidi",
 ]
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``count`` and ``word``, in the plural unless it is 1: "1 site", "3 sites", "2 copies"
+    (``many`` for an irregular plural)."""
+    return f"{count} {word}" if count == 1 else f"{count} {many or word + 's'}"
+
 
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spintrace.reports.complaint.highlight import Mark, Segment, segments
+from spintrace.reports.rendering import plural
 
 __all__ = ["EvidenceView", "PassageView", "SubstitutionView", "evidence_view", "explain_relation"]
 
@@ -81,10 +82,6 @@ def _mark(text: str, start: int | None, words: str, number: int) -> Mark | None:
 def _list(evidence: dict[str, Any], key: str) -> list[Any]:
     value = evidence.get(key)
     return value if isinstance(value, list) else []
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def _substitutions(
@@ -160,13 +157,13 @@ def _explanation(
         spun = "none of those were replaced by a spinner"
     summary = (
         f"{containment:.0%} of the page's words come from the original; {spun}; "
-        f"the longest verbatim run is {_plural(longest, 'word')}."
+        f"the longest verbatim run is {plural(longest, 'word')}."
     )
     page_words = _int(evidence.get("page_tokens"))
     source_words = _int(evidence.get("source_tokens"))
     if evidence.get("basis") == "passage":
         how = (
-            f"The page copies a rare passage of {_plural(longest, 'word')} word for word; a rare "
+            f"The page copies a rare passage of {plural(longest, 'word')} word for word; a rare "
             "passage this long is a copy on its own, however much else the page holds."
         )
     else:
@@ -180,14 +177,19 @@ def _explanation(
     details = [
         f"The copy reproduces {coverage:.0%} of the original's words"
         + (
-            f" (the page has {_plural(page_words, 'word')}, the original {source_words})."
+            f" (the page has {plural(page_words, 'word')}, the original {source_words})."
             if page_words is not None and source_words is not None
             else "."
         ),
-        f"The copied text forms {_plural(len(passages), 'aligned passage')}; {exact} of them "
-        "contain no substitution at all (copied word for word).",
-        f"{_plural(substitutions, 'substitution')} (spun word -> original word) are listed below "
-        "with the thesaurus relation that links them; a spinner changes words, never digits.",
+        f"The copied text forms {plural(len(passages), 'aligned passage')}; "
+        + _word_for_word(exact, len(passages)),
+        (
+            f"{plural(substitutions, 'substitution')} (spun word -> original word) "
+            f"{'is' if substitutions == 1 else 'are'} listed below with the thesaurus relation "
+            "that links them; a spinner changes words, never digits."
+            if substitutions
+            else "No word was replaced: the copy is verbatim."
+        ),
         how,
     ]
     return summary, details
@@ -196,6 +198,17 @@ def _explanation(
 def _listed_words(evidence: dict[str, Any], key: str) -> list[str]:
     items = evidence.get(key)
     return [str(item) for item in items] if isinstance(items, list) else []
+
+
+def _word_for_word(exact: int, passages: int) -> str:
+    """How many of the passages have no substitution, in words."""
+    if passages and exact == passages:
+        return (
+            "every one is copied word for word." if passages > 1 else "it is copied word for word."
+        )
+    if exact == 0:
+        return "each has words replaced by a spinner."
+    return f"{exact} of them {'is' if exact == 1 else 'are'} copied word for word."
 
 
 def _paraphrase_explanation(
@@ -208,8 +221,8 @@ def _paraphrase_explanation(
     quotes = _listed_words(evidence, "shared_quotes")
     summary = (
         f"The page retells the original in other words: it keeps {coverage:.0%} of the "
-        f"original's rare words (weighted by rarity), {_plural(len(numbers), 'number')} and "
-        f"{_plural(len(names), 'name')} of it."
+        f"original's rare words (weighted by rarity), {plural(len(numbers), 'number')} and "
+        f"{plural(len(names), 'name')} of it."
     )
     details = [
         "Shared numbers, in the page's order: " + (", ".join(numbers) or "none") + ".",
