@@ -357,3 +357,25 @@ def test_write_failures_are_one_error_line(runner: CliRunner, sqlite_url: str) -
         assert line == "Error: cannot write /dev/full: No space left on device"
     line = one_error_line(run(runner, sqlite_url, "report", "network", "-o", "/proc/spintrace-x"))
     assert "cannot write" in line
+
+
+def test_a_plain_sqlite_path_is_a_database(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sqlite-utils habit: ``--db x.db`` and ``spintrace.open("x.db")`` (was: not a URL)."""
+    import spintrace
+
+    monkeypatch.chdir(tmp_path)
+    for args in (
+        ["db", "upgrade"],
+        ["sources", "import", str(DEMO / "sources.jsonl")],
+        ["pages", "import", str(DEMO / "pages.jsonl")],
+        ["match"],
+    ):
+        result = runner.invoke(cli, ["--db", "x.db", *args])
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "x.db").is_file()
+    with spintrace.open("x.db") as db:
+        assert len(db.matches()) == 7
+    missing = runner.invoke(cli, ["--db", "nowhere/y.db", "match"])
+    assert missing.exit_code != 0 and "Traceback" not in missing.output

@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from spintrace._version import __version__
 from spintrace.config import DB_ENV_VAR, DEFAULT_DB_URL, Settings
-from spintrace.db.engine import open_engine, sqlite_path
+from spintrace.db.engine import database_url, open_engine, sqlite_path
 from spintrace.db.migrate import require_current_schema
 from spintrace.db.writes import driver_message
 from spintrace.errors import SpintraceError
@@ -150,7 +150,8 @@ def progress(label: str, length: int) -> Iterator[Callable[[int], None]]:
     default=DEFAULT_DB_URL,
     show_default=True,
     metavar="URL",
-    help=f"Database URL (SQLite or PostgreSQL); also ${DB_ENV_VAR}.",
+    help=f"Database URL (SQLite or PostgreSQL), or a SQLite file's path (x.db); also "
+    f"${DB_ENV_VAR}.",
 )
 @click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
 @click.version_option(__version__, prog_name="spintrace")
@@ -159,4 +160,4 @@ def cli(ctx: click.Context, db_url: str, verbose: int) -> None:
     """Find scraped and synonym-spun copies of articles and link them to their sources."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = App(db_url)
+    ctx.obj = App(database_url(db_url))

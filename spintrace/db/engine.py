@@ -15,7 +15,12 @@ from spintrace.config import Settings
 from spintrace.db.writes import driver_message
 from spintrace.errors import DatabaseError
 
-__all__ = ["bulk_engine", "open_engine", "sqlite_path"]
+__all__ = [
+    "bulk_engine",
+    "database_url",
+    "open_engine",
+    "sqlite_path",
+]
 
 
 def _redact(url: str) -> str:
@@ -98,13 +103,27 @@ def bulk_engine(engine: Engine) -> Engine:
     )
 
 
+_SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+def database_url(value: str) -> str:
+    """``value`` as a database URL: a plain path to a SQLite file (``x.db``, ``data/x.sqlite``,
+    ``~/y.sqlite3``: no ``://`` and a SQLite file suffix) becomes ``sqlite:///`` and its
+    absolute path, as sqlite-utils users type it; anything else is returned as it is."""
+    if "://" in value or not value.strip().lower().endswith(_SQLITE_SUFFIXES):
+        return value
+    return "sqlite:///" + str(Path(value.strip()).expanduser().resolve())
+
+
 def open_engine(url: str, *, create: bool = False) -> Engine:
-    """Create an engine for ``url`` and check that the database can be reached.
+    """Create an engine for ``url`` (or a plain SQLite path, :func:`database_url`) and check
+    that the database can be reached.
 
     SQLite gets WAL mode, foreign keys and a busy timeout on every connection. Unless ``create``
     is true, a SQLite file that does not exist is an error rather than silently created empty.
     Every failure is a :class:`DatabaseError` whose message says what to fix.
     """
+    url = database_url(url)
     shown = _redact(url)
     try:
         parsed = make_url(url)
