@@ -228,3 +228,30 @@ def test_an_unterminated_string_is_named_once() -> None:
     except Exception as exc:
         message = str(exc)
     assert "at at" not in message and "unterminated string at column 47" in message
+
+
+def test_gzip_input_is_read_directly_and_damage_keeps_the_good_lines(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A ``.jsonl.gz`` file (recognised by its content) imports like the plain file; a gzip
+    file cut short imports the lines before the damage and says so."""
+    import gzip
+
+    from spintrace.db import open_engine, upgrade
+
+    rows = [
+        {"url": f"https://a.example/{i}", "text": f"Story number {i} " * 20} for i in range(300)
+    ]
+    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    whole = tmp_path / "sources.jsonl.gz"
+    whole.write_bytes(gzip.compress(data))
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(data)[: len(gzip.compress(data)) // 2])
+    engine = open_engine(sqlite_url, create=True)
+    upgrade(engine)
+    report = import_file(engine, whole, "source")
+    assert (report.new, report.rejected, report.failure) == (300, 0, None)
+    damaged = import_file(engine, cut, "page")
+    assert damaged.failure is not None and "damaged" in damaged.failure
+    assert 0 < damaged.new < 300  # the lines before the damage are stored
+    engine.dispose()

@@ -10,6 +10,7 @@ kept as a capture.
 
 from __future__ import annotations
 
+import gzip
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -304,7 +305,8 @@ def import_file(
     writer = _Writer(engine, role)
     batch: list[_Prepared] = []
     stream = open_input(path)
-    seekable = stream.seekable()  # a pipe has no position to report
+    # A pipe has no position to report; a gzip stream's is not one in the file's size.
+    seekable = stream.seekable() and not isinstance(stream, gzip.GzipFile)
     try:
         for item in read_jsonl(stream, name, _line_limit(settings)):
             try:
@@ -325,6 +327,15 @@ def import_file(
                 progress(stream.tell())
         if batch:
             writer.write(batch, report)
+    except InputError as exc:
+        # The file itself broke off (damaged compressed data): keep what was read before it.
+        try:
+            if batch:
+                writer.write(batch, report)
+        except DatabaseError as stored:
+            report.failure = str(stored)
+        else:
+            report.failure = f"{name}: {exc.reason}"
     except DatabaseError as exc:
         # What was stored stays stored and counted; the caller reports the failure.
         report.failure = str(exc)

@@ -6,10 +6,12 @@ multi-gigabyte export imports in constant memory, and a bad byte spoils only its
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
 import sys
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,11 +195,11 @@ def open_input(path: str | Path) -> IO[bytes]:
     name = str(path)
     if name == "-":
         try:  # a stream of its own, so that closing it leaves sys.stdin open
-            return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+            return _unzipped(os.fdopen(os.dup(sys.stdin.fileno()), "rb"))
         except (OSError, ValueError, io.UnsupportedOperation):  # stdin replaced in-process
-            return sys.stdin.buffer
+            return _unzipped(sys.stdin.buffer)
     try:
-        return open(path, "rb")
+        return _unzipped(open(path, "rb"))
     except FileNotFoundError:
         raise InputError("no such file", path=name) from None
     except IsADirectoryError:
@@ -206,18 +208,33 @@ def open_input(path: str | Path) -> IO[bytes]:
         raise InputError(f"cannot read it ({exc.strerror})", path=name) from None
 
 
+def _unzipped(stream: IO[bytes]) -> IO[bytes]:
+    """``stream``, read through gzip when it starts with gzip's magic bytes (``.jsonl.gz``, or
+    ``zcat``-less pipes): recognised by content, not by name, so stdin works too."""
+    peek = getattr(stream, "peek", None)
+    if peek is not None and peek(2)[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=stream, mode="rb")  # type: ignore[return-value]
+    return stream
+
+
 def _lines(stream: IO[bytes], limit: int) -> Iterator[bytes | None]:
     """The lines of ``stream``; ``None`` for a line over ``limit`` bytes (skipped, never held
-    in memory whole)."""
+    in memory whole). Damaged gzip data ends the file with an :class:`InputError`."""
     while True:
-        raw = stream.readline(limit + 1)
+        try:
+            raw = stream.readline(limit + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"the compressed data is damaged ({exc})") from None
         if not raw:
             return
         if len(raw) <= limit or raw.endswith(b"\n"):
             yield raw
             continue
         while raw and not raw.endswith(b"\n"):  # drop the rest of the long line
-            raw = stream.readline(1 << 20)
+            try:
+                raw = stream.readline(1 << 20)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise InputError(f"the compressed data is damaged ({exc})") from None
         yield None
 
 
