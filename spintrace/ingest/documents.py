@@ -9,16 +9,24 @@ and at ``https://example.com/a#comments`` is one document.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from spintrace.db.models import Capture, Document, Site, SiteIndicator
-from spintrace.db.urls import url_key
+from spintrace.db.models import Capture, Document, Site, SiteIndicator, utcnow
+from spintrace.db.urls import canonical_url, url_key
 from spintrace.ingest.indicators import find_indicators
 from spintrace.records import ExtractedText, Role
 
-__all__ = ["find_document", "site_id_for", "store_document", "store_indicators", "text_sha256"]
+__all__ = [
+    "document_row",
+    "find_document",
+    "site_id_for",
+    "store_document",
+    "store_indicators",
+    "text_sha256",
+]
 
 
 def text_sha256(text: str) -> str:
@@ -69,6 +77,36 @@ def store_indicators(
     return len(found)
 
 
+def document_row(
+    role: Role,
+    url: str,
+    site_id: int,
+    capture_id: int | None,
+    text: str,
+    extracted: ExtractedText | None = None,
+    seen_url: str | None = None,
+) -> dict[str, Any]:
+    """The ``documents`` row of a text, as :func:`store_document` adds it one by one and an
+    import inserts it a batch at a time: the URL canonical, its key, the text's hash."""
+    meta = extracted or ExtractedText(text=text)
+    return {
+        "role": role,
+        "url": canonical_url(url),
+        "seen_url": seen_url or url,
+        "url_key": url_key(url),
+        "site_id": site_id,
+        "capture_id": capture_id,
+        "title": meta.title,
+        "author": meta.author,
+        "published": meta.published,
+        "language": meta.language,
+        "canonical_url": meta.canonical_url,
+        "text": text,
+        "text_sha256": text_sha256(text),
+        "added_at": utcnow(),
+    }
+
+
 def store_document(
     session: Session,
     role: Role,
@@ -92,22 +130,6 @@ def store_document(
     capture = session.get(Capture, capture_id) if capture_id is not None else None
     if capture is not None and capture.url_key == url_key(url):
         seen_url = capture.seen_url
-    meta = extracted or ExtractedText(text=text)
-    session.add(
-        Document(
-            role=role,
-            seen_url=seen_url,
-            url=url,
-            site_id=site_id,
-            capture_id=capture_id,
-            title=meta.title,
-            author=meta.author,
-            published=meta.published,
-            language=meta.language,
-            canonical_url=meta.canonical_url,
-            text=text,
-            text_sha256=digest,
-        )
-    )
+    session.add(Document(**document_row(role, url, site_id, capture_id, text, extracted, seen_url)))
     session.flush()
     return True

@@ -11,8 +11,8 @@ the source as indexed, and its band keys find the source's near-duplicate editio
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
@@ -54,6 +54,8 @@ __all__ = [
     "stored_tokens",
     "text_tokens_and_features",
 ]
+
+T = TypeVar("T")
 
 # One version drives every stored derivative of a source: changing the features re-indexes all.
 INDEX_NAME = f"containment-f{FORMAT_VERSION}.{FEATURE_VERSION}"
@@ -162,13 +164,9 @@ def stored_tokens(
     indexed it; :class:`DatabaseError` when the stored table is damaged."""
     if data is None:
         return TokenTable.from_tokens(despinner.tokens(tokenize(text), undo_spin=False))
-    try:
-        return TokenTable.from_bytes(data)
-    except (ValueError, struct.error, UnicodeDecodeError) as exc:
-        raise DatabaseError(
-            f"the stored tokens of source {document_id} are damaged ({exc}); "
-            "run `spintrace index rebuild`"
-        ) from None
+    return _parsed(
+        TokenTable.from_bytes, data, f"the stored tokens of source {document_id} are damaged ("
+    )
 
 
 def _rarity_row(table: DocumentFrequencies, first: int, last: int) -> IndexSegment:
@@ -225,13 +223,9 @@ def _replace(session: Session, rows: Sequence[IndexSegment], data: bytes, items:
 
 
 def _rarity(row_id: int, data: bytes) -> DocumentFrequencies:
-    try:
-        return DocumentFrequencies.from_bytes(data)
-    except ValueError as exc:
-        raise DatabaseError(
-            f"the document frequencies are damaged (row {row_id}: {exc}); "
-            "run `spintrace index rebuild`"
-        ) from None
+    return _parsed(
+        DocumentFrequencies.from_bytes, data, f"the document frequencies are damaged (row {row_id}"
+    )
 
 
 def _rarity_state(session: Session) -> tuple[list[int], DocumentFrequencies, int]:
@@ -295,13 +289,19 @@ def load_rarity(engine: Engine, despinner: Despinner) -> DocumentFrequencies:
 
 
 def _segment(segment_id: int, data: bytes) -> Segment:
-    """A stored segment, or a :class:`DatabaseError` that says how to recover."""
+    return _parsed(
+        Segment.from_bytes, data, f"the containment index is damaged (segment {segment_id}"
+    )
+
+
+def _parsed(parse: Callable[[bytes], T], data: bytes, subject: str, where: str = "") -> T:
+    """``parse(data)``, or a :class:`DatabaseError` saying ``subject`` is damaged (``where``,
+    and why) and how to recover: index, frequency tables and tokens are rebuilt from texts."""
     try:
-        return Segment.from_bytes(data)
-    except ValueError as exc:
+        return parse(data)
+    except (ValueError, struct.error, UnicodeDecodeError) as exc:
         raise DatabaseError(
-            f"the containment index is damaged (segment {segment_id}: {exc}); "
-            "run `spintrace index rebuild`"
+            f"{subject} damaged ({where}{exc}); run `spintrace index rebuild`"
         ) from None
 
 
