@@ -42,8 +42,10 @@ from datasketch import MinHash, MinHashLSH
 from spintrace.db.urls import canonical_url
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+from common import CLI, cli_of, extract_release, print_header  # noqa: E402
+
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "dev"
-CLI = [sys.executable, "-c", "from spintrace.cli import main; main()"]
 PAGE_FILES = {"text": "pages_text.jsonl", "html": "pages_html.jsonl"}
 BASELINES = {"5-gram LSH": (5, 0.5), "3-gram LSH": (3, 0.2)}  # shingle words, LSH threshold
 METHODS = ("spintrace", *BASELINES)
@@ -156,24 +158,6 @@ def minhash_baseline(sources: dict[str, str], pages: dict[str, str], n: int, t: 
     return links
 
 
-def cli_of(root: Path | None) -> list[str]:
-    """The command that runs the CLI of this tree, or of the release extracted at ``root``."""
-    if root is None:
-        return CLI
-    code = f"import sys; sys.path.insert(0, {str(root)!r}); from spintrace.cli import main; main()"
-    return [sys.executable, "-c", code]
-
-
-def extract_release(ref: str, into: Path) -> Path:
-    """``git archive`` of ``ref`` (this repository's history) unpacked into ``into``."""
-    archive = subprocess.run(["git", "archive", ref], cwd=REPO, capture_output=True)
-    if archive.returncode != 0:
-        raise SystemExit(f"error: git archive {ref}: {archive.stderr.decode().strip()}")
-    into.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    return into
-
-
 def run_step(db_url: str, cwd: Path, *args: str, cli: list[str] = CLI) -> tuple[float, list[str]]:
     start = time.perf_counter()
     proc = subprocess.run([*cli, "--db", db_url, *args], cwd=cwd, capture_output=True, text=True)
@@ -232,17 +216,9 @@ def matched_per_second(log: list[str]) -> float:
     return 0.0
 
 
-def print_header(data: Path, counts: dict[str, int]) -> None:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = ""
+def print_run_header(data: Path, counts: dict[str, int]) -> None:
     overrides = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("SPINTRACE_"))
-    print(f"command:  python {shlex.join(sys.argv)}")
-    print(f"date:     {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"commit:   {commit or 'unknown'}")
+    print_header()
     print(f"data:     {data}")
     print(
         f"          {counts['sources']} sources; {counts['pages']} pages; {counts['copies']} "
@@ -321,7 +297,7 @@ def main() -> None:
         "pages": len({row["page_url"] for row in truth}),
         "copies": sum(1 for row in truth if row["source_url"]),
     }
-    print_header(data, counts)
+    print_run_header(data, counts)
 
     baselines: dict[str, Score] = {}
     baseline_seconds: dict[str, float] = {}

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,7 @@ from spintrace.matcher.lsh import Banding, band_keys
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
-from accuracy import cli_of, extract_release  # noqa: E402
+from common import PG_ADMIN, cli_of, extract_release, print_header, scratch_pg  # noqa: E402
 
 BANDINGS = {"content-f2": Banding(16, 8), "page-text-f1": Banding(32, 4)}
 """The kinds as stored (their names are part of every row and of the index)."""
@@ -75,12 +74,8 @@ def signatures(n: int, seed: int = 7) -> np.ndarray:
 def load_pg(url: str, keys: np.ndarray, kind: str) -> dict[str, float]:
     import psycopg
 
-    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
-    name = f"spintrace_bands_{int(time.time())}"
-    with psycopg.connect(conninfo, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    target = conninfo.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with scratch_pg(url, "spintrace_bands") as target_url:
+        target = target_url.replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(target, autocommit=True) as conn:
             conn.execute(
                 "CREATE TABLE lsh_bands (document_id integer, kind varchar(32), band integer, "
@@ -116,9 +111,6 @@ def load_pg(url: str, keys: np.ndarray, kind: str) -> dict[str, float]:
             "query_ms_per_doc": query * 1000 / len(new),
             "pairs": len(pairs),
         }
-    finally:
-        with psycopg.connect(conninfo, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name}")
 
 
 def load_sqlite(path: Path, keys: np.ndarray, kind: str) -> dict[str, float]:
@@ -166,15 +158,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "dev")
     parser.add_argument("--previous", metavar="REF", help="a previous release to compare with")
     parser.add_argument("--docs", type=int, default=1_000_000)
-    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg", default=PG_ADMIN)
     parser.add_argument("--skip-indexing", action="store_true")
     args = parser.parse_args()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    print(f"command:  python {shlex.join(sys.argv)}")
-    print(f"date:     {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"commit:   {commit or 'unknown'}")
+    print_header()
     with tempfile.TemporaryDirectory(prefix="spintrace-dups-") as tmp_name:
         tmp = Path(tmp_name)
         if not args.skip_indexing:

@@ -22,14 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
-from accuracy import cli_of, extract_release  # noqa: E402
+from common import PG_ADMIN, cli_of, extract_release, print_header, scratch_pg  # noqa: E402
 
 
 def records(path: Path, n: int, seed: int = 3) -> int:
@@ -78,17 +77,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--previous", required=True, metavar="REF")
     parser.add_argument("--records", type=int, default=20_000)
-    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg", default=PG_ADMIN)
     args = parser.parse_args()
-    import psycopg
-
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    print(f"command:  python {shlex.join(sys.argv)}")
-    print(f"date:     {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"commit:   {commit or 'unknown'}")
-    admin = args.pg.replace("postgresql+psycopg://", "postgresql://")
+    print_header()
     with tempfile.TemporaryDirectory(prefix="spintrace-import-") as tmp_name:
         tmp = Path(tmp_name)
         data = tmp / "sources.jsonl"
@@ -99,19 +90,11 @@ def main() -> None:
         for backend in ("PostgreSQL", "SQLite"):
             for label, root in (("this tree", None), (args.previous, release)):
                 if backend == "PostgreSQL":
-                    name = f"spintrace_import_{int(time.time() * 1000)}"
-                    with psycopg.connect(admin, autocommit=True) as conn:
-                        conn.execute(f"CREATE DATABASE {name}")
-                    url = args.pg.rsplit("/", 1)[0] + f"/{name}"
+                    with scratch_pg(args.pg, "spintrace_import") as url:
+                        took, first, again = measure(cli_of(root), url, data)
                 else:
-                    name = ""
                     url = f"sqlite:///{tmp / f'import-{len(seconds)}.db'}"
-                try:
                     took, first, again = measure(cli_of(root), url, data)
-                finally:
-                    if name:
-                        with psycopg.connect(admin, autocommit=True) as conn:
-                            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
                 seconds[backend, label] = took
                 print(
                     f"{backend:<10} {label:<10} {took:7.1f} s  {args.records / took:8,.0f} "

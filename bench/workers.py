@@ -14,12 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import delete, select
@@ -30,6 +27,8 @@ from spintrace.ingest.imports import import_file
 from spintrace.linking.match import match_pages
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+from common import PG_ADMIN, print_header, scratch_pg  # noqa: E402
 
 
 def cpu() -> tuple[float, float]:
@@ -74,29 +73,15 @@ def run(url: str, data: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "dev")
-    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg", default=PG_ADMIN)
     args = parser.parse_args()
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    print(f"command:  python {shlex.join(sys.argv)}")
-    print(f"date:     {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; cores: {os.cpu_count()}")
-    print(f"commit:   {commit or 'unknown'}")
+    print_header(f"; cores: {os.cpu_count()}")
     with tempfile.TemporaryDirectory(prefix="spintrace-workers-") as tmp:
         print("SQLite")
         run(f"sqlite:///{Path(tmp) / 'workers.db'}", args.data)
-    import psycopg
-
-    admin = args.pg.replace("postgresql+psycopg://", "postgresql://")
-    name = f"spintrace_workers_{int(time.time())}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    try:
+    with scratch_pg(args.pg, "spintrace_workers") as url:
         print("PostgreSQL")
-        run(args.pg.rsplit("/", 1)[0] + f"/{name}", args.data)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        run(url, args.data)
 
 
 if __name__ == "__main__":
