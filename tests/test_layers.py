@@ -7,6 +7,8 @@ The package is one package per stage over a small core:
 - the stages ``crawler/``, ``ingest/``, ``linking/`` and ``reports/`` import only the core,
   ``db/`` and (linking alone) ``matcher/``; they never import each other and hand work over
   through the database;
+- ``jobs/`` (the queued work of many workers) drives the stages like ``demo/``; only ``cli``
+  imports it;
 - ``cli/`` and ``demo/`` may import anything, and nothing imports them (but ``cli`` runs the
   demo, and ``python -m spintrace`` runs ``cli``);
 - the facade ``spintrace/__init__.py`` hands ``spintrace.open()`` over to ``reports``.
@@ -38,8 +40,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "ingest": frozenset({"core", "db"}),
     "linking": frozenset({"core", "db", "matcher"}),
     "reports": frozenset({"core", "db"}),
+    "jobs": frozenset({"core", "db", "matcher", *STAGES}),
     "demo": frozenset({"core", "db", "matcher", *STAGES}),
-    "cli": frozenset({"core", "db", "matcher", *STAGES, "demo"}),
+    "cli": frozenset({"core", "db", "matcher", *STAGES, "demo", "jobs"}),
     "__init__": frozenset({"core", "reports"}),
     "__main__": frozenset({"cli"}),
 }
@@ -52,12 +55,22 @@ ONLY_IN: dict[str, tuple[str, ...]] = {
     "scrapy": ("crawler/",),
     "twisted": ("crawler/",),
     "pandas": ("reports/frames.py",),
-    "sqlalchemy": ("db/", "crawler/", "ingest/", "linking/", "reports/", "cli/", "demo/"),
+    "sqlalchemy": (
+        "db/",
+        "crawler/",
+        "ingest/",
+        "linking/",
+        "reports/",
+        "cli/",
+        "demo/",
+        "jobs/",
+    ),
     "jinja2": ("reports/",),
     "alembic": ("db/",),
     "tldextract": ("db/urls.py",),
     "networkx": ("reports/network/",),
     "matplotlib": ("reports/network/",),
+    "procrastinate": ("jobs/",),
 }
 
 MAX_LINES = 500
@@ -170,9 +183,9 @@ def test_no_import_cycle() -> None:
     assert cycles() == []
 
 
-def test_nothing_imports_cli_or_demo() -> None:
+def test_nothing_imports_cli_demo_or_jobs() -> None:
     graph = import_graph()
-    for top in ("spintrace.cli", "spintrace.demo"):
+    for top in ("spintrace.cli", "spintrace.demo", "spintrace.jobs"):
         importers = {
             src
             for src, dst in graph.edges
@@ -180,7 +193,7 @@ def test_nothing_imports_cli_or_demo() -> None:
             and not (src == top or src.startswith(f"{top}."))
         }
         allowed = {"spintrace.__main__"} if top == "spintrace.cli" else set()
-        if top == "spintrace.demo":
+        if top in ("spintrace.demo", "spintrace.jobs"):
             allowed = {m for m in importers if m.startswith("spintrace.cli")}
         assert importers <= allowed, f"{top} is imported by {sorted(importers - allowed)}"
 

@@ -14,12 +14,14 @@ from spintrace.cli.database import db
 from spintrace.cli.demo import demo
 from spintrace.cli.export import export
 from spintrace.cli.imports import pages, sources
+from spintrace.cli.jobs import jobs, worker
 from spintrace.cli.match import index, match, spinners
 from spintrace.cli.reports import report
 
 __all__ = ["cli", "main"]
 
-for _command in (db, sources, pages, match, index, spinners, export, crawl, captures, report, demo):
+_COMMANDS = (db, sources, pages, match, index, spinners, export, crawl, captures, report, demo)
+for _command in (*_COMMANDS, worker, jobs):
     cli.add_command(_command)
 
 

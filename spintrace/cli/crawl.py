@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from spintrace.cli.app import MAX_LISTED_ERRORS, App, load_settings
+from spintrace.cli.jobs import echo_queued_crawls, queue_processing
 from spintrace.records import Role
 
 __all__ = ["captures", "crawl"]
@@ -88,6 +89,12 @@ def _echo_processing(report: Any) -> None:
     help="Keep the crawl's state here; the same command resumes an interrupted crawl.",
 )
 @click.option(
+    "--queue",
+    "queued",
+    is_flag=True,
+    help="Queue one crawl job per site for `spintrace worker`s instead (PostgreSQL).",
+)
+@click.option(
     "-s",
     "--set",
     "overrides",
@@ -113,6 +120,7 @@ def crawl(
     depth: int | None,
     no_extract: bool,
     jobdir: Path | None,
+    queued: bool,
     overrides: tuple[str, ...],
     settings_file: Path | None,
 ) -> None:
@@ -148,6 +156,9 @@ def crawl(
         jobdir=jobdir,
         settings=_crawl_settings(overrides, settings_file),
     )
+    if queued:
+        _queue_crawl(app, options, extract=not no_extract)
+        return
     settings = load_settings()
     with app.engine() as engine:
         report = run_crawl(options)
@@ -171,17 +182,48 @@ def crawl(
             _echo_processing(process_captures(engine, settings))
 
 
+def _queue_crawl(app: App, options: Any, *, extract: bool) -> None:
+    from spintrace.crawler import check_start_url
+    from spintrace.jobs import enqueue_crawl
+
+    if options.jobdir is not None:
+        raise click.UsageError("--jobdir and --queue do not go together: queued crawls resume")
+    urls = [check_start_url(url) for url in options.urls]
+    with app.engine() as engine:
+        queued = enqueue_crawl(
+            engine,
+            urls,
+            role=options.role,
+            mode=options.mode,
+            max_pages=options.max_pages,
+            depth=options.depth,
+            follow=options.follow,
+            settings=options.settings,
+            extract=extract,
+        )
+    echo_queued_crawls(queued)
+
+
 @click.group()
 def captures() -> None:
     """Stored captures: raw fetched pages kept as evidence."""
 
 
 @captures.command("process")
+@click.option(
+    "--queue",
+    "queued",
+    is_flag=True,
+    help="Queue the work in batches for `spintrace worker`s instead (PostgreSQL).",
+)
 @click.pass_obj
-def captures_process(app: App) -> None:
+def captures_process(app: App, queued: bool) -> None:
     """Extract documents from captures not processed yet (crawl does this itself)."""
     from spintrace.ingest.captures import process_captures
 
+    if queued:
+        queue_processing(app)
+        return
     with app.engine() as engine:
         _echo_processing(process_captures(engine, load_settings()))
 

@@ -9,6 +9,7 @@ from dataclasses import asdict
 import click
 
 from spintrace.cli.app import App, load_settings
+from spintrace.cli.jobs import queue_match
 from spintrace.linking.match import match_pages
 from spintrace.reports.export import EXPORT_FORMATS, write_rows
 from spintrace.reports.rendering import plural
@@ -38,9 +39,20 @@ def _match_progress() -> Callable[[int, int], None]:
     show_default=True,
     help="Judge pages in this many local processes (this one writes; same links).",
 )
+@click.option(
+    "--queue",
+    "queued",
+    is_flag=True,
+    help="Queue the run for `spintrace worker`s instead (PostgreSQL); same links.",
+)
 @click.pass_obj
-def match(app: App, workers: int) -> None:
+def match(app: App, workers: int, queued: bool) -> None:
     """Link every page not yet matched to every source it copies."""
+    if queued:
+        if workers != 1:
+            raise click.UsageError("--workers and --queue do not go together: workers queue")
+        queue_match(app)
+        return
     settings = load_settings()
     with app.engine() as engine:
         report = match_pages(engine, settings, _match_progress(), workers=workers)

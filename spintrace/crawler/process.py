@@ -53,6 +53,9 @@ class CrawlOptions:
     follow: bool = False
     jobdir: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    resume_since: datetime | None = None
+    """Without ``jobdir``: resume the job that started then (a queued crawl job passes the
+    time it was queued, so a retry on any machine replays what an earlier attempt stored)."""
 
 
 @dataclass
@@ -218,10 +221,14 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
     urls = [check_start_url(url) for url in options.urls]
     if not urls:
         raise CrawlError("no URL to crawl")
-    resume_since = _job_start(options.jobdir) if options.jobdir is not None else None
+    sites: list[str] | None = None
+    if options.jobdir is not None:
+        resume_since = _job_start(options.jobdir)
+    else:
+        resume_since, sites = options.resume_since, urls
     stored = 0
     if resume_since is not None and options.max_pages:
-        stored = stored_since(options.db_url, resume_since, options.role)
+        stored = stored_since(options.db_url, resume_since, options.role, sites)
     settings = Settings()
     settings.setdict(build_settings(options, resume_since), priority="cmdline")
     _check_types(settings, options.settings)

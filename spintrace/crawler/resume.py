@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -21,8 +22,8 @@ from sqlalchemy.orm import Session
 from spintrace.crawler.pipelines import crawl_engine
 from spintrace.crawler.settings import PAGE_META, RESUME_SINCE_SETTING
 from spintrace.db.engine import open_engine
-from spintrace.db.models import Capture
-from spintrace.db.urls import url_key
+from spintrace.db.models import Capture, Site
+from spintrace.db.urls import site_domain, url_key
 from spintrace.records import Role
 
 if TYPE_CHECKING:
@@ -31,7 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["MemoryDupeFilter", "ReplayMiddleware", "stored_since"]
 
 
-def stored_since(db_url: str, since: datetime, role: Role) -> int:
+def stored_since(
+    db_url: str, since: datetime, role: Role, sites: Sequence[str] | None = None
+) -> int:
     """How many pages the job started at ``since`` stored before it was interrupted.
 
     The captures crawled with the job's role since it started, the same rule by which
@@ -39,16 +42,23 @@ def stored_since(db_url: str, since: datetime, role: Role) -> int:
     ``--max-pages`` count there: it cannot tell how many of them its walk will replay before
     the limit (after Ctrl-C, Scrapy's saved queue is fetched first, and new pages come before
     the replayed ones). A crawl with the same role storing into the same database meanwhile is
-    counted too, which can only make the job stop earlier.
+    counted too, which can only make the job stop earlier. With ``sites`` (URLs), only captures
+    of those URLs' sites count (a queued crawl job crawls one site among many running).
     """
     engine = open_engine(db_url)
     try:
         with Session(engine) as session:
-            count = session.scalar(
+            query = (
                 select(func.count())
                 .select_from(Capture)
                 .where(Capture.fetched_at >= since, Capture.role == role)
             )
+            if sites is not None:
+                domains = {site_domain(url) for url in sites}
+                query = query.where(
+                    Capture.site_id.in_(select(Site.id).where(Site.domain.in_(domains)))
+                )
+            count = session.scalar(query)
     finally:
         engine.dispose()
     return int(count or 0)

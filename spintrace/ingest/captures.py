@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
@@ -94,12 +94,15 @@ def process_captures(
     settings: Settings | None = None,
     *,
     indicators: IndicatorHook | None = store_indicators,
+    ids: Sequence[int] | None = None,
 ) -> ProcessReport:
     """Extract every unprocessed crawled capture into a document, or mark it a non-article.
 
     Idempotent: a capture is processed once (``processed_at``), and a text already stored for
     the URL and role adds no document. A capture that fails is logged, counted in ``errors``
-    and left unprocessed for the next run; it never stops the others.
+    and left unprocessed for the next run; it never stops the others. With ``ids``, only
+    those captures (a queued job's batch). Runs in several processes at once: each capture is
+    locked while it is processed (PostgreSQL), so none is extracted twice.
     """
     settings = settings or Settings()
     report = ProcessReport()
@@ -111,13 +114,15 @@ def process_captures(
             )
             if failed:
                 query = query.where(Capture.id.not_in(failed))
+            if ids is not None:
+                query = query.where(Capture.id.in_(ids))
             ids = list(session.scalars(query.order_by(Capture.id).limit(BATCH)))
         if not ids:
             return report
         for capture_id in ids:
             try:
                 with Session(engine) as session, session.begin():
-                    capture = session.get(Capture, capture_id)
+                    capture = session.get(Capture, capture_id, with_for_update=True)
                     if capture is None or capture.processed_at is not None:
                         continue
                     if capture.body_size > settings.max_html_bytes:

@@ -21,6 +21,7 @@ from spintrace.config import Settings
 from spintrace.db.models import Document, DocumentTokens, IndexSegment, LshBand
 from spintrace.db.models import Signature as SignatureRow
 from spintrace.db.writes import (
+    claim,
     consistent_transaction,
     lock_transaction,
     retry_on_conflict,
@@ -46,13 +47,16 @@ __all__ = [
     "INDEX_NAME",
     "RARITY_NAME",
     "TOKENS_KIND",
+    "compact_index",
     "drop_index",
     "index_sources",
     "indexed_sources",
     "load_index",
     "load_rarity",
+    "segment_ids",
     "stored_tokens",
     "text_tokens_and_features",
+    "unindexed_sources",
 ]
 
 T = TypeVar("T")
@@ -93,24 +97,51 @@ def indexed_sources() -> Any:
     return select(SignatureRow.document_id).where(SignatureRow.kind == SIGNATURE_KINDS[0])
 
 
-def index_sources(engine: Engine, despinner: Despinner, settings: Settings) -> int:
-    """Index every source not indexed yet, in new segments; returns how many were indexed."""
+def index_sources(
+    engine: Engine,
+    despinner: Despinner,
+    settings: Settings,
+    *,
+    ids: Sequence[int] | None = None,
+    compact: bool = True,
+) -> int:
+    """Index every source not indexed yet (of ``ids`` only, when given), in new segments;
+    returns how many were indexed. Several processes may index at once: each batch claims its
+    sources (PostgreSQL), so they take different ones. ``compact``: merge the segments after
+    (a queued run merges once, after its last batch: :func:`compact_index`)."""
 
     def batch(session: Session) -> int | None:
-        rows = session.execute(
-            select(Document.id, Document.text)
-            .where(Document.role == "source", Document.id.not_in(indexed_sources()))
-            .order_by(Document.id)
-            .limit(INDEX_BATCH)
-        ).all()
+        query: Any = select(Document.id, Document.text).where(
+            Document.role == "source", Document.id.not_in(indexed_sources())
+        )
+        if ids is not None:
+            query = query.where(Document.id.in_(ids))
+        query = claim(session, query.order_by(Document.id).limit(INDEX_BATCH), Document)
+        rows = session.execute(query).all()
         if not rows:
             return None
         _index_batch(session, rows, despinner, settings)
         return len(rows)
 
     done = sum(retry_on_conflict(engine, batch, what="indexing sources"))
-    _compact(engine)
+    if compact:
+        compact_index(engine)
     return done
+
+
+def unindexed_sources() -> Any:
+    """A query of the ids of every source not indexed yet, in id order."""
+    return (
+        select(Document.id)
+        .where(Document.role == "source", Document.id.not_in(indexed_sources()))
+        .order_by(Document.id)
+    )
+
+
+def segment_ids(session: Session) -> tuple[int, ...]:
+    """The ids of the current index's segments and frequency tables: they change whenever
+    sources are indexed or segments merged (a long-lived worker then reloads the index)."""
+    return tuple(session.scalars(select(IndexSegment.id).order_by(IndexSegment.id)))
 
 
 def _index_batch(
@@ -183,7 +214,9 @@ def _rarity_row(table: DocumentFrequencies, first: int, last: int) -> IndexSegme
 _COMPACT_LOCK = 0x5EED_1DE5
 
 
-def _compact(engine: Engine) -> None:
+def compact_index(engine: Engine) -> None:
+    """Merge the index segments (and frequency tables) of each kind into one when there are
+    more than :data:`MAX_SEGMENTS` of them."""
     with Session(engine) as session, session.begin():
         # Before the lock: waiting behind another run's merge may outlast the timeout too.
         without_statement_timeout(session)  # a large merge may outlast db_statement_timeout

@@ -190,6 +190,11 @@ class Judge:
         self.engine, self.index, self.settings = engine, index, settings
         self.sources = _Sources(despinner, rarity)
 
+    @property
+    def despinner(self) -> Despinner:
+        """The de-spinner, with the run's frozen learned substitutions."""
+        return self.sources.despinner
+
     def judge(self, text: str, since: int | None = None) -> Verdict | None:
         """The page's verdict; ``None`` when it was judged against every source up to id
         ``since`` and none of its candidates is newer (its verdict stands)."""

@@ -28,6 +28,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -56,7 +57,18 @@ from spintrace.matcher.thesaurus import Thesaurus
 from spintrace.matcher.tokens import normalise_phrase
 from spintrace.records import Evidence
 
-__all__ = ["MATCHER_VERSION", "MatchReport", "evidence_json", "match_pages", "rebuild_index"]
+__all__ = [
+    "MATCHER_VERSION",
+    "BatchOutcome",
+    "MatchReport",
+    "evidence_json",
+    "finish_run",
+    "judge_batch",
+    "load_despinner",
+    "match_pages",
+    "rebuild_index",
+    "stale_pages",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +97,14 @@ class MatchReport:
     match_seconds: float = 0.0
     duplicates_seconds: float = 0.0
 
+    def add(self, counts: Counter[str]) -> None:
+        """Count a batch's outcomes (:attr:`BatchOutcome.counts`)."""
+        self.linked += counts["linked"]
+        self.links += counts["links"]
+        self.unchanged += counts["unchanged"]
+        self.unlinked += counts["unlinked"]
+        self.too_short += counts["too-short"]
+
     @property
     def pages_per_second(self) -> float:
         """Pages checked per second of the matching step (indexing and learning excluded)."""
@@ -107,7 +127,9 @@ def evidence_json(evidence: Evidence, despinner: Despinner) -> dict[str, Any]:
     return data
 
 
-def _stale_pages(newest_source: int) -> Any:
+def stale_pages(newest_source: int) -> Any:
+    """A query of (id, text) of every page not judged against sources up to ``newest_source``
+    by this matcher version."""
     stale = or_(
         MatchCheck.page_id.is_(None),
         MatchCheck.matcher != MATCHER_VERSION,
@@ -159,7 +181,8 @@ def _store_links(
         match.matched_at = utcnow()
 
 
-def _despinner(engine: Engine) -> Despinner:
+def load_despinner(engine: Engine) -> Despinner:
+    """The de-spinner with the thesaurus and the confirmed learned substitutions."""
     return Despinner(Thesaurus.load(), load_substitutions(engine))
 
 
@@ -168,7 +191,7 @@ def rebuild_index(engine: Engine, settings: Settings | None = None) -> int:
     many sources were indexed. Links and match checks are kept."""
     settings = settings or Settings()
     drop_index(engine)
-    return index_sources(engine, _despinner(engine), settings)
+    return index_sources(engine, load_despinner(engine), settings)
 
 
 def match_pages(
@@ -184,7 +207,7 @@ def match_pages(
     (:mod:`spintrace.linking.workers`); the links are the same.
     """
     settings = settings or Settings()
-    despinner = _despinner(engine)
+    despinner = load_despinner(engine)
     thesaurus = despinner.thesaurus
     assert thesaurus is not None
     report = MatchReport()
@@ -196,7 +219,7 @@ def match_pages(
         report.sources = session.scalar(select(func.count()).select_from(indexed)) or 0
         report.newest_source = session.scalar(select(func.max(indexed.c.document_id))) or 0
         index = load_index(session)
-        stale = _stale_pages(report.newest_source)
+        stale = stale_pages(report.newest_source)
         total = session.scalar(select(func.count()).select_from(stale.subquery())) or 0
     judge = Judge(engine, index, despinner, load_rarity(engine, despinner), settings)
     judged: set[int] = set()
@@ -206,50 +229,83 @@ def match_pages(
         pages = session.execute(query).all()
         if not pages:
             return None
-        outcomes: Counter[str] = Counter()
-        ids = [page_id for page_id, _ in pages]
-        stored: dict[int, dict[int, Match]] = {}
-        for match in session.scalars(select(Match).where(Match.page_id.in_(ids))):
-            stored.setdefault(match.page_id, {})[match.source_id] = match
-        checks = {
-            check.page_id: check
-            for check in session.scalars(select(MatchCheck).where(MatchCheck.page_id.in_(ids)))
-        }
-        jobs: list[Job] = []
-        for page_id, text in pages:
-            check = checks.get(page_id)
-            current = check is not None and check.matcher == MATCHER_VERSION
-            jobs.append((page_id, text, check.last_source_id if current and check else None))
-        verdicts = judge_all(judge, pool, jobs)
-        with session.no_autoflush:
-            for (page_id, _, _), result in zip(jobs, verdicts, strict=True):
-                check = checks.get(page_id)
-                if result is None:  # no newer source among its candidates: the verdict stands
-                    assert check is not None
-                    outcome = check.outcome
-                    outcomes["unchanged"] += 1
-                else:
-                    outcome, links = result
-                    judged.add(page_id)
-                    _store_links(session, page_id, links, despinner, stored.get(page_id, {}))
-                    outcomes["links"] += len(links)
-                _record(session, page_id, report, outcome, check)
-                outcomes[outcome] += 1
-        return len(pages), outcomes
+        outcomes = judge_batch(session, pages, judge, pool, report)
+        judged.update(page_id for page_id, _ in pages if page_id in outcomes.judged)
+        return len(pages), outcomes.counts
 
     started = time.perf_counter()
     with judge_pool(judge, workers if total else 1) as pool:
         # A batch lost to a concurrent run is read again: those pages are no longer stale.
         for checked, outcomes in retry_on_conflict(engine, batch, what="matching pages"):
-            report.linked += outcomes["linked"]
-            report.links += outcomes["links"]
-            report.unchanged += outcomes["unchanged"]
-            report.unlinked += outcomes["unlinked"]
-            report.too_short += outcomes["too-short"]
+            report.add(outcomes)
             report.checked += checked
             if progress is not None:
                 progress(report.checked, total)
     report.match_seconds = time.perf_counter() - started
+    finish_run(engine, settings, thesaurus, judged, report)
+    return report
+
+
+@dataclass
+class BatchOutcome:
+    """What :func:`judge_batch` did: counts by outcome (and ``links``, ``unchanged``), and the
+    pages judged afresh (not left standing)."""
+
+    counts: Counter[str]
+    judged: set[int]
+
+
+def judge_batch(
+    session: Session,
+    pages: Sequence[Any],
+    judge: Judge,
+    pool: Executor | None,
+    report: MatchReport,
+) -> BatchOutcome:
+    """Judge ``pages`` (rows of id and text, claimed in ``session``'s transaction) and store
+    their links and checks, recorded as checked against ``report``'s sources."""
+    despinner = judge.despinner
+    outcome = BatchOutcome(Counter(), set())
+    ids = [page_id for page_id, _ in pages]
+    stored: dict[int, dict[int, Match]] = {}
+    for match in session.scalars(select(Match).where(Match.page_id.in_(ids))):
+        stored.setdefault(match.page_id, {})[match.source_id] = match
+    checks = {
+        check.page_id: check
+        for check in session.scalars(select(MatchCheck).where(MatchCheck.page_id.in_(ids)))
+    }
+    jobs: list[Job] = []
+    for page_id, text in pages:
+        check = checks.get(page_id)
+        current = check is not None and check.matcher == MATCHER_VERSION
+        jobs.append((page_id, text, check.last_source_id if current and check else None))
+    verdicts = judge_all(judge, pool, jobs)
+    with session.no_autoflush:
+        for (page_id, _, _), result in zip(jobs, verdicts, strict=True):
+            check = checks.get(page_id)
+            if result is None:  # no newer source among its candidates: the verdict stands
+                assert check is not None
+                verdict = check.outcome
+                outcome.counts["unchanged"] += 1
+            else:
+                verdict, links = result
+                outcome.judged.add(page_id)
+                _store_links(session, page_id, links, despinner, stored.get(page_id, {}))
+                outcome.counts["links"] += len(links)
+            _record(session, page_id, report, verdict, check)
+            outcome.counts[verdict] += 1
+    return outcome
+
+
+def finish_run(
+    engine: Engine,
+    settings: Settings,
+    thesaurus: Thesaurus,
+    judged: set[int],
+    report: MatchReport,
+) -> None:
+    """After a run's last batch: who came first, near-duplicates and learning (steps 3-5);
+    ``judged``: the pages judged afresh this run."""
     order_links(engine)
     started = time.perf_counter()
     try:
@@ -269,4 +325,3 @@ def match_pages(
         # for the next run to try again. Failing here would stop every later match run too.
         reason = driver_message(exc) if isinstance(exc, DBAPIError) else repr(exc)
         logger.warning("substitutions not learned from the new links this run: %s", reason)
-    return report

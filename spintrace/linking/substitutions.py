@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import ColumnElement, Engine, Table, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from spintrace.db.models import (
@@ -37,6 +37,7 @@ __all__ = [
     "LearnedPair",
     "harvest",
     "iter_learned",
+    "learned_version",
     "load_substitutions",
     "substitution_relation",
 ]
@@ -231,6 +232,17 @@ def _add_site_counts(
 def _confirmed() -> ColumnElement[bool]:
     """The rule for a pair matching may use, as SQL (the only place it is written)."""
     return or_(LearnedSubstitution.relation.is_not(None), LearnedSubstitution.pairs >= MIN_PAIRS)
+
+
+def learned_version(session: Session) -> tuple[int, int, int]:
+    """How many confirmed learned pairs there are, the highest id and total of their counts:
+    it changes whenever a harvest changes what :func:`load_substitutions` returns."""
+    count, top, total = session.execute(
+        select(
+            func.count(), func.max(LearnedSubstitution.id), func.sum(LearnedSubstitution.pairs)
+        ).where(_confirmed())
+    ).one()
+    return int(count or 0), int(top or 0), int(total or 0)
 
 
 def load_substitutions(engine: Engine) -> Substitutions:

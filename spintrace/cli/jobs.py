@@ -1,0 +1,110 @@
+"""``spintrace worker`` and ``spintrace jobs``: running and watching queued work (PostgreSQL).
+
+The ``--queue`` options of ``crawl``, ``captures process`` and ``match`` queue their work with
+the helpers here; see docs/scale-out.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import click
+
+from spintrace.cli.app import App, load_settings
+from spintrace.reports.rendering import plural
+
+__all__ = ["echo_queued_crawls", "jobs", "queue_match", "queue_processing", "worker"]
+
+STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
+SHOWN = {"todo": "queued", "doing": "running", "succeeded": "done"}
+
+
+@click.command()
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    type=click.Choice(("crawl", "process", "index", "match")),
+    help="Only take jobs of this kind (repeatable); all kinds by default.",
+)
+@click.option("--burst", is_flag=True, help="Stop when no job is queued or running.")
+@click.option(
+    "--heartbeat",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds between heartbeats; a worker silent for three loses its jobs to others.",
+)
+@click.option("--name", help="The worker's name in logs and in `spintrace jobs`.")
+@click.pass_obj
+def worker(
+    app: App, queues: tuple[str, ...], burst: bool, heartbeat: float, name: str | None
+) -> None:
+    """Run queued jobs (PostgreSQL): start any number, on any machine reaching the database.
+
+    One job at a time per worker: start one per core. Ctrl-C or SIGTERM stops the worker after
+    its running job; a killed worker's jobs are queued again after three missed heartbeats.
+    """
+    from spintrace.jobs import run_worker
+    from spintrace.jobs.queue import require_postgresql
+
+    settings = load_settings()
+    with app.engine() as engine:
+        require_postgresql(engine, "spintrace worker")
+        run_worker(engine, settings, queues=queues, burst=burst, heartbeat=heartbeat, name=name)
+
+
+@click.command()
+@click.pass_obj
+def jobs(app: App) -> None:
+    """Show queued, running, failed and done jobs by kind (PostgreSQL)."""
+    from spintrace.jobs import job_counts
+    from spintrace.jobs.queue import require_postgresql
+
+    with app.engine() as engine:
+        require_postgresql(engine, "spintrace jobs")
+        rows = job_counts(engine)
+    if not rows:
+        click.echo("no jobs queued yet")
+        return
+    shown = [s for s in STATUSES if any(row.counts.get(s) for row in rows)]
+    headers = ["task", *(SHOWN.get(s, s) for s in shown)]
+    table = [[row.task, *(str(row.counts.get(s, 0)) for s in shown)] for row in rows]
+    widths = [max(len(r[i]) for r in [headers, *table]) for i in range(len(headers))]
+    for line in [headers, *table]:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+
+def echo_queued_crawls(queued: Sequence[object]) -> None:
+    """What ``crawl --queue`` queued, one site per line."""
+    from spintrace.jobs.enqueue import QueuedCrawl
+
+    for item in queued:
+        assert isinstance(item, QueuedCrawl)
+        if item.job_id is None:
+            click.echo(f"{item.site}: a crawl is already queued")
+        else:
+            click.echo(f"{item.site}: crawl queued (job {item.job_id})")
+    new = sum(1 for item in queued if isinstance(item, QueuedCrawl) and item.job_id is not None)
+    click.echo(f"queued {plural(new, 'crawl job')}; run `spintrace worker` to do them")
+
+
+def queue_processing(app: App) -> None:
+    """``captures process --queue``."""
+    from spintrace.jobs import enqueue_processing
+
+    with app.engine() as engine:
+        captures, parts = enqueue_processing(engine)
+    click.echo(f"queued {plural(captures, 'capture')} for extraction in {plural(parts, 'job')}")
+
+
+def queue_match(app: App) -> None:
+    """``match --queue``."""
+    from spintrace.jobs import enqueue_match
+
+    with app.engine() as engine:
+        run = enqueue_match(engine)
+    click.echo(
+        f"match run {run} queued: workers index new sources, then match stale pages in "
+        "batches; `spintrace jobs` shows its progress"
+    )

@@ -1,0 +1,64 @@
+"""Cutting work into jobs, and reading the queue's state (shared by tasks and commands)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, select
+from sqlalchemy import text as sql_text
+from sqlalchemy.orm import Session
+
+from spintrace.db.models import Capture, Site
+from spintrace.db.urls import site_domain
+
+__all__ = ["TASK_PREFIX", "chunks", "pending_jobs", "unprocessed_captures"]
+
+T = TypeVar("T")
+
+TASK_PREFIX = "spintrace:"
+"""The namespace of spintrace's task names in procrastinate's tables."""
+
+
+def chunks(items: Sequence[T], size: int) -> list[list[T]]:
+    """``items`` cut into lists of at most ``size``, in order."""
+    return [list(items[i : i + size]) for i in range(0, len(items), max(1, size))]
+
+
+def unprocessed_captures(
+    engine: Engine,
+    since: datetime | None = None,
+    urls: Sequence[str] | None = None,
+    role: str | None = None,
+) -> list[int]:
+    """The ids of captures not processed yet: fetched since ``since``, of ``urls``' sites,
+    with ``role``, where given."""
+    query = select(Capture.id).where(Capture.processed_at.is_(None), Capture.role.is_not(None))
+    if since is not None:
+        query = query.where(Capture.fetched_at >= since)
+    if role is not None:
+        query = query.where(Capture.role == role)
+    if urls is not None:
+        domains = {site_domain(url) for url in urls}
+        query = query.where(Capture.site_id.in_(select(Site.id).where(Site.domain.in_(domains))))
+    with Session(engine) as session:
+        return list(session.scalars(query.order_by(Capture.id)))
+
+
+def pending_jobs(engine: Engine, task: str | None = None, run: str | None = None) -> int:
+    """How many jobs (of ``task``, by short name; of match run ``run``) are queued or running;
+    the queue's own upkeep (``retry_stalled``) is not counted."""
+    query = (
+        "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing') "
+        "AND task_name != :upkeep"
+    )
+    params: dict[str, Any] = {"upkeep": f"{TASK_PREFIX}retry_stalled"}
+    if task is not None:
+        query += " AND task_name = :task"
+        params["task"] = f"{TASK_PREFIX}{task}"
+    if run is not None:
+        query += " AND args->>'run' = :run"
+        params["run"] = run
+    with engine.connect() as connection:
+        return int(connection.scalar(sql_text(query), params) or 0)

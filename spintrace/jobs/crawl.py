@@ -1,0 +1,137 @@
+"""Crawl jobs: one site per job, crawled in a subprocess that holds the site's lock.
+
+Twisted's reactor cannot restart in one process, so a worker runs each crawl as a child
+process (as scrapyd does): ``python -m spintrace.jobs.crawl`` reads the job's options as JSON
+on stdin and prints its report as one JSON line on stdout. The child
+
+- takes the crawl lock of the site (:func:`spintrace.db.locks.host_lock`, a PostgreSQL session
+  advisory lock): when another process is crawling the site, it exits with
+  :data:`EX_HOST_BUSY` and the job is tried again later. The server drops the lock when the
+  child dies, however it dies, so a dead worker's crawl never blocks the site and a site is
+  never crawled by two processes at once, even while a dead worker's job waits to be retried;
+- dies with its worker: on Linux it asks the kernel for SIGKILL when its parent dies
+  (``PR_SET_PDEATHSIG``), so a worker killed with SIGKILL leaves no orphan crawl behind;
+- resumes: the crawl replays from the database every page of the site stored since the job
+  was queued (:class:`spintrace.crawler.resume.ReplayMiddleware`), so a retried job fetches no
+  stored page again and, walking the site from its start again, loses none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import logging
+import os
+import signal
+import sys
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from spintrace.db.locks import HostBusy, host_lock
+
+__all__ = ["EX_HOST_BUSY", "CrawlJobError", "crawl_in_subprocess", "main"]
+
+EX_HOST_BUSY = 75  # EX_TEMPFAIL: try again later
+PR_SET_PDEATHSIG = 1
+
+
+class CrawlJobError(Exception):
+    """A crawl job failed for a reason a retry would not remove (its message says which)."""
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child, before it runs: SIGKILL when the parent (the worker) dies."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the worker died before the request took effect
+        os._exit(1)
+
+
+async def crawl_in_subprocess(engine: Engine, options: dict[str, Any]) -> dict[str, Any]:
+    """Run the crawl job ``options`` in a child process and return its report.
+
+    :class:`HostBusy` when another process is crawling the site; :class:`CrawlJobError` when
+    the crawl failed. Cancelling the coroutine kills the child.
+    """
+    payload = {"db_url": engine.url.render_as_string(hide_password=False), **options}
+    parent = os.getpid()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "spintrace.jobs.crawl",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        preexec_fn=lambda: _die_with_parent(parent),
+    )
+    try:
+        out, _ = await child.communicate(json.dumps(payload).encode())
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+    lines = out.decode("utf-8", "replace").strip().splitlines()
+    result: dict[str, Any] = {}
+    if lines:
+        try:
+            result = json.loads(lines[-1])
+        except ValueError:
+            result = {}
+    if child.returncode == EX_HOST_BUSY:
+        raise HostBusy(str(result.get("host", options["urls"][0])))
+    if child.returncode != 0 or "error" in result:
+        reason = result.get("error") or f"the crawl process exited with {child.returncode}"
+        raise CrawlJobError(str(reason))
+    return result
+
+
+def _run(options: dict[str, Any]) -> dict[str, Any]:
+    from spintrace.crawler import CrawlError, CrawlOptions, run_crawl
+    from spintrace.db.engine import open_engine
+    from spintrace.db.urls import site_domain
+
+    urls = tuple(options["urls"])
+    engine = open_engine(options["db_url"])
+    try:
+        with host_lock(engine, [site_domain(url) for url in urls]):
+            crawl = CrawlOptions(
+                urls=urls,
+                db_url=options["db_url"],
+                role=options["role"],
+                mode=options.get("mode", "site"),
+                max_pages=int(options.get("max_pages", 0)),
+                depth=options.get("depth"),
+                follow=bool(options.get("follow", False)),
+                settings=dict(options.get("settings") or {}),
+                resume_since=datetime.fromisoformat(options["since"]),
+            )
+            try:
+                report = run_crawl(crawl)
+            except CrawlError as exc:
+                return {"error": str(exc)}
+    finally:
+        engine.dispose()
+    data = asdict(report)
+    data["skip_reasons"] = data["skip_reasons"][:20]
+    return data
+
+
+def main() -> None:
+    """The child: options as JSON on stdin, the report as one JSON line on stdout."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    options = json.load(sys.stdin)
+    try:
+        result = _run(options)
+    except HostBusy as busy:
+        print(json.dumps({"host": busy.host}), flush=True)
+        sys.exit(EX_HOST_BUSY)
+    print(json.dumps(result, default=str), flush=True)
+    sys.exit(1 if "error" in result else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Queueing work instead of running it: ``crawl``, ``captures process`` and ``match --queue``."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.types import JSONDict, JSONValue
+from sqlalchemy import Engine
+
+from spintrace.db.models import utcnow
+from spintrace.db.urls import site_domain
+from spintrace.errors import ConfigError
+from spintrace.jobs.batches import chunks, pending_jobs, unprocessed_captures
+from spintrace.jobs.queue import open_app, require_postgresql
+from spintrace.jobs.tasks import CAPTURE_BATCH, crawl_site, match_run, process_batch
+
+__all__ = ["QueuedCrawl", "enqueue_crawl", "enqueue_match", "enqueue_processing"]
+
+
+@dataclass(frozen=True)
+class QueuedCrawl:
+    """One site's crawl job: its id, or ``None`` when a crawl of the site was already queued."""
+
+    site: str
+    urls: tuple[str, ...]
+    job_id: int | None
+
+
+def enqueue_crawl(engine: Engine, urls: Sequence[str], **options: Any) -> list[QueuedCrawl]:
+    """Queue one crawl job per site of ``urls`` (``options``: role, mode, max_pages, depth,
+    follow, settings, extract). A site whose crawl is already queued is not queued twice; a
+    site is crawled by one job at a time (the job's lock, and the site's crawl lock)."""
+    require_postgresql(engine)
+    sites: dict[str, list[str]] = {}
+    for url in urls:
+        sites.setdefault(site_domain(url), []).append(url)
+    since = utcnow().isoformat()
+    queued = []
+    with open_app(engine):
+        for site, site_urls in sites.items():
+            lock = f"crawl:{site}"
+            try:
+                job_id: int | None = crawl_site.configure(lock=lock, queueing_lock=lock).defer(
+                    urls=list[JSONValue](site_urls), since=since, **options
+                )
+            except AlreadyEnqueued:
+                job_id = None
+            queued.append(QueuedCrawl(site, tuple(site_urls), job_id))
+    return queued
+
+
+def _ids(ids: list[int]) -> JSONDict:
+    return {"ids": list[JSONValue](ids)}
+
+
+def enqueue_processing(engine: Engine) -> tuple[int, int]:
+    """Queue the extraction of every unprocessed capture; returns (captures, jobs)."""
+    require_postgresql(engine)
+    ids = unprocessed_captures(engine)
+    parts = chunks(ids, CAPTURE_BATCH)
+    with open_app(engine):
+        if parts:
+            process_batch.batch_defer(*(_ids(part) for part in parts))
+    return len(ids), len(parts)
+
+
+def enqueue_match(engine: Engine) -> str:
+    """Queue a match run; returns its id. One run at a time: :class:`ConfigError` while
+    another is queued or running."""
+    require_postgresql(engine)
+    with open_app(engine):
+        busy = sum(pending_jobs(engine, task) for task in ("match_run", "match_batch"))
+        if busy:
+            raise ConfigError(
+                "a match run is already queued or running; `spintrace jobs` shows its progress"
+            )
+        run = uuid.uuid4().hex
+        try:
+            match_run.configure(queueing_lock="match-run").defer(
+                run=run, stage="start", since=utcnow().isoformat()
+            )
+        except AlreadyEnqueued:
+            raise ConfigError("a match run is already queued; `spintrace jobs` shows it") from None
+    return run

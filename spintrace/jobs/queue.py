@@ -1,0 +1,107 @@
+"""The job queue: a procrastinate app on the spintrace database itself (PostgreSQL).
+
+Workers anywhere reach the same PostgreSQL database; it stores the data and carries the work.
+procrastinate's tables (``procrastinate_jobs`` and friends) live beside spintrace's and are
+created on first use, once, under an advisory lock (:func:`ensure_schema`). On SQLite there is
+no queue: every command runs in its own process, as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from procrastinate import App, PsycopgConnector
+from procrastinate.schema import SchemaManager
+from sqlalchemy import Engine, make_url
+from sqlalchemy import text as sql_text
+
+from spintrace.errors import ConfigError
+from spintrace.jobs.batches import TASK_PREFIX
+from spintrace.jobs.tasks import blueprint
+
+__all__ = [
+    "QUEUES",
+    "JobCounts",
+    "ensure_schema",
+    "job_counts",
+    "make_app",
+    "open_app",
+    "require_postgresql",
+]
+
+QUEUES = ("crawl", "process", "index", "match")
+"""The queues, by kind of work: a worker may take only some (``spintrace worker --queue``)."""
+
+_SCHEMA_LOCK = 0x5350494E54524143  # "SPINTRAC": one process creates the queue's tables
+
+
+def require_postgresql(engine: Engine, what: str = "--queue") -> None:
+    """A :class:`ConfigError` unless ``engine`` is PostgreSQL: queues live there."""
+    if engine.dialect.name != "postgresql":
+        raise ConfigError(
+            f"{what} needs a PostgreSQL database (workers on any machine share it); "
+            "on SQLite, run the command without it"
+        )
+
+
+def conninfo(engine: Engine) -> str:
+    """The libpq connection string of ``engine``'s database (for psycopg, procrastinate)."""
+    url = make_url(engine.url.render_as_string(hide_password=False))
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create procrastinate's tables in the database unless they exist."""
+    require_postgresql(engine)
+    with engine.begin() as connection:
+        connection.execute(sql_text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
+        exists = connection.scalar(sql_text("SELECT to_regclass('procrastinate_jobs')"))
+        if exists is None:
+            # Through the driver without parameters: the script's '%' are not placeholders.
+            cursor = connection.connection.cursor()
+            try:
+                cursor.execute(SchemaManager.get_schema())
+            finally:
+                cursor.close()
+
+
+def make_app(engine: Engine) -> App:
+    """A procrastinate app on ``engine``'s database, knowing every spintrace task."""
+    app = App(connector=PsycopgConnector(conninfo=conninfo(engine)))
+    app.add_tasks_from(blueprint, namespace=TASK_PREFIX.rstrip(":"))
+    return app
+
+
+@contextmanager
+def open_app(engine: Engine) -> Iterator[App]:
+    """The app, open for deferring jobs from synchronous code (the CLI)."""
+    ensure_schema(engine)
+    app = make_app(engine)
+    with app.open():
+        yield app
+
+
+@dataclass(frozen=True)
+class JobCounts:
+    """Jobs of one task by status (procrastinate's: todo, doing, succeeded, failed, ...)."""
+
+    task: str
+    counts: dict[str, int]
+
+
+def job_counts(engine: Engine) -> list[JobCounts]:
+    """Every task's jobs counted by status, tasks in name order."""
+    ensure_schema(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sql_text(
+                "SELECT task_name, status::text, count(*) FROM procrastinate_jobs "
+                "GROUP BY task_name, status ORDER BY task_name"
+            )
+        ).all()
+    tasks: dict[str, dict[str, int]] = {}
+    for task, status, count in rows:
+        tasks.setdefault(str(task).removeprefix(TASK_PREFIX), {})[str(status)] = int(count)
+    return [JobCounts(task, counts) for task, counts in tasks.items()]

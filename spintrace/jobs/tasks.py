@@ -1,0 +1,206 @@
+"""The tasks workers run, registered on every app by :func:`spintrace.jobs.queue.make_app`.
+
+Delivery is at least once (a job whose worker died is run again), so every task's effect is
+idempotent: a crawl replays what it stored (:mod:`spintrace.jobs.crawl`), and the processing,
+indexing and matching steps skip what is done (:mod:`spintrace.linking.steps`). Tasks are
+coroutines that run their blocking work in a thread, so the worker's heartbeat keeps beating.
+
+A queued match run is driven by :func:`match_run`, one short job per stage that queues the next
+one: ``start`` queues the index batches; ``indexed`` waits for them, merges the segments and
+queues the match batches; ``matched`` waits for those and runs the finish step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from procrastinate import Blueprint, JobContext, RetryStrategy
+from procrastinate.types import JSONDict, TimeDeltaParams
+from sqlalchemy import Engine
+
+from spintrace.config import Settings
+from spintrace.db.locks import HostBusy
+from spintrace.ingest.captures import process_captures
+from spintrace.jobs.batches import chunks, pending_jobs, unprocessed_captures
+from spintrace.jobs.crawl import crawl_in_subprocess
+from spintrace.linking.index import INDEX_BATCH, compact_index
+from spintrace.linking.steps import (
+    JudgeCache,
+    RunSources,
+    finish,
+    index_batch,
+    match_batch,
+    run_sources,
+    stale_page_ids,
+    unindexed_source_ids,
+)
+
+__all__ = ["STALLED_CRON", "WorkerState", "blueprint"]
+
+logger = logging.getLogger(__name__)
+
+blueprint = Blueprint()
+
+STALLED_CRON = "* * * * * */5"  # croniter's sixth field is seconds: every 5 s
+CAPTURE_BATCH = 100
+WAIT: TimeDeltaParams = {"seconds": 1}  # how often a waiting match run looks at its batches again
+
+# A database hiccup, or a worker dying mid-transaction, is worth a few more tries; a crawl
+# whose host is busy (a crawl of it still running somewhere) waits as long as it takes.
+RETRY = RetryStrategy(max_attempts=3, exponential_wait=2)
+RETRY_HOST = RetryStrategy(wait=5, retry_exceptions={HostBusy})
+
+
+@dataclass
+class WorkerState:
+    """What a worker keeps between jobs (procrastinate's ``additional_context``)."""
+
+    engine: Engine
+    settings: Settings
+    stalled_after: float  # seconds without a heartbeat before a worker's jobs are retried
+    cache: JudgeCache = field(default_factory=JudgeCache)
+
+
+def _json(data: dict[str, Any]) -> JSONDict:
+    """``data`` (made of JSON values) as procrastinate's job arguments."""
+    return data
+
+
+def _state(context: JobContext) -> WorkerState:
+    state = context.additional_context["spintrace"]
+    assert isinstance(state, WorkerState)
+    return state
+
+
+@blueprint.task(name="crawl_site", queue="crawl", pass_context=True, retry=RETRY_HOST)
+async def crawl_site(context: JobContext, /, **options: Any) -> dict[str, Any]:
+    """Crawl one site in a subprocess holding the site's lock; queue the extraction of what
+    it stored."""
+    state = _state(context)
+    report = await crawl_in_subprocess(state.engine, options)
+    if options.get("extract", True):
+        since = datetime.fromisoformat(options["since"])
+        ids = await asyncio.to_thread(
+            unprocessed_captures, state.engine, since, options["urls"], options["role"]
+        )
+        if ids:
+            await process_batch.batch_defer_async(
+                *(_json({"ids": part}) for part in chunks(ids, CAPTURE_BATCH))
+            )
+        report["queued_for_extraction"] = len(ids)
+    return report
+
+
+@blueprint.task(name="process_batch", queue="process", pass_context=True, retry=RETRY)
+async def process_batch(context: JobContext, ids: list[int]) -> dict[str, int]:
+    """Extract documents from the captures ``ids`` not processed yet."""
+    state = _state(context)
+    report = await asyncio.to_thread(process_captures, state.engine, state.settings, ids=ids)
+    return {
+        "new": report.documents_new,
+        "unchanged": report.documents_unchanged,
+        "errors": len(report.errors),
+    }
+
+
+@blueprint.task(name="index_batch", queue="index", pass_context=True, retry=RETRY)
+async def index_sources_batch(context: JobContext, run: str, ids: list[int]) -> int:
+    """Index the sources ``ids`` not indexed yet (one new index segment)."""
+    state = _state(context)
+    return await asyncio.to_thread(index_batch, state.engine, ids, state.settings)
+
+
+@blueprint.task(name="match_batch", queue="match", pass_context=True, retry=RETRY)
+async def match_pages_batch(
+    context: JobContext, run: str, ids: list[int], sources: int, newest_source: int
+) -> dict[str, int]:
+    """Judge the pages ``ids`` still stale against the run's sources; store their links."""
+    state = _state(context)
+    report = await asyncio.to_thread(
+        match_batch,
+        state.engine,
+        ids,
+        RunSources(sources, newest_source),
+        state.settings,
+        state.cache,
+    )
+    return {"checked": report.checked, "linked": report.linked, "links": report.links}
+
+
+@blueprint.task(name="match_run", queue="match", pass_context=True, retry=RETRY)
+async def match_run(context: JobContext, run: str, stage: str, since: str) -> str:
+    """One stage of a queued match run (see the module docstring); returns what it did."""
+    state = _state(context)
+    engine = state.engine
+    if stage == "start":
+        ids = await asyncio.to_thread(unindexed_source_ids, engine)
+        parts = [_json({"run": run, "ids": part}) for part in chunks(ids, INDEX_BATCH)]
+        if parts:
+            await index_sources_batch.batch_defer_async(*parts)
+        await match_run.defer_async(run=run, stage="indexed", since=since)
+        return f"{len(ids)} sources to index in {len(parts)} batches"
+    if stage == "indexed":
+        if await asyncio.to_thread(pending_jobs, engine, "index_batch", run):
+            await match_run.configure(schedule_in=WAIT).defer_async(
+                run=run, stage=stage, since=since
+            )
+            return "waiting for the index batches"
+        await asyncio.to_thread(compact_index, engine)
+        sources = await asyncio.to_thread(run_sources, engine)
+        ids = await asyncio.to_thread(stale_page_ids, engine, sources)
+        size = state.settings.batch_size
+        parts = [
+            _json(
+                {
+                    "run": run,
+                    "ids": part,
+                    "sources": sources.sources,
+                    "newest_source": sources.newest_source,
+                }
+            )
+            for part in chunks(ids, size)
+        ]
+        if parts:
+            await match_pages_batch.batch_defer_async(*parts)
+        await match_run.defer_async(run=run, stage="matched", since=since)
+        return f"{len(ids)} pages to match in {len(parts)} batches"
+    if stage == "matched":
+        if await asyncio.to_thread(pending_jobs, engine, "match_batch", run):
+            await match_run.configure(schedule_in=WAIT).defer_async(
+                run=run, stage=stage, since=since
+            )
+            return "waiting for the match batches"
+        report = await asyncio.to_thread(
+            finish, engine, state.settings, datetime.fromisoformat(since)
+        )
+        return (
+            f"finished: {report.spin_pairs} same-spin pairs, {report.works_joined} sources "
+            f"joined works, learned from {report.learned_from} links"
+        )
+    raise ValueError(f"unknown match run stage {stage!r}")
+
+
+async def _later(run: str, stage: str, since: str) -> None:
+    """Look at the run's stage again in a moment (not holding a worker while waiting)."""
+    await match_run.configure(schedule_in=WAIT).defer_async(run=run, stage=stage, since=since)
+
+
+@blueprint.periodic(cron=STALLED_CRON, periodic_id="stalled")
+@blueprint.task(name="retry_stalled", queue="maintenance", pass_context=True)
+async def retry_stalled(context: JobContext, timestamp: int) -> int:
+    """Queue again the jobs of workers that stopped beating (killed, machine lost)."""
+    state = _state(context)
+    manager = context.app.job_manager
+    stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=state.stalled_after)
+    count = 0
+    for job in stalled:
+        if job.id == context.job.id:
+            continue
+        logger.warning("job %s (%s) lost its worker: queued again", job.id, job.task_name)
+        await manager.retry_job(job)
+        count += 1
+    return count
