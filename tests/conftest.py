@@ -57,6 +57,16 @@ def _pg_admin() -> Engine:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """URL of a fresh, empty PostgreSQL database, dropped after the test."""
+    yield from _pg_database()
+
+
+@pytest.fixture
+def second_pg_url() -> Iterator[str]:
+    """Another fresh PostgreSQL database (a reference run beside ``pg_url``'s)."""
+    yield from _pg_database()
+
+
+def _pg_database() -> Iterator[str]:
     admin = _pg_admin()
     name = f"spintrace_test_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
