@@ -27,7 +27,7 @@ from spintrace.db.locks import HostBusy
 from spintrace.ingest.captures import process_captures
 from spintrace.jobs.batches import chunks, pending_jobs, unprocessed_captures
 from spintrace.jobs.crawl import crawl_in_subprocess
-from spintrace.linking.index import INDEX_BATCH, compact_index
+from spintrace.linking.index import compact_index
 from spintrace.linking.steps import (
     JudgeCache,
     RunSources,
@@ -47,6 +47,10 @@ blueprint = Blueprint()
 
 STALLED_CRON = "* * * * * */5"  # croniter's sixth field is seconds: every 5 s
 CAPTURE_BATCH = 100
+# Jobs small enough that two or more workers share a run evenly (a worker keeps its loaded
+# index between jobs, so a small job costs little more than its work).
+SOURCE_BATCH = 1000
+PAGE_BATCH = 100
 WAIT: TimeDeltaParams = {"seconds": 1}  # how often a waiting match run looks at its batches again
 
 # A database hiccup, or a worker dying mid-transaction, is worth a few more tries; a crawl
@@ -138,7 +142,7 @@ async def match_run(context: JobContext, run: str, stage: str, since: str) -> st
     engine = state.engine
     if stage == "start":
         ids = await asyncio.to_thread(unindexed_source_ids, engine)
-        parts = [_json({"run": run, "ids": part}) for part in chunks(ids, INDEX_BATCH)]
+        parts = [_json({"run": run, "ids": part}) for part in chunks(ids, SOURCE_BATCH)]
         if parts:
             await index_sources_batch.batch_defer_async(*parts)
         await match_run.defer_async(run=run, stage="indexed", since=since)
@@ -152,7 +156,7 @@ async def match_run(context: JobContext, run: str, stage: str, since: str) -> st
         await asyncio.to_thread(compact_index, engine)
         sources = await asyncio.to_thread(run_sources, engine)
         ids = await asyncio.to_thread(stale_page_ids, engine, sources)
-        size = state.settings.batch_size
+        size = min(PAGE_BATCH, state.settings.batch_size)
         parts = [
             _json(
                 {

@@ -1,0 +1,312 @@
+"""Scale run on the local PostgreSQL: synthetic sources imported, indexed and queried, pages
+matched, by 1 and by 2 queued workers (``spintrace worker``) measured in the same run.
+
+Generates ``--sources`` source articles (Zipf-distributed vocabulary of 40,000 made-up words,
+names and numbers; lengths log-normal around 450 words) and ``--pages`` pages (a third copy a
+source with words changed and padding added, a sixth carry an excerpt, the rest copy nothing),
+nothing downloaded. Then, in a fresh database:
+
+1. ``spintrace sources import`` and ``pages import`` (rows/s);
+2. ``spintrace match --queue`` run by 1 worker, then — the index, links and checks dropped —
+   by 2 workers: index and match wall time from the jobs' own start and end times, CPU seconds
+   per worker process and of the PostgreSQL server processes, peak RSS per worker, and
+   whether both runs stored the same links;
+3. the stored sizes per source (containment index, frequency tables, tokens, signatures, band
+   table) and candidate-query latency (p50/p99 over 2,000 pages, index in memory).
+
+Usage: ``python bench/scale.py [--sources 100000] [--pages 10000] [--pg ADMIN_URL]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import text
+
+from spintrace.db import open_engine, upgrade
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))
+from common import CLI, PG_ADMIN, print_header, scratch_pg  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def vocabulary(rng: np.random.Generator, size: int = 40_000) -> list[str]:
+    syllables = [c + v for c in "bcdfghjklmnprstvwz" for v in ("a", "e", "i", "o", "u", "ai", "ou")]
+    words = set()
+    while len(words) < size:
+        n = int(rng.integers(1, 4))
+        words.add("".join(syllables[int(i)] for i in rng.integers(0, len(syllables), n)))
+    return sorted(words)
+
+
+def article(rng: np.random.Generator, words: list[str], ranks: np.ndarray, n: int) -> str:
+    picks = np.minimum(rng.zipf(1.15, n) - 1, len(words) - 1)
+    out = [words[ranks[p]] for p in picks]
+    for i in range(0, n, int(rng.integers(9, 22))):
+        out[i] = out[i].capitalize()
+        if i:
+            out[i - 1] += "."
+    for i in rng.integers(0, n, max(1, n // 40)):
+        out[int(i)] = str(int(rng.integers(2, 99_999)))
+    for i in rng.integers(0, n, max(1, n // 30)):
+        out[int(i)] = words[int(rng.integers(0, len(words)))].capitalize()
+    return " ".join(out) + "."
+
+
+def generate(folder: Path, sources: int, pages: int) -> tuple[Path, Path]:
+    rng = np.random.default_rng(20261130)
+    words = vocabulary(rng)
+    ranks = rng.permutation(len(words))
+    source_file, page_file = folder / "sources.jsonl.gz", folder / "pages.jsonl.gz"
+    copied: dict[int, str] = {}
+    wanted = set(rng.choice(sources, size=pages // 2, replace=False).tolist())
+    with gzip.open(source_file, "wt", encoding="utf-8", compresslevel=1) as out:
+        for i in range(sources):
+            n = int(np.clip(rng.lognormal(np.log(450), 0.5), 80, 2500))
+            body = article(rng, words, ranks, n)
+            if i in wanted:
+                copied[i] = body
+            url = f"https://publisher{i % 500}.example/{i}"
+            out.write(json.dumps({"url": url, "text": body, "title": f"Story {i}"}) + "\n")
+    keys = sorted(copied)
+    with gzip.open(page_file, "wt", encoding="utf-8", compresslevel=1) as out:
+        for j in range(pages):
+            kind = j % 6
+            if kind in (0, 1) and keys:
+                tokens = copied[keys[j % len(keys)]].split()
+                for k in rng.integers(0, len(tokens), len(tokens) // 5):  # a fifth changed
+                    tokens[int(k)] = words[int(rng.integers(0, len(words)))]
+                pad = article(rng, words, ranks, int(rng.integers(50, 400)))
+                body = " ".join(tokens) + " " + pad
+            elif kind == 2 and keys:
+                tokens = copied[keys[(j * 7) % len(keys)]].split()
+                start = int(rng.integers(0, max(1, len(tokens) - 120)))
+                pad = article(rng, words, ranks, int(rng.integers(200, 600)))
+                body = pad + " " + " ".join(tokens[start : start + 120])
+            else:
+                body = article(rng, words, ranks, int(rng.integers(150, 900)))
+            out.write(
+                json.dumps({"url": f"https://farm{j % 40}.example/p/{j}", "text": body}) + "\n"
+            )
+    return source_file, page_file
+
+
+def cli(url: str, *args: str) -> str:
+    done = subprocess.run([*CLI, "--db", url, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"spintrace {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout
+
+
+def proc_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / TICKS
+
+
+def proc_rss_peak(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def postgres_cpu() -> float:
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += proc_cpu(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
+def stage_times(engine: object, task: str) -> float:
+    """Wall seconds from the first start to the last success of ``task``'s jobs."""
+    with engine.connect() as c:  # type: ignore[attr-defined]
+        row = c.execute(
+            text(
+                "SELECT extract(epoch FROM max(e.at) FILTER (WHERE e.type = 'succeeded') "
+                "- min(e.at) FILTER (WHERE e.type = 'started')) FROM procrastinate_events e "
+                "JOIN procrastinate_jobs j ON j.id = e.job_id WHERE j.task_name = :t"
+            ),
+            {"t": f"spintrace:{task}"},
+        ).scalar()
+    return float(row or 0.0)
+
+
+def queued_run(url: str, engine: object, workers: int) -> dict[str, object]:
+    with engine.begin() as c:  # type: ignore[attr-defined]
+        if c.scalar(text("SELECT to_regclass('procrastinate_jobs')")) is not None:
+            c.execute(text("DELETE FROM procrastinate_jobs"))
+    cli(url, "match", "--queue")
+    pg_before = postgres_cpu()
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen([*CLI, "--db", url, "worker", "--burst"], stdout=subprocess.DEVNULL)
+        for _ in range(workers)
+    ]
+    cpu = dict.fromkeys(range(workers), 0.0)
+    rss = dict.fromkeys(range(workers), 0)
+    while any(p.poll() is None for p in procs):
+        for i, p in enumerate(procs):
+            if p.poll() is None:
+                cpu[i] = max(cpu[i], proc_cpu(p.pid))
+                rss[i] = max(rss[i], proc_rss_peak(p.pid))
+        time.sleep(0.5)
+    wall = time.perf_counter() - started
+    with engine.connect() as c:  # type: ignore[attr-defined]
+        links = c.execute(
+            text(
+                "SELECT p.url, s.url, round(m.score::numeric, 6) FROM matches m "
+                "JOIN documents p ON p.id = m.page_id JOIN documents s ON s.id = m.source_id"
+            )
+        ).all()
+        failed = c.scalar(text("SELECT count(*) FROM procrastinate_jobs WHERE status='failed'"))
+    return {
+        "wall": wall,
+        "index": stage_times(engine, "index_batch"),
+        "match": stage_times(engine, "match_batch"),
+        "cpu": cpu,
+        "rss": rss,
+        "pg_cpu": postgres_cpu() - pg_before,
+        "links": {tuple(map(str, row)) for row in links},
+        "failed": failed,
+    }
+
+
+def reset(engine: object) -> None:
+    with engine.begin() as c:  # type: ignore[attr-defined]
+        for table in ("matches", "match_checks", "spin_pairs", "lsh_bands", "signatures"):
+            c.execute(text(f"DELETE FROM {table}"))
+        c.execute(text("DELETE FROM index_segments"))
+        c.execute(text("DELETE FROM document_tokens"))
+        c.execute(text("UPDATE documents SET work_id = NULL"))
+
+
+def sizes(engine: object, sources: int) -> None:
+    with engine.connect() as c:  # type: ignore[attr-defined]
+
+        def one(sql: str) -> float:
+            return float(c.scalar(text(sql)) or 0)
+
+        rows = {
+            "containment index (segments)": one(
+                "SELECT sum(length(data)) FROM index_segments WHERE name LIKE 'containment%'"
+            ),
+            "frequency tables (rarity)": one(
+                "SELECT sum(length(data)) FROM index_segments WHERE name LIKE 'rarity%'"
+            ),
+            "tokens (document_tokens)": one("SELECT pg_total_relation_size('document_tokens')"),
+            "signatures": one("SELECT pg_total_relation_size('signatures')"),
+            "band table (lsh_bands)": one("SELECT pg_total_relation_size('lsh_bands')"),
+            "source texts (documents)": one("SELECT pg_total_relation_size('documents')"),
+        }
+    for name, total in rows.items():
+        print(f"  {name:32} {total / sources:10.0f} B/source  ({total / 1e6:,.0f} MB)")
+
+
+def query_latency(url: str, page_file: Path) -> None:
+    from sqlalchemy.orm import Session
+
+    from spintrace.linking.index import load_index, text_tokens_and_features
+    from spintrace.linking.match import load_despinner
+
+    engine = open_engine(url)
+    despinner = load_despinner(engine)
+    with Session(engine) as session:
+        started = time.perf_counter()
+        index = load_index(session)
+        load = time.perf_counter() - started
+    texts = []
+    with gzip.open(page_file, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            texts.append(json.loads(line)["text"])
+            if len(texts) >= 2000:
+                break
+    features = [text_tokens_and_features(despinner, t, source=False)[1] for t in texts]
+    times = []
+    for f in features:
+        t0 = time.perf_counter()
+        index.candidates(f, limit=10)
+        times.append(time.perf_counter() - t0)
+    ms = np.array(times) * 1000
+    print(
+        f"candidate query (index in memory, loaded in {load:.1f} s): "
+        f"p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms, "
+        f"max {ms.max():.2f} ms over {len(ms)} pages"
+    )
+    engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sources", type=int, default=100_000)
+    parser.add_argument("--pages", type=int, default=10_000)
+    parser.add_argument("--pg", default=PG_ADMIN, help="an admin URL of the PostgreSQL server")
+    args = parser.parse_args()
+    print_header()
+    with tempfile.TemporaryDirectory() as tmp, scratch_pg(args.pg, "spintrace_scale") as url:
+        started = time.perf_counter()
+        source_file, page_file = generate(Path(tmp), args.sources, args.pages)
+        print(
+            f"generated {args.sources:,} sources, {args.pages:,} pages in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
+        engine = open_engine(url, create=True)
+        upgrade(engine)
+        for role, file, count in (
+            ("sources", source_file, args.sources),
+            ("pages", page_file, args.pages),
+        ):
+            started = time.perf_counter()
+            cli(url, role, "import", str(file))
+            took = time.perf_counter() - started
+            print(f"import {role}: {count / took:,.0f} rows/s ({took:.0f} s)")
+        runs = {}
+        for workers in (1, 2):
+            if workers > 1:
+                reset(engine)
+            runs[workers] = run = queued_run(url, engine, workers)
+            cpu = ", ".join(f"{v:.0f}" for v in run["cpu"].values())  # type: ignore[attr-defined]
+            rss = ", ".join(f"{v / 2**20:.0f}" for v in run["rss"].values())  # type: ignore[attr-defined]
+            print(
+                f"{workers} worker{'s' * (workers > 1)}: index {run['index']:.0f} s "
+                f"({args.sources / max(run['index'], 1e-9):,.0f} sources/s), match "
+                f"{run['match']:.0f} s ({args.pages / max(run['match'], 1e-9):,.0f} pages/s), "
+                f"wall {run['wall']:.0f} s; worker CPU s [{cpu}], PostgreSQL CPU s "
+                f"{run['pg_cpu']:.0f}; peak RSS MB [{rss}]; {len(run['links']):,} links; "
+                f"failed jobs {run['failed']}"
+            )
+            if workers == 1:
+                sizes(engine, args.sources)
+        one, two = runs[1], runs[2]
+        print(
+            f"speed-up of 2 workers over 1: index {one['index'] / max(two['index'], 1e-9):.2f}x, "
+            f"match {one['match'] / max(two['match'], 1e-9):.2f}x; same links: "
+            f"{one['links'] == two['links']}"
+        )
+        engine.dispose()
+        query_latency(url, page_file)
+
+
+if __name__ == "__main__":
+    main()
