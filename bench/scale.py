@@ -1,8 +1,9 @@
 """Scale run on the local PostgreSQL: synthetic sources imported, indexed and queried, pages
 matched, by 1 and by 2 queued workers (``spintrace worker``) measured in the same run.
 
-Generates ``--sources`` source articles (Zipf-distributed vocabulary of 40,000 made-up words,
-names and numbers; lengths log-normal around 450 words) and ``--pages`` pages (a third copy a
+Generates ``--sources`` source articles (made-up words in the structure of news text: function
+words, two topics' words, a long tail, names and numbers, see :class:`Corpus`; lengths
+log-normal around 450 words) and ``--pages`` pages (a third copy a
 source with words changed and padding added, a sixth carry an excerpt, the rest copy nothing),
 nothing downloaded. Then, in a fresh database:
 
@@ -33,6 +34,7 @@ import numpy as np
 from sqlalchemy import text
 
 from spintrace.db import open_engine, upgrade
+from spintrace.matcher.features import STOPWORDS
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
@@ -50,31 +52,62 @@ def vocabulary(rng: np.random.Generator, size: int = 40_000) -> list[str]:
     return sorted(words)
 
 
-def article(rng: np.random.Generator, words: list[str], ranks: np.ndarray, n: int) -> str:
-    picks = np.minimum(rng.zipf(1.15, n) - 1, len(words) - 1)
-    out = [words[ranks[p]] for p in picks]
-    for i in range(0, n, int(rng.integers(9, 22))):
-        out[i] = out[i].capitalize()
-        if i:
-            out[i - 1] += "."
-    for i in rng.integers(0, n, max(1, n // 40)):
-        out[int(i)] = str(int(rng.integers(2, 99_999)))
-    for i in rng.integers(0, n, max(1, n // 30)):
-        out[int(i)] = words[int(rng.integers(0, len(words)))].capitalize()
-    return " ".join(out) + "."
+class Corpus:
+    """Made-up news text with the structure of the real thing: function words (spintrace's
+    own stopword list, so stopword-only shingles are dropped as in English), words of the
+    article's two topics (3,000 topics of 250 words each), a long tail of other words, names
+    and numbers. Unrelated articles share little beyond function words, as real ones do."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.words = vocabulary(rng)
+        self.stop = sorted(STOPWORDS)
+        rng.shuffle(self.words)  # rank order unrelated to spelling
+        rng.shuffle(self.stop)
+        weights = 1.0 / np.arange(1, len(self.words) + 1) ** 0.9
+        self.topics = [
+            rng.choice(len(self.words), size=250, replace=False, p=weights / weights.sum())
+            for _ in range(3000)
+        ]
+
+    def article(self, n: int) -> str:
+        rng, words = self.rng, self.words
+        topics = [self.topics[int(t)] for t in rng.integers(0, len(self.topics), 2)]
+        kind = rng.random(n)
+        stop = np.minimum(rng.zipf(1.3, n) - 1, len(self.stop) - 1)
+        topic = rng.integers(0, 2, n)
+        in_topic = np.minimum(rng.zipf(1.15, n) - 1, 249)
+        tail = np.minimum(rng.zipf(1.1, n) - 1, len(words) - 1)
+        out = []
+        for i in range(n):
+            if kind[i] < 0.45:
+                out.append(self.stop[stop[i]])
+            elif kind[i] < 0.85:
+                out.append(words[topics[topic[i]][in_topic[i]]])
+            elif kind[i] < 0.96:
+                out.append(words[tail[i]])
+            elif kind[i] < 0.98:
+                out.append(str(int(rng.integers(2, 99_999))))
+            else:
+                out.append(words[int(rng.integers(0, len(words)))].capitalize())
+        for i in range(0, n, int(rng.integers(9, 22))):
+            out[i] = out[i].capitalize()
+            if i:
+                out[i - 1] += "."
+        return " ".join(out) + "."
 
 
 def generate(folder: Path, sources: int, pages: int) -> tuple[Path, Path]:
     rng = np.random.default_rng(20261130)
-    words = vocabulary(rng)
-    ranks = rng.permutation(len(words))
+    corpus = Corpus(rng)
+    words = corpus.words
     source_file, page_file = folder / "sources.jsonl.gz", folder / "pages.jsonl.gz"
     copied: dict[int, str] = {}
     wanted = set(rng.choice(sources, size=pages // 2, replace=False).tolist())
     with gzip.open(source_file, "wt", encoding="utf-8", compresslevel=1) as out:
         for i in range(sources):
             n = int(np.clip(rng.lognormal(np.log(450), 0.5), 80, 2500))
-            body = article(rng, words, ranks, n)
+            body = corpus.article(n)
             if i in wanted:
                 copied[i] = body
             url = f"https://publisher{i % 500}.example/{i}"
@@ -87,15 +120,15 @@ def generate(folder: Path, sources: int, pages: int) -> tuple[Path, Path]:
                 tokens = copied[keys[j % len(keys)]].split()
                 for k in rng.integers(0, len(tokens), len(tokens) // 5):  # a fifth changed
                     tokens[int(k)] = words[int(rng.integers(0, len(words)))]
-                pad = article(rng, words, ranks, int(rng.integers(50, 400)))
+                pad = corpus.article(int(rng.integers(50, 400)))
                 body = " ".join(tokens) + " " + pad
             elif kind == 2 and keys:
                 tokens = copied[keys[(j * 7) % len(keys)]].split()
                 start = int(rng.integers(0, max(1, len(tokens) - 120)))
-                pad = article(rng, words, ranks, int(rng.integers(200, 600)))
+                pad = corpus.article(int(rng.integers(200, 600)))
                 body = pad + " " + " ".join(tokens[start : start + 120])
             else:
-                body = article(rng, words, ranks, int(rng.integers(150, 900)))
+                body = corpus.article(int(rng.integers(150, 900)))
             out.write(
                 json.dumps({"url": f"https://farm{j % 40}.example/p/{j}", "text": body}) + "\n"
             )

@@ -14,7 +14,7 @@ import struct
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
@@ -148,19 +148,22 @@ def _index_batch(
     session: Session, rows: Sequence[Any], despinner: Despinner, settings: Settings
 ) -> None:
     entries = []
-    content, words = [], []
+    content, words, tables = [], [], []
     for doc_id, text in rows:
         tokens, features = text_tokens_and_features(despinner, text, source=True)
         words.append([t.norm for t in tokens])
-        session.add(
-            DocumentTokens(
-                document_id=doc_id,
-                kind=TOKENS_KIND,
-                data=TokenTable.from_tokens(tokens).to_bytes(),
-            )
+        tables.append(
+            {
+                "document_id": doc_id,
+                "kind": TOKENS_KIND,
+                "data": TokenTable.from_tokens(tokens).to_bytes(),
+            }
         )
         entries.append((doc_id, sketch(features)))
         content.append(features.content)
+    # Core INSERTs of many rows, not ORM objects: a batch writes thousands of rows, and the
+    # unit of work cost more per source than its tokens (bench/scale.py).
+    session.execute(insert(DocumentTokens), tables)
     segment = Segment.build(entries)
     session.add(
         IndexSegment(
@@ -174,17 +177,20 @@ def _index_batch(
     session.add(_rarity_row(DocumentFrequencies.build(words), rows[0][0], rows[-1][0]))
     for kind, sets in zip(SIGNATURE_KINDS, (content,), strict=True):
         values = minhash_many(sets, settings.num_perm, settings.seed)
-        session.add_all(
-            SignatureRow(
-                document_id=doc_id,
-                kind=kind,
-                num_perm=settings.num_perm,
-                seed=settings.seed,
-                scheme=SCHEME,
-                set_size=len(hashes),
-                hashvalues=row.astype("<u4").tobytes(),
-            )
-            for (doc_id, _), hashes, row in zip(rows, sets, values, strict=True)
+        session.execute(
+            insert(SignatureRow),
+            [
+                {
+                    "document_id": doc_id,
+                    "kind": kind,
+                    "num_perm": settings.num_perm,
+                    "seed": settings.seed,
+                    "scheme": SCHEME,
+                    "set_size": len(hashes),
+                    "hashvalues": row.astype("<u4").tobytes(),
+                }
+                for (doc_id, _), hashes, row in zip(rows, sets, values, strict=True)
+            ],
         )
 
 
