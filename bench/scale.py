@@ -186,6 +186,21 @@ def stage_times(engine: object, task: str) -> float:
     return float(row or 0.0)
 
 
+def last_stage(engine: object) -> float:
+    """Wall seconds of the match run's last stage (the finish step)."""
+    with engine.connect() as c:  # type: ignore[attr-defined]
+        row = c.execute(
+            text(
+                "SELECT extract(epoch FROM max(e.at) FILTER (WHERE e.type = 'succeeded') "
+                "- max(e.at) FILTER (WHERE e.type = 'started')) FROM procrastinate_events e "
+                "JOIN procrastinate_jobs j ON j.id = e.job_id "
+                "WHERE j.id = (SELECT max(id) FROM procrastinate_jobs "
+                "WHERE task_name = 'spintrace:match_run')"
+            )
+        ).scalar()
+    return float(row or 0.0)
+
+
 def queued_run(url: str, engine: object, workers: int) -> dict[str, object]:
     with engine.begin() as c:  # type: ignore[attr-defined]
         if c.scalar(text("SELECT to_regclass('procrastinate_jobs')")) is not None:
@@ -218,6 +233,7 @@ def queued_run(url: str, engine: object, workers: int) -> dict[str, object]:
         "wall": wall,
         "index": stage_times(engine, "index_batch"),
         "match": stage_times(engine, "match_batch"),
+        "finish": last_stage(engine),
         "cpu": cpu,
         "rss": rss,
         "pg_cpu": postgres_cpu() - pg_before,
@@ -295,6 +311,9 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=100_000)
     parser.add_argument("--pages", type=int, default=10_000)
     parser.add_argument("--pg", default=PG_ADMIN, help="an admin URL of the PostgreSQL server")
+    parser.add_argument(
+        "--runs", default="1,2", help="worker counts to run, in order (e.g. 2 alone at 1M)"
+    )
     args = parser.parse_args()
     print_header()
     with tempfile.TemporaryDirectory() as tmp, scratch_pg(args.pg, "spintrace_scale") as url:
@@ -315,8 +334,9 @@ def main() -> None:
             took = time.perf_counter() - started
             print(f"import {role}: {count / took:,.0f} rows/s ({took:.0f} s)")
         runs = {}
-        for workers in (1, 2):
-            if workers > 1:
+        counts = [int(n) for n in args.runs.split(",")]
+        for workers in counts:
+            if runs:
                 reset(engine)
             runs[workers] = run = queued_run(url, engine, workers)
             cpu = ", ".join(f"{v:.0f}" for v in run["cpu"].values())  # type: ignore[attr-defined]
@@ -325,18 +345,21 @@ def main() -> None:
                 f"{workers} worker{'s' * (workers > 1)}: index {run['index']:.0f} s "
                 f"({args.sources / max(run['index'], 1e-9):,.0f} sources/s), match "
                 f"{run['match']:.0f} s ({args.pages / max(run['match'], 1e-9):,.0f} pages/s), "
+                f"finish (order, near-duplicates, learning) {run['finish']:.0f} s, "
                 f"wall {run['wall']:.0f} s; worker CPU s [{cpu}], PostgreSQL CPU s "
                 f"{run['pg_cpu']:.0f}; peak RSS MB [{rss}]; {len(run['links']):,} links; "
                 f"failed jobs {run['failed']}"
             )
-            if workers == 1:
+            if workers == counts[0]:
                 sizes(engine, args.sources)
-        one, two = runs[1], runs[2]
-        print(
-            f"speed-up of 2 workers over 1: index {one['index'] / max(two['index'], 1e-9):.2f}x, "
-            f"match {one['match'] / max(two['match'], 1e-9):.2f}x; same links: "
-            f"{one['links'] == two['links']}"
-        )
+        if 1 in runs and 2 in runs:
+            one, two = runs[1], runs[2]
+            print(
+                f"speed-up of 2 workers over 1: index "
+                f"{one['index'] / max(two['index'], 1e-9):.2f}x, match "
+                f"{one['match'] / max(two['match'], 1e-9):.2f}x; same links: "
+                f"{one['links'] == two['links']}"
+            )
         engine.dispose()
         query_latency(url, page_file)
 
