@@ -115,3 +115,29 @@ def test_an_in_memory_database_is_migrated_in_place() -> None:
     with engine.connect() as connection:  # foreign keys are back on after the migration
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()
+
+
+def test_insert_rows_in_bulk_keeps_existing_rows(migrated: object, tmp_path: Path) -> None:
+    """``insert_rows`` (COPY on PostgreSQL, multi-row INSERT elsewhere) stores every row, and
+    with ``ignore_conflicts`` leaves rows another writer stored as they are."""
+    from sqlalchemy import Engine, func, select
+    from sqlalchemy.orm import Session
+
+    from spintrace.db.models import Document, LshBand
+    from spintrace.db.writes import insert_rows
+    from spintrace.ingest.imports import import_file
+
+    assert isinstance(migrated, Engine)
+    page = tmp_path / "page.jsonl"
+    page.write_text('{"url": "https://bulk.example/1", "text": "A page of a few words."}\n')
+    import_file(migrated, page, "page")
+    with Session(migrated) as session, session.begin():
+        doc_id = session.scalars(select(Document.id)).one()
+        rows = [{"document_id": doc_id, "kind": "k", "band": b, "key": b * 7} for b in range(300)]
+        insert_rows(session, LshBand, rows[:100], ignore_conflicts=False)
+        changed = [{**row, "key": -1} for row in rows]
+        insert_rows(session, LshBand, changed, ignore_conflicts=True)
+    with Session(migrated) as session:
+        keys = dict(session.execute(select(LshBand.band, LshBand.key)).all())
+        assert session.scalar(select(func.count()).select_from(LshBand)) == 300
+    assert keys[5] == 35 and keys[150] == -1  # the first writer's row stands

@@ -84,8 +84,7 @@ def _jobs(engine: Engine, task: str, status: str) -> int:
         return int(
             connection.scalar(
                 text(
-                    "SELECT count(*) FROM procrastinate_jobs "
-                    "WHERE task_name = :t AND status = :s"
+                    "SELECT count(*) FROM procrastinate_jobs WHERE task_name = :t AND status = :s"
                 ),
                 {"t": f"spintrace:{task}", "s": status},
             )

@@ -308,6 +308,36 @@ def test_hand_edited_evidence_never_stops_learning(migrated: Engine) -> None:
     assert harvest(migrated) == 3
 
 
+def test_a_harvest_of_more_spun_words_than_a_statement_takes(migrated: Engine) -> None:
+    """Regression (bench/scale.py at 100k sources): a run whose links held over 65,535
+    distinct spun words failed to learn ("number of parameters must be between 0 and 65535",
+    an IN list of every spun word in one statement)."""
+    from sqlalchemy import update
+
+    from spintrace.db import LearnedSubstitution
+    from spintrace.linking.substitutions import harvest
+
+    import_file(migrated, DEMO / "sources.jsonl", "source")
+    import_file(migrated, DEMO / "pages.jsonl", "page")
+    match_pages(migrated)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = [a + b + c + d for a in letters for b in letters for c in letters for d in "abcd"]
+    many = {"substitutions": [{"spun": w, "original": "z" + w} for w in words[:70_000]]}
+    with Session(migrated) as session, session.begin():
+        match_id = session.scalars(select(Match.id).order_by(Match.id).limit(1)).one()
+        session.execute(
+            update(Match).where(Match.id == match_id).values(evidence=many, learned_at=None)
+        )
+    assert harvest(migrated) == 1
+    with Session(migrated) as session:
+        learned = session.scalar(
+            select(func.count())
+            .select_from(LearnedSubstitution)
+            .where(LearnedSubstitution.original.like("z%"))
+        )
+    assert learned == 70_000
+
+
 def test_a_damaged_index_says_how_to_recover(migrated: Engine, any_db_url: str) -> None:
     """Regression (issue 9.15): a corrupted index segment gave a traceback, and there was no
     way to rebuild the index."""

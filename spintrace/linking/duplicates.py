@@ -27,12 +27,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Engine, delete, func, or_, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session, aliased
 
 from spintrace.config import Settings
 from spintrace.db.models import Document, LshBand, Match, SpinPair, utcnow
 from spintrace.db.models import Signature as SignatureRow
-from spintrace.db.writes import insert_ignoring_conflicts
+from spintrace.db.writes import insert_ignoring_conflicts, insert_rows, is_postgresql
 from spintrace.linking.substitutions import substitution_relation
 from spintrace.matcher.hashing import shingle_hashes, token_hashes
 from spintrace.matcher.lsh import Banding, band_keys, jaccard
@@ -57,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 PAGE_KIND = "page-text-f1"
 PAGE_BANDING = Banding(32, 4)
+# Band rows inserted in one go past which the table's statistics are refreshed (PostgreSQL).
+ANALYZE_AFTER = 5_000
 WORK_BANDING = Banding(16, 8)
 SPIN_MIN_JACCARD = 0.5
 SPIN_MIN_SHARED = 0.6
@@ -82,8 +85,13 @@ def _store_bands(session: Session, kind: str, ids: Sequence[int], keys: npt.NDAr
         for doc_id, row in zip(ids, keys, strict=True)
         for band, key in enumerate(row.tolist())
     ]
-    if rows:
-        session.execute(insert_ignoring_conflicts(session, LshBand), rows)
+    insert_rows(session, LshBand, rows, ignore_conflicts=True)
+    if len(rows) >= ANALYZE_AFTER and is_postgresql(session):
+        # The candidate searches join the table with itself in this same transaction. Planned
+        # on statistics of an emptier table (autovacuum sees committed rows only, later), each
+        # join scanned the whole table: 100k sources took hours (bench/scale.py). ANALYZE
+        # counts this transaction's own new rows.
+        session.execute(sql_text("ANALYZE lsh_bands"))
 
 
 def sign_pages(
@@ -123,7 +131,7 @@ def sign_pages(
                 for doc_id, hashes, row in zip(ids, sets, values, strict=True)
             ]
             # A concurrent run may have signed some: theirs stand.
-            session.execute(insert_ignoring_conflicts(session, SignatureRow), signatures)
+            insert_rows(session, SignatureRow, signatures, ignore_conflicts=True)
             keep = [i for i, hashes in enumerate(sets) if len(hashes)]
             _store_bands(
                 session, PAGE_KIND, [ids[i] for i in keep], band_keys(values[keep], PAGE_BANDING)

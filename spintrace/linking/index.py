@@ -14,7 +14,7 @@ import struct
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
@@ -23,6 +23,7 @@ from spintrace.db.models import Signature as SignatureRow
 from spintrace.db.writes import (
     claim,
     consistent_transaction,
+    insert_rows,
     lock_transaction,
     retry_on_conflict,
     without_statement_timeout,
@@ -161,9 +162,7 @@ def _index_batch(
         )
         entries.append((doc_id, sketch(features)))
         content.append(features.content)
-    # Core INSERTs of many rows, not ORM objects: a batch writes thousands of rows, and the
-    # unit of work cost more per source than its tokens (bench/scale.py).
-    session.execute(insert(DocumentTokens), tables)
+    insert_rows(session, DocumentTokens, tables, ignore_conflicts=False)
     segment = Segment.build(entries)
     session.add(
         IndexSegment(
@@ -177,8 +176,9 @@ def _index_batch(
     session.add(_rarity_row(DocumentFrequencies.build(words), rows[0][0], rows[-1][0]))
     for kind, sets in zip(SIGNATURE_KINDS, (content,), strict=True):
         values = minhash_many(sets, settings.num_perm, settings.seed)
-        session.execute(
-            insert(SignatureRow),
+        insert_rows(
+            session,
+            SignatureRow,
             [
                 {
                     "document_id": doc_id,
@@ -191,6 +191,7 @@ def _index_batch(
                 }
                 for (doc_id, _), hashes, row in zip(rows, sets, values, strict=True)
             ],
+            ignore_conflicts=False,
         )
 
 

@@ -10,10 +10,10 @@ a fingerprint shared by the sites of one operator.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Engine, Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -141,12 +141,7 @@ def _add_new_pairs(
     pairs = set(pairs)
     spuns = {spun for spun, _ in pairs}
     columns = (LearnedSubstitution.id, LearnedSubstitution.spun, LearnedSubstitution.original)
-    known = {
-        (spun, original)
-        for _, spun, original in session.execute(
-            select(*columns).where(LearnedSubstitution.spun.in_(spuns))
-        )
-    }
+    known = {(spun, original) for _, spun, original in _rows_of(session, columns, spuns)}
     new = [
         {
             "spun": spun,
@@ -163,11 +158,23 @@ def _add_new_pairs(
         # A concurrent run may insert the same pair first: then its row is the one counted.
         session.execute(insert_ignoring_conflicts(session, LearnedSubstitution), new)
     return {
-        (spun, original): row_id
-        for row_id, spun, original in session.execute(
-            select(*columns).where(LearnedSubstitution.spun.in_(spuns))
-        )
+        (spun, original): row_id for row_id, spun, original in _rows_of(session, columns, spuns)
     }
+
+
+# Values per IN list: a database takes a bounded number of parameters per statement
+# (PostgreSQL 65,535, SQLite 32,766); one run on a large crawl learns more spun words than that.
+IN_CHUNK = 10_000
+
+
+def _rows_of(session: Session, columns: Sequence[Any], spuns: set[str]) -> list[Any]:
+    """The learned rows (``columns``) of the spun words ``spuns``, in chunks."""
+    words = sorted(spuns)
+    rows: list[Any] = []
+    for start in range(0, len(words), IN_CHUNK):
+        chunk = words[start : start + IN_CHUNK]
+        rows.extend(session.execute(select(*columns).where(LearnedSubstitution.spun.in_(chunk))))
+    return rows
 
 
 def _add_pair_counts(
