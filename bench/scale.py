@@ -244,7 +244,9 @@ def queued_run(url: str, engine: object, workers: int) -> dict[str, object]:
 
 def reset(engine: object) -> None:
     with engine.begin() as c:  # type: ignore[attr-defined]
-        for table in ("matches", "match_checks", "spin_pairs", "lsh_bands", "signatures"):
+        # Learned substitutions too: the second run must start from what the first one did.
+        tables = ("matches", "match_checks", "spin_pairs", "lsh_bands", "signatures")
+        for table in (*tables, "substitution_sites", "substitutions"):
             c.execute(text(f"DELETE FROM {table}"))
         c.execute(text("DELETE FROM index_segments"))
         c.execute(text("DELETE FROM document_tokens"))

@@ -69,7 +69,9 @@ def ensure_schema(engine: Engine) -> None:
 
 def make_app(engine: Engine) -> App:
     """A procrastinate app on ``engine``'s database, knowing every spintrace task."""
-    app = App(connector=PsycopgConnector(conninfo=conninfo(engine)))
+    # A small pool: a worker runs one job at a time (psycopg's default keeps 4 connections).
+    connector = PsycopgConnector(conninfo=conninfo(engine), min_size=1, max_size=3)
+    app = App(connector=connector)
     app.add_tasks_from(blueprint, namespace=TASK_PREFIX.rstrip(":"))
     return app
 

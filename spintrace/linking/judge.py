@@ -53,7 +53,7 @@ class _Sources:
     """Source texts, stored tokens and rarity weights, loaded in batches and kept for the run
     (the most recently used :data:`CACHE` of them)."""
 
-    CACHE = 20_000
+    CACHE = 2_000  # about 150 KB each in memory (tokens, bigram index, weights): bench/scale.py
 
     def __init__(self, despinner: Despinner, rarity: DocumentFrequencies) -> None:
         self.despinner = despinner
