@@ -172,33 +172,30 @@ def postgres_cpu() -> float:
     return total
 
 
-def stage_times(engine: object, task: str) -> float:
-    """Wall seconds from the first start to the last success of ``task``'s jobs."""
+def _seconds(engine: object, where: str, params: dict[str, str], first: str) -> float:
+    """Wall seconds from the ``first`` ('min' or 'max') start to the last success of the jobs
+    chosen by ``where``, from procrastinate's own events."""
     with engine.connect() as c:  # type: ignore[attr-defined]
         row = c.execute(
             text(
                 "SELECT extract(epoch FROM max(e.at) FILTER (WHERE e.type = 'succeeded') "
-                "- min(e.at) FILTER (WHERE e.type = 'started')) FROM procrastinate_events e "
-                "JOIN procrastinate_jobs j ON j.id = e.job_id WHERE j.task_name = :t"
+                f"- {first}(e.at) FILTER (WHERE e.type = 'started')) FROM procrastinate_events e "
+                f"JOIN procrastinate_jobs j ON j.id = e.job_id WHERE {where}"
             ),
-            {"t": f"spintrace:{task}"},
+            params,
         ).scalar()
     return float(row or 0.0)
+
+
+def stage_times(engine: object, task: str) -> float:
+    """Wall seconds from the first start to the last success of ``task``'s jobs."""
+    return _seconds(engine, "j.task_name = :t", {"t": f"spintrace:{task}"}, "min")
 
 
 def last_stage(engine: object) -> float:
     """Wall seconds of the match run's last stage (the finish step)."""
-    with engine.connect() as c:  # type: ignore[attr-defined]
-        row = c.execute(
-            text(
-                "SELECT extract(epoch FROM max(e.at) FILTER (WHERE e.type = 'succeeded') "
-                "- max(e.at) FILTER (WHERE e.type = 'started')) FROM procrastinate_events e "
-                "JOIN procrastinate_jobs j ON j.id = e.job_id "
-                "WHERE j.id = (SELECT max(id) FROM procrastinate_jobs "
-                "WHERE task_name = 'spintrace:match_run')"
-            )
-        ).scalar()
-    return float(row or 0.0)
+    last = "j.id = (SELECT max(id) FROM procrastinate_jobs WHERE task_name = :t)"
+    return _seconds(engine, last, {"t": "spintrace:match_run"}, "max")
 
 
 def queued_run(url: str, engine: object, workers: int) -> dict[str, object]:

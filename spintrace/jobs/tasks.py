@@ -135,6 +135,22 @@ async def match_pages_batch(
     return {"checked": report.checked, "linked": report.linked, "links": report.links}
 
 
+async def _queue(task: Any, parts: list[JSONDict], run: str, then: str, since: str) -> None:
+    """Queue the batch jobs ``parts`` of ``task``, then the run's next stage ``then``."""
+    if parts:
+        await task.batch_defer_async(*parts)
+    await match_run.defer_async(run=run, stage=then, since=since)
+
+
+async def _waiting(engine: Engine, task: str, run: str, stage: str, since: str) -> bool:
+    """Whether jobs of ``task`` of ``run`` are still queued or running; if so, ``stage`` is
+    queued to look again in a moment (a waiting run holds no worker)."""
+    if not await asyncio.to_thread(pending_jobs, engine, task, run):
+        return False
+    await match_run.configure(schedule_in=WAIT).defer_async(run=run, stage=stage, since=since)
+    return True
+
+
 @blueprint.task(name="match_run", queue="match", pass_context=True, retry=RETRY)
 async def match_run(context: JobContext, run: str, stage: str, since: str) -> str:
     """One stage of a queued match run (see the module docstring); returns what it did."""
@@ -143,15 +159,10 @@ async def match_run(context: JobContext, run: str, stage: str, since: str) -> st
     if stage == "start":
         ids = await asyncio.to_thread(unindexed_source_ids, engine)
         parts = [_json({"run": run, "ids": part}) for part in chunks(ids, SOURCE_BATCH)]
-        if parts:
-            await index_sources_batch.batch_defer_async(*parts)
-        await match_run.defer_async(run=run, stage="indexed", since=since)
+        await _queue(index_sources_batch, parts, run, "indexed", since)
         return f"{len(ids)} sources to index in {len(parts)} batches"
     if stage == "indexed":
-        if await asyncio.to_thread(pending_jobs, engine, "index_batch", run):
-            await match_run.configure(schedule_in=WAIT).defer_async(
-                run=run, stage=stage, since=since
-            )
+        if await _waiting(engine, "index_batch", run, stage, since):
             return "waiting for the index batches"
         await asyncio.to_thread(compact_index, engine)
         sources = await asyncio.to_thread(run_sources, engine)
@@ -168,15 +179,10 @@ async def match_run(context: JobContext, run: str, stage: str, since: str) -> st
             )
             for part in chunks(ids, size)
         ]
-        if parts:
-            await match_pages_batch.batch_defer_async(*parts)
-        await match_run.defer_async(run=run, stage="matched", since=since)
+        await _queue(match_pages_batch, parts, run, "matched", since)
         return f"{len(ids)} pages to match in {len(parts)} batches"
     if stage == "matched":
-        if await asyncio.to_thread(pending_jobs, engine, "match_batch", run):
-            await match_run.configure(schedule_in=WAIT).defer_async(
-                run=run, stage=stage, since=since
-            )
+        if await _waiting(engine, "match_batch", run, stage, since):
             return "waiting for the match batches"
         report = await asyncio.to_thread(
             finish, engine, state.settings, datetime.fromisoformat(since)
@@ -186,11 +192,6 @@ async def match_run(context: JobContext, run: str, stage: str, since: str) -> st
             f"joined works, learned from {report.learned_from} links"
         )
     raise ValueError(f"unknown match run stage {stage!r}")
-
-
-async def _later(run: str, stage: str, since: str) -> None:
-    """Look at the run's stage again in a moment (not holding a worker while waiting)."""
-    await match_run.configure(schedule_in=WAIT).defer_async(run=run, stage=stage, since=since)
 
 
 # One sweep waits in the queue at a time: while every worker is busy with a long job, the
