@@ -258,3 +258,23 @@ def test_queue_needs_postgresql(runner: object, sqlite_url: str) -> None:
         assert result.exit_code == 1, (args, result.output)
         assert "needs a PostgreSQL database" in result.output
         assert "Traceback" not in result.output
+
+
+def test_a_failed_job_is_counted_and_listed(pg_url: str) -> None:
+    """A crawl job whose site cannot be reached fails at once (no retry loop) and shows in
+    `spintrace jobs` and `spintrace jobs --failed`; the burst worker then stops by itself."""
+    _fresh(pg_url).dispose()
+    _cli(pg_url, "crawl", "--queue", "http://127.0.0.1:9/", *CRAWL)
+    done = subprocess.run(
+        [sys.executable, "-m", "spintrace", "--db", pg_url, "worker", "--burst"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ENV,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "could not fetch http://127.0.0.1:9/" in done.stderr  # the worker's log says why
+    counts = _cli(pg_url, "jobs")
+    assert "failed" in counts and "crawl_site" in counts
+    listed = _cli(pg_url, "jobs", "--failed")
+    assert "crawl_site after 1 attempt" in listed and "127.0.0.1:9" in listed

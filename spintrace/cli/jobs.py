@@ -55,14 +55,26 @@ def worker(
 
 
 @click.command()
+@click.option("--failed", "show_failed", is_flag=True, help="List the latest failed jobs instead.")
 @click.pass_obj
-def jobs(app: App) -> None:
+def jobs(app: App, show_failed: bool) -> None:
     """Show queued, running, failed and done jobs by kind (PostgreSQL)."""
     from spintrace.jobs import job_counts
-    from spintrace.jobs.queue import require_postgresql
+    from spintrace.jobs.queue import failed_jobs, require_postgresql
 
     with app.engine() as engine:
         require_postgresql(engine, "spintrace jobs")
+        if show_failed:
+            failed = failed_jobs(engine)
+            for job in failed:
+                click.echo(
+                    f"job {job.id} {job.task} after {plural(job.attempts, 'attempt')}: {job.args}"
+                )
+            if not failed:
+                click.echo("no failed jobs")
+            else:
+                click.echo("the reason of each is in its worker's log")
+            return
         rows = job_counts(engine)
     if not rows:
         click.echo("no jobs queued yet")

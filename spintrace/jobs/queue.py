@@ -23,8 +23,10 @@ from spintrace.jobs.tasks import blueprint
 
 __all__ = [
     "QUEUES",
+    "FailedJob",
     "JobCounts",
     "ensure_schema",
+    "failed_jobs",
     "job_counts",
     "make_app",
     "open_app",
@@ -91,6 +93,37 @@ class JobCounts:
 
     task: str
     counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A job that failed for good: what it was, how often it ran, and what it was given."""
+
+    id: int
+    task: str
+    attempts: int
+    args: str
+
+
+def failed_jobs(engine: Engine, limit: int = 50) -> list[FailedJob]:
+    """The most recent failed jobs, newest first (their arguments shortened)."""
+    ensure_schema(engine)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sql_text(
+                "SELECT id, task_name, attempts, args::text FROM procrastinate_jobs "
+                "WHERE status = 'failed' ORDER BY id DESC LIMIT :n"
+            ),
+            {"n": limit},
+        ).all()
+    return [
+        FailedJob(int(i), str(task).removeprefix(TASK_PREFIX), int(n), _short(str(args)))
+        for i, task, n, args in rows
+    ]
+
+
+def _short(text: str, width: int = 120) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def job_counts(engine: Engine) -> list[JobCounts]:
