@@ -305,3 +305,20 @@ def test_service_pages_are_known_by_their_path(path: str, service: bool) -> None
     page = ExtractedText(text="We are a small team. Write to us at the harbour office any day.")
     reason = classify_page(b"<html><body><p>x</p></body></html>", BASE + path, page)
     assert (reason is not None) is service, reason
+
+
+def test_every_capture_is_processed_past_the_first_batch(
+    migrated: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (found in review): with the ``ids`` parameter added for queued jobs, the
+    loop's own batch overwrote it, so a plain run processed only its first batch (200)."""
+    import spintrace.ingest.captures as captures_module
+
+    monkeypatch.setattr(captures_module, "BATCH", 2)
+    for i in range(5):
+        _add(migrated, f"{BASE}/news/{i}.html", article_html(i, BASE))
+    assert process_captures(migrated).documents_new == 5
+    with Session(migrated) as session:
+        assert session.scalars(select(Capture).where(Capture.processed_at.is_(None))).all() == []
+    batch = [_add(migrated, f"{BASE}/news/{i}.html", article_html(i, BASE)) for i in (7, 8, 9)]
+    assert process_captures(migrated, ids=batch[:2]).documents_new == 2  # only those asked for

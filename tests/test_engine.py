@@ -141,3 +141,9 @@ def test_insert_rows_in_bulk_keeps_existing_rows(migrated: object, tmp_path: Pat
         keys = dict(session.execute(select(LshBand.band, LshBand.key)).all())
         assert session.scalar(select(func.count()).select_from(LshBand)) == 300
     assert keys[5] == 35 and keys[150] == -1  # the first writer's row stands
+    # Without ignore_conflicts a clash is SQLAlchemy's IntegrityError, which retry_on_conflict
+    # retries and the CLI shows as one line (review: the raw driver error escaped both).
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError), Session(migrated) as session, session.begin():
+        insert_rows(session, LshBand, rows[:3], ignore_conflicts=False)

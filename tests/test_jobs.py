@@ -278,3 +278,15 @@ def test_a_failed_job_is_counted_and_listed(pg_url: str) -> None:
     assert "failed" in counts and "crawl_site" in counts
     listed = _cli(pg_url, "jobs", "--failed")
     assert "crawl_site after 1 attempt" in listed and "127.0.0.1:9" in listed
+
+
+def test_a_site_waiting_to_be_crawled_is_not_queued_twice(pg_url: str) -> None:
+    """Review: queued crawls of a site carry a job lock, not a queueing lock (a stalled job's
+    retry must not collide with a newer job's 'todo' place); a second `crawl --queue` of a site
+    still waiting says so instead of queueing it again."""
+    _fresh(pg_url).dispose()
+    first = _cli(pg_url, "crawl", "--queue", "http://127.0.0.1:9/")
+    again = _cli(pg_url, "crawl", "--queue", "http://127.0.0.1:9/a", "http://127.0.0.1:8/")
+    assert "crawl queued (job" in first and "queued 1 crawl job;" in first
+    assert "127.0.0.1:9: a crawl is already queued" in again
+    assert "127.0.0.1:8: crawl queued" in again and "queued 1 crawl job;" in again

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import Engine, Select, insert
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -121,22 +122,28 @@ def insert_rows(
     columns = list(rows[0])
     names = ", ".join(f'"{name}"' for name in columns)
     staging = f"_staging_{table.name}"
-    cursor = session.connection().connection.cursor()
+    connection = session.connection()
+    # Statements through SQLAlchemy, so a unique clash is an IntegrityError (retry_on_conflict)
+    # and a refusal a DBAPIError (one line for the user); the COPY's own errors are wrapped.
+    connection.exec_driver_sql(
+        f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging}" '
+        f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
+    )
+    statement = f'COPY "{staging}" ({names}) FROM STDIN'
+    cursor = connection.connection.cursor()
     try:
-        cursor.execute(
-            f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging}" '
-            f'(LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
-        )
-        with cursor.copy(f'COPY "{staging}" ({names}) FROM STDIN') as copy:
+        with cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row([row[name] for name in columns])
-        conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-        cursor.execute(
-            f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{staging}"{conflict}'
-        )
-        cursor.execute(f'TRUNCATE "{staging}"')
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from None
     finally:
         cursor.close()
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    connection.exec_driver_sql(
+        f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{staging}"{conflict}'
+    )
+    connection.exec_driver_sql(f'TRUNCATE "{staging}"')
 
 
 def claim(session: Session, query: Select[Any], of: Any) -> Select[Any]:

@@ -116,10 +116,10 @@ def process_captures(
                 query = query.where(Capture.id.not_in(failed))
             if ids is not None:
                 query = query.where(Capture.id.in_(ids))
-            ids = list(session.scalars(query.order_by(Capture.id).limit(BATCH)))
-        if not ids:
+            batch = list(session.scalars(query.order_by(Capture.id).limit(BATCH)))
+        if not batch:
             return report
-        for capture_id in ids:
+        for capture_id in batch:
             try:
                 with Session(engine) as session, session.begin():
                     capture = session.get(Capture, capture_id, with_for_update=True)

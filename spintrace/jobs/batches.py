@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 from spintrace.db.models import Capture, Site
 from spintrace.db.urls import site_domain
 
-__all__ = ["TASK_PREFIX", "chunks", "pending_jobs", "unprocessed_captures"]
+__all__ = [
+    "TASK_PREFIX",
+    "chunks",
+    "failed_jobs_of",
+    "pending_jobs",
+    "unprocessed_captures",
+    "waiting_crawl",
+]
 
 T = TypeVar("T")
 
@@ -62,3 +69,22 @@ def pending_jobs(engine: Engine, task: str | None = None, run: str | None = None
         params["run"] = run
     with engine.connect() as connection:
         return int(connection.scalar(sql_text(query), params) or 0)
+
+
+def waiting_crawl(engine: Engine, lock: str) -> bool:
+    """Whether a crawl job with job lock ``lock`` (its site) is queued and not started."""
+    query = "SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo' AND lock = :lock"
+    with engine.connect() as connection:
+        return bool(connection.scalar(sql_text(query), {"lock": lock}))
+
+
+def failed_jobs_of(engine: Engine, task: str, run: str) -> int:
+    """How many jobs of ``task`` (short name) of match run ``run`` failed for good."""
+    query = (
+        "SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed' "
+        "AND task_name = :task AND args->>'run' = :run"
+    )
+    with engine.connect() as connection:
+        return int(
+            connection.scalar(sql_text(query), {"task": f"{TASK_PREFIX}{task}", "run": run}) or 0
+        )

@@ -7,14 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.types import JSONDict, JSONValue
 from sqlalchemy import Engine
 
 from spintrace.db.models import utcnow
 from spintrace.db.urls import site_domain
 from spintrace.errors import ConfigError
-from spintrace.jobs.batches import chunks, pending_jobs, unprocessed_captures
+from spintrace.jobs.batches import chunks, pending_jobs, unprocessed_captures, waiting_crawl
 from spintrace.jobs.queue import open_app, require_postgresql
 from spintrace.jobs.tasks import CAPTURE_BATCH, crawl_site, match_run, process_batch
 
@@ -32,8 +31,9 @@ class QueuedCrawl:
 
 def enqueue_crawl(engine: Engine, urls: Sequence[str], **options: Any) -> list[QueuedCrawl]:
     """Queue one crawl job per site of ``urls`` (``options``: role, mode, max_pages, depth,
-    follow, settings, extract). A site whose crawl is already queued is not queued twice; a
-    site is crawled by one job at a time (the job's lock, and the site's crawl lock)."""
+    follow, settings, extract). A site whose crawl is still waiting to start is not queued
+    twice; a site is crawled by one job at a time (the job's lock, and the site's crawl
+    lock)."""
     require_postgresql(engine)
     sites: dict[str, list[str]] = {}
     for url in urls:
@@ -42,13 +42,14 @@ def enqueue_crawl(engine: Engine, urls: Sequence[str], **options: Any) -> list[Q
     queued = []
     with open_app(engine):
         for site, site_urls in sites.items():
+            # A job lock, not a queueing lock: a stalled job's retry must never meet a newer
+            # job of its site holding the lock's one 'todo' place (the sweep would fail).
             lock = f"crawl:{site}"
-            try:
-                job_id: int | None = crawl_site.configure(lock=lock, queueing_lock=lock).defer(
+            job_id: int | None = None
+            if not waiting_crawl(engine, lock):
+                job_id = crawl_site.configure(lock=lock).defer(
                     urls=list[JSONValue](site_urls), since=since, **options
                 )
-            except AlreadyEnqueued:
-                job_id = None
             queued.append(QueuedCrawl(site, tuple(site_urls), job_id))
     return queued
 
@@ -79,10 +80,5 @@ def enqueue_match(engine: Engine) -> str:
                 "a match run is already queued or running; `spintrace jobs` shows its progress"
             )
         run = uuid.uuid4().hex
-        try:
-            match_run.configure(queueing_lock="match-run").defer(
-                run=run, stage="start", since=utcnow().isoformat()
-            )
-        except AlreadyEnqueued:
-            raise ConfigError("a match run is already queued; `spintrace jobs` shows it") from None
+        match_run.defer(run=run, stage="start", since=utcnow().isoformat())
     return run

@@ -19,13 +19,15 @@ from datetime import datetime
 from typing import Any
 
 from procrastinate import Blueprint, JobContext, RetryStrategy
+from procrastinate.jobs import Job
+from procrastinate.retry import RetryDecision
 from procrastinate.types import JSONDict, TimeDeltaParams
 from sqlalchemy import Engine
 
 from spintrace.config import Settings
 from spintrace.db.locks import HostBusy
 from spintrace.ingest.captures import process_captures
-from spintrace.jobs.batches import chunks, pending_jobs, unprocessed_captures
+from spintrace.jobs.batches import chunks, failed_jobs_of, pending_jobs, unprocessed_captures
 from spintrace.jobs.crawl import crawl_in_subprocess
 from spintrace.linking.index import compact_index
 from spintrace.linking.steps import (
@@ -39,7 +41,7 @@ from spintrace.linking.steps import (
     unindexed_source_ids,
 )
 
-__all__ = ["STALLED_CRON", "WorkerState", "blueprint"]
+__all__ = ["STALLED_CRON", "RunStopped", "WorkerState", "blueprint"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +55,27 @@ SOURCE_BATCH = 1000
 PAGE_BATCH = 100
 WAIT: TimeDeltaParams = {"seconds": 1}  # how often a waiting match run looks at its batches again
 
+
+class RunStopped(Exception):
+    """A queued match run cannot go on (a step it depends on failed for good)."""
+
+
 # A database hiccup, or a worker dying mid-transaction, is worth a few more tries; a crawl
 # whose host is busy (a crawl of it still running somewhere) waits as long as it takes.
 RETRY = RetryStrategy(max_attempts=3, exponential_wait=2)
 RETRY_HOST = RetryStrategy(wait=5, retry_exceptions={HostBusy})
+
+
+class _RetryUnlessStopped(RetryStrategy):
+    """:data:`RETRY`, except for a run that cannot go on (no use trying again)."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, RunStopped):
+            return None
+        return super().get_retry_decision(exception=exception, job=job)
+
+
+RETRY_RUN = _RetryUnlessStopped(max_attempts=3, exponential_wait=2)
 
 
 @dataclass
@@ -151,7 +170,7 @@ async def _waiting(engine: Engine, task: str, run: str, stage: str, since: str) 
     return True
 
 
-@blueprint.task(name="match_run", queue="match", pass_context=True, retry=RETRY)
+@blueprint.task(name="match_run", queue="match", pass_context=True, retry=RETRY_RUN)
 async def match_run(context: JobContext, run: str, stage: str, since: str) -> str:
     """One stage of a queued match run (see the module docstring); returns what it did."""
     state = _state(context)
@@ -164,6 +183,14 @@ async def match_run(context: JobContext, run: str, stage: str, since: str) -> st
     if stage == "indexed":
         if await _waiting(engine, "index_batch", run, stage, since):
             return "waiting for the index batches"
+        failed = await asyncio.to_thread(failed_jobs_of, engine, "index_batch", run)
+        if failed:
+            # Matching now would record pages as checked against sources that are not
+            # indexed, and they would never be compared with them: stop the run instead.
+            raise RunStopped(
+                f"{failed} index batches of match run {run} failed (see the workers' logs); "
+                "queue `spintrace match --queue` again"
+            )
         await asyncio.to_thread(compact_index, engine)
         sources = await asyncio.to_thread(run_sources, engine)
         ids = await asyncio.to_thread(stale_page_ids, engine, sources)
@@ -211,7 +238,18 @@ async def retry_stalled(context: JobContext, timestamp: int) -> int:
     for job in stalled:
         if job.id == context.job.id:
             continue
+        if job.task_name.endswith("retry_stalled"):
+            continue  # the next sweep comes anyway; requeueing it could meet its queueing lock
+        try:
+            await manager.retry_job(job)
+        except Exception as exc:  # one job that cannot be requeued must not stop the sweep
+            logger.warning(
+                "job %s (%s) lost its worker and could not be queued again: %s",
+                job.id,
+                job.task_name,
+                exc,
+            )
+            continue
         logger.warning("job %s (%s) lost its worker: queued again", job.id, job.task_name)
-        await manager.retry_job(job)
         count += 1
     return count
