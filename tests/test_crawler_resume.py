@@ -75,6 +75,10 @@ def test_an_interrupted_crawl_resumes_without_losing_or_duplicating_pages(
         _interrupt(command, engine, ARTICLES // 2, how)
         stored = _captures(engine)
         assert ARTICLES // 2 <= stored < ARTICLES + LISTING, "interrupted too late to prove much"
+        with Session(engine) as session:
+            stored_before = {
+                url.removeprefix(server.url) for url in session.scalars(select(Capture.url))
+            }
 
         second = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stderr
@@ -89,9 +93,16 @@ def test_an_interrupted_crawl_resumes_without_losing_or_duplicating_pages(
     assert articles <= set(per_url), f"lost {len(articles - set(per_url))} pages"
     assert set(per_url.values()) == {1}, "a page was stored twice"
     assert len(per_url) == ARTICLES + LISTING
-    # Pages stored before the interruption were not fetched again.
-    fetched_twice = [p for p, n in server.hits.items() if p.startswith("/news/") and n > 1]
-    assert len(fetched_twice) <= 16, fetched_twice
+    # Pages stored before the interruption were not fetched again. (Pages in flight or
+    # downloaded but not yet stored when the process died are fetched again: how many
+    # depends on timing, so the test names the pages rather than bounding a count; it
+    # was a bound of 16, and a SIGKILL in CI once caught 17 in flight.)
+    fetched_twice = sorted(
+        p for p in stored_before if p.startswith("/news/") and server.hits[p] > 1
+    )
+    assert not fetched_twice, fetched_twice
+    refetched = [p for p, n in server.hits.items() if p.startswith("/news/") and n > 1]
+    assert len(refetched) < ARTICLES // 10, "most of the first run's pages were fetched again"
 
 
 @pytest.mark.parametrize("how", ["sigint", "sigkill"])
@@ -125,3 +136,30 @@ def test_max_pages_holds_across_an_interruption(tmp_path: Path, how: str) -> Non
         assert f" {limit - stored} new captures" in second.stdout, (stored, second.stdout)
     assert _captures(engine) == limit
     engine.dispose()
+
+
+def test_a_killed_crawls_request_queue_is_not_read_back(tmp_path: Path) -> None:
+    """Regression: after a SIGKILL, Scrapy's JOBDIR queue has chunk files but no saved state;
+    queuelib then read the dead run's requests in place of the resumed run's own, and the
+    resumed crawl lost the pages those stood for (283 of 1,000 in the test above, now and
+    then). A killed job's queue is discarded; a queue saved by a clean stop is kept."""
+    from spintrace.crawler.process import _job_start
+
+    killed = tmp_path / "killed"
+    chunk = killed / "requests.queue" / "127.0.0.1-0f" / "1" / "q00000"
+    chunk.parent.mkdir(parents=True)
+    chunk.write_bytes(b"stale requests")
+    assert _job_start(killed) is None  # a new job: its file is written now
+    chunk.parent.mkdir(parents=True)
+    chunk.write_bytes(b"stale requests")
+    assert _job_start(killed) is not None  # resumed
+    assert not (killed / "requests.queue").exists()
+
+    stopped = tmp_path / "stopped"
+    _job_start(stopped)
+    saved = stopped / "requests.queue" / "127.0.0.1-0f" / "1" / "q00000"
+    saved.parent.mkdir(parents=True)
+    saved.write_bytes(b"queued requests")
+    (stopped / "requests.queue" / "active.json").write_text("[]")
+    assert _job_start(stopped) is not None
+    assert saved.read_bytes() == b"queued requests"
