@@ -242,12 +242,23 @@ def compact_index(engine: Engine) -> None:
             merged = ContainmentIndex([_segment(s.id, s.data) for s in segments]).merged()
             (segment,) = merged.segments
             _replace(session, segments, segment.to_bytes(), len(segment))
-        tables = session.scalars(
-            select(IndexSegment).where(IndexSegment.name == RARITY_NAME).order_by(IndexSegment.id)
+        tables = session.execute(
+            select(IndexSegment.id, IndexSegment.first_document_id, IndexSegment.last_document_id)
+            .where(IndexSegment.name == RARITY_NAME)
+            .order_by(IndexSegment.id)
         ).all()
         if len(tables) > MAX_SEGMENTS:
-            table = DocumentFrequencies.merge(_rarity(t.id, t.data) for t in tables)
-            _replace(session, tables, table.to_bytes(), table.documents)
+            table = DocumentFrequencies.merge(_stored_rarity(session, [t.id for t in tables]))
+            session.execute(delete(IndexSegment).where(IndexSegment.id.in_([t.id for t in tables])))
+            session.add(
+                IndexSegment(
+                    name=RARITY_NAME,
+                    first_document_id=min(t.first_document_id for t in tables),
+                    last_document_id=max(t.last_document_id for t in tables),
+                    items=table.documents,
+                    data=table.to_bytes(),
+                )
+            )
 
 
 def _replace(session: Session, rows: Sequence[IndexSegment], data: bytes, items: int) -> None:
@@ -272,12 +283,32 @@ def _rarity(row_id: int, data: bytes) -> DocumentFrequencies:
 
 def _rarity_state(session: Session) -> tuple[list[int], DocumentFrequencies, int]:
     """The stored frequency tables' row ids, their sum, and how many sources are indexed."""
-    rows = session.execute(
-        select(IndexSegment.id, IndexSegment.data).where(IndexSegment.name == RARITY_NAME)
-    ).all()
-    table = DocumentFrequencies.merge(_rarity(row_id, data) for row_id, data in rows)
+    for _ in range(5):
+        row_ids = list(
+            session.scalars(select(IndexSegment.id).where(IndexSegment.name == RARITY_NAME))
+        )
+        missing: list[int] = []
+        table = DocumentFrequencies.merge(_stored_rarity(session, row_ids, missing))
+        if not missing:
+            break
+        # A compaction replaced tables between the two reads: read the new ones.
     indexed = session.scalar(select(func.count()).select_from(indexed_sources().subquery()))
-    return [row_id for row_id, _ in rows], table, indexed or 0
+    return row_ids, table, indexed or 0
+
+
+def _stored_rarity(
+    session: Session, row_ids: Sequence[int], missing: list[int] | None = None
+) -> Iterator[DocumentFrequencies]:
+    """The stored frequency tables of ``row_ids``, read one at a time (a 1M-source index has
+    a thousand of them: held all at once, their bytes alone were gigabytes). Rows gone since
+    the ids were read are appended to ``missing``."""
+    for row_id in row_ids:
+        data = session.scalar(select(IndexSegment.data).where(IndexSegment.id == row_id))
+        if data is None:
+            if missing is not None:
+                missing.append(row_id)
+            continue
+        yield _rarity(row_id, data)
 
 
 def _stale_rarity(table: DocumentFrequencies, indexed: int) -> bool:

@@ -1,0 +1,52 @@
+"""Document-frequency tables: summing batch tables equals counting all documents at once."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spintrace.matcher import rarity
+from spintrace.matcher.rarity import DocumentFrequencies
+
+
+def _documents(n: int, seed: int = 7) -> list[list[str]]:
+    rng = np.random.default_rng(seed)
+    vocabulary = [f"w{i}" for i in range(400)]
+    return [list(rng.choice(vocabulary, size=rng.integers(1, 60))) for _ in range(n)]
+
+
+@pytest.mark.parametrize("group_keys", [1, 50, 1 << 24])
+def test_merging_batch_tables_equals_counting_everything(
+    monkeypatch: pytest.MonkeyPatch, group_keys: int
+) -> None:
+    """Whatever the group size of the streaming merge (1: a running total after every table),
+    the sum of per-batch tables is the table of all documents."""
+    monkeypatch.setattr(rarity, "_MERGE_KEYS", group_keys)
+    documents = _documents(300)
+    whole = DocumentFrequencies.build(documents)
+    batches = [DocumentFrequencies.build(documents[i : i + 37]) for i in range(0, 300, 37)]
+    merged = DocumentFrequencies.merge(iter(batches))
+    assert merged.documents == whole.documents == 300
+    assert np.array_equal(merged.keys, whole.keys)
+    assert np.array_equal(merged.counts, whole.counts)
+    assert np.all(np.diff(merged.keys.astype(np.int64)) > 0)
+
+
+def test_merge_of_nothing_and_of_empty_tables() -> None:
+    assert len(DocumentFrequencies.merge([])) == 0
+    empty = DocumentFrequencies.merge([DocumentFrequencies.empty(), DocumentFrequencies.empty()])
+    assert len(empty) == 0 and empty.documents == 0
+    one = DocumentFrequencies.build([["a", "b"]])
+    both = DocumentFrequencies.merge([DocumentFrequencies.empty(), one])
+    assert np.array_equal(both.keys, one.keys) and both.documents == 1
+
+
+def test_counts_past_16_bits_and_keys_at_the_top_of_the_range() -> None:
+    """Packing key and count into one 64-bit word loses neither high keys nor large counts."""
+    keys = np.array([0, 2**31, 2**32 - 1], dtype=np.uint32)
+    a = DocumentFrequencies(keys, np.array([70_000, 1, 3_000_000_000], np.uint32), 10)
+    b = DocumentFrequencies(keys[1:], np.array([5, 1_000_000_000], np.uint32), 20)
+    merged = DocumentFrequencies.merge([a, b])
+    assert merged.keys.tolist() == keys.tolist()
+    assert merged.counts.tolist() == [70_000, 6, 4_000_000_000]
+    assert merged.documents == 30
