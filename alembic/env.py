@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, Engine, create_engine
 
-from spintrace.db.models import Base
+from spintrace.db import Base  # every model, those outside models.py too
 
 config = context.config
 target_metadata = Base.metadata

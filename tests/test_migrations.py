@@ -46,6 +46,9 @@ SPINTRACE_TABLES = {
     "indicators",
     "lsh_bands",
     "spin_pairs",
+    "alerts",
+    "alert_sinks",
+    "alert_deliveries",
 }
 
 

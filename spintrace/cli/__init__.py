@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from spintrace.cli.alerts import alerts
 from spintrace.cli.app import cli, silence_stdout
 from spintrace.cli.crawl import captures, crawl
 from spintrace.cli.database import db
@@ -21,7 +22,7 @@ from spintrace.cli.reports import report
 __all__ = ["cli", "main"]
 
 _COMMANDS = (db, sources, pages, match, index, spinners, export, crawl, captures, report, demo)
-for _command in (*_COMMANDS, worker, jobs):
+for _command in (*_COMMANDS, worker, jobs, alerts):
     cli.add_command(_command)
 
 

@@ -59,7 +59,8 @@ def match(app: App, workers: int, queued: bool) -> None:
     click.echo(
         f"checked {plural(report.checked, 'page')} against {plural(report.sources, 'source')}: "
         f"{report.linked} linked, {report.unlinked} not linked, {report.too_short} too short "
-        f"(under {settings.min_page_tokens} words); {plural(report.links, 'link')} stored"
+        f"(under {settings.min_page_tokens} words); {plural(report.links, 'link')} stored, "
+        f"{report.alerts} new (alerts raised)"
     )
     click.echo(
         f"indexed {plural(report.indexed, 'new source')} in {report.index_seconds:.1f} s; matched "

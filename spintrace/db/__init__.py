@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from spintrace.db.alerts import Alert, AlertDelivery, AlertSink
 from spintrace.db.engine import open_engine, sqlite_path
 from spintrace.db.migrate import (
     current_revision,
@@ -26,6 +27,9 @@ from spintrace.db.models import (
 )
 
 __all__ = [
+    "Alert",
+    "AlertDelivery",
+    "AlertSink",
     "Base",
     "Capture",
     "Document",

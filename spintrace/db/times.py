@@ -20,8 +20,10 @@ from spintrace.db.captures import is_imported
 
 __all__ = [
     "Basis",
+    "CopyDelay",
     "Order",
     "PageTime",
+    "copy_delay",
     "crawl_time",
     "link_times",
     "order_of",
@@ -104,3 +106,34 @@ def order_of(page: PageTime | None, source: PageTime | None) -> Order:
     if page is None or source is None:
         return "unknown"
     return "page-earlier" if page.at < source.at else "source-earlier"
+
+
+@dataclass(frozen=True)
+class CopyDelay:
+    """How long after its source's publication a copy appeared, in hours (negative: before).
+
+    ``captured``: to the page's first crawled capture (an upper bound on when it appeared);
+    ``published``: to the page's own published date, when it has a usable one (the rule of
+    :func:`time_of_page`: not later than its capture, not the source's date copied). Both are
+    ``None`` when the source has no published date: a source's capture time is not its
+    publication.
+    """
+
+    captured: float | None
+    published: float | None
+
+
+def copy_delay(row: Any) -> CopyDelay:
+    """The :class:`CopyDelay` of a link, from a row with :func:`link_times`' columns."""
+    source_published = row.source_published
+    if source_published is None:
+        return CopyDelay(None, None)
+    captured = crawl_time(row.fetched_at, row.headers)
+    page = time_of_page(row.published, captured, row.added_at, source_published)
+
+    def hours(at: datetime | None) -> float | None:
+        return None if at is None else round((at - source_published).total_seconds() / 3600, 3)
+
+    return CopyDelay(
+        hours(captured), hours(page.at if page and page.basis == "published" else None)
+    )

@@ -37,6 +37,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
+from spintrace.db.alerts import record_alerts
 from spintrace.db.models import Document, Match, MatchCheck, utcnow
 from spintrace.db.writes import claim, driver_message, retry_on_conflict
 from spintrace.linking.duplicates import find_spin_pairs, group_works, sign_pages
@@ -86,6 +87,7 @@ class MatchReport:
     checked: int = 0
     linked: int = 0  # pages with at least one link
     links: int = 0  # (page, source) links stored: a page may copy several sources
+    alerts: int = 0  # (page, source) pairs linked for the first time ever (the alert outbox)
     unchanged: int = 0  # pages checked again whose candidates hold no newer source
     newest_source: int = 0  # the highest id of an indexed source
     unlinked: int = 0
@@ -101,6 +103,7 @@ class MatchReport:
         """Count a batch's outcomes (:attr:`BatchOutcome.counts`)."""
         self.linked += counts["linked"]
         self.links += counts["links"]
+        self.alerts += counts["alerts"]
         self.unchanged += counts["unchanged"]
         self.unlinked += counts["unlinked"]
         self.too_short += counts["too-short"]
@@ -161,9 +164,9 @@ def _store_links(
     links: Sequence[tuple[int, Evidence]],
     despinner: Despinner,
     stored: dict[int, Match],
-) -> None:
+) -> list[tuple[int, int, dict[str, Any]]]:
     """Make the page's stored links (``stored``, by source) exactly ``links``; rows kept keep
-    their harvest mark."""
+    their harvest mark. Returns the new links, for the alert outbox."""
     wanted = {source_id for source_id, _ in links}
     gone = [m.id for source_id, m in stored.items() if source_id not in wanted]
     if gone:
@@ -179,6 +182,22 @@ def _store_links(
         match.evidence = evidence_json(found, despinner)
         match.matcher = MATCHER_VERSION
         match.matched_at = utcnow()
+    return [
+        (page_id, source_id, _alert_fields(found))
+        for source_id, found in links
+        if source_id not in stored
+    ]
+
+
+def _alert_fields(found: Evidence) -> dict[str, Any]:
+    return {
+        "score": round(found.score, 4),
+        "containment": round(found.containment, 4),
+        "coverage": round(found.coverage, 4),
+        "spin_rate": round(found.spin_rate, 4),
+        "basis": found.basis,
+        "matcher": MATCHER_VERSION,
+    }
 
 
 def load_despinner(engine: Engine) -> Despinner:
@@ -280,6 +299,7 @@ def judge_batch(
         current = check is not None and check.matcher == MATCHER_VERSION
         jobs.append((page_id, text, check.last_source_id if current and check else None))
     verdicts = judge_all(judge, pool, jobs)
+    new_links: list[tuple[int, int, dict[str, Any]]] = []
     with session.no_autoflush:
         for (page_id, _, _), result in zip(jobs, verdicts, strict=True):
             check = checks.get(page_id)
@@ -290,10 +310,14 @@ def judge_batch(
             else:
                 verdict, links = result
                 outcome.judged.add(page_id)
-                _store_links(session, page_id, links, despinner, stored.get(page_id, {}))
+                new_links += _store_links(
+                    session, page_id, links, despinner, stored.get(page_id, {})
+                )
                 outcome.counts["links"] += len(links)
             _record(session, page_id, report, verdict, check)
             outcome.counts[verdict] += 1
+    # In the links' transaction: an alert is raised exactly when its link is stored.
+    outcome.counts["alerts"] += record_alerts(session, new_links)
     return outcome
 
 
