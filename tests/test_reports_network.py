@@ -769,3 +769,43 @@ def test_cli_report_network(sqlite_url: str, tmp_path: Path) -> None:
         cli, ["--db", sqlite_url, "report", "network", "-o", str(out), "--min-strength", "2"]
     )
     assert bad.exit_code == 2 and "min-strength" in bad.output
+
+
+def test_copy_timing_per_link_and_per_farm(migrated: Engine) -> None:
+    """Issue 13, item 4: each link's delay from the source's publication to the page's first
+    capture and to its own published date; per farm, how many copies came within 2 and 24
+    hours, in the network report, the matches export and the notebook frame."""
+    from spintrace.reports.export import iter_rows
+
+    (source_id, published), *_ = _sources(_with_demo_sources(migrated))
+    with Session(migrated) as session:
+        fast = _site(session, "fast.example")
+        slow = _site(session, "slow.example")
+        for i, hours in enumerate((0.5, 1.5, 30)):
+            page = _page(session, fast, f"https://fast.example/{i}",
+                         captured=published + timedelta(hours=hours))  # fmt: skip
+            _match(session, page, source_id)
+        page = _page(session, slow, "https://slow.example/0",
+                     published=published + timedelta(hours=50),
+                     captured=published + timedelta(hours=72))  # fmt: skip
+        _match(session, page, source_id)
+        _match(session, _page(session, slow, "https://slow.example/untimed"), source_id)
+        session.commit()
+    graph = build_network(migrated, min_strength=0)
+    fast_stats, slow_stats = (graph.nodes[d]["stats"] for d in ("fast.example", "slow.example"))
+    assert (fast_stats.timed_copies, fast_stats.within_2h, fast_stats.within_24h) == (3, 2, 2)
+    assert fast_stats.median_lag_hours == pytest.approx(1.5)
+    assert (slow_stats.timed_copies, slow_stats.within_2h, slow_stats.within_24h) == (1, 0, 0)
+    assert slow_stats.median_lag_hours == pytest.approx(50)  # its own date, not the capture
+    rows = {r["page_url"]: r for r in iter_rows(migrated, "matches")}
+    assert rows["https://fast.example/0"]["copy_delay_hours"] == pytest.approx(0.5)
+    assert rows["https://fast.example/0"]["published_delay_hours"] is None
+    assert rows["https://slow.example/0"]["copy_delay_hours"] == pytest.approx(72)
+    assert rows["https://slow.example/0"]["published_delay_hours"] == pytest.approx(50)
+    assert rows["https://slow.example/untimed"]["copy_delay_hours"] is None
+    timing = Database(migrated).copy_timing()
+    assert timing.loc["fast.example", "within_2h"] == 2
+    assert timing.loc["fast.example", "timed"] == 3 and timing.loc["slow.example", "links"] == 2
+    assert timing.loc["fast.example", "median_hours"] == pytest.approx(1.5)
+    assert timing.loc["slow.example", "median_published_hours"] == pytest.approx(50)
+    assert timing.index[0] == "fast.example"

@@ -13,6 +13,7 @@ import csv
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import IO, Any
 
 from sqlalchemy import Engine, Executable, func, select
@@ -27,6 +28,7 @@ from spintrace.db.models import (
     SiteIndicator,
     SubstitutionSite,
 )
+from spintrace.db.times import copy_delay
 from spintrace.reports.tables import spreadsheet_safe
 
 __all__ = [
@@ -75,6 +77,8 @@ _MATCH_COLUMNS = (
     "source_time",
     "source_time_basis",
     "order",
+    "copy_delay_hours",
+    "published_delay_hours",
     "passages",
     "substitutions",
     "longest_exact",
@@ -146,6 +150,8 @@ def matches_query() -> Any:
         Match.source_time,
         Match.source_time_basis,
         Match.order,
+        t.page_capture.fetched_at.label("page_fetched_at"),
+        t.page_capture.headers.label("page_headers"),
         Match.matcher,
         Match.basis,
         t.source.work_id.label("source_work"),
@@ -169,6 +175,17 @@ def _matches(session: Session) -> Iterator[dict[str, Any]]:
         data["substitutions"] = len(_listed(evidence, "substitutions"))
         longest = evidence.get("longest_exact") if isinstance(evidence, dict) else None
         data["longest_exact"] = longest if isinstance(longest, int) else 0
+        delay = copy_delay(
+            SimpleNamespace(
+                published=data["page_published"],
+                added_at=data["page_added_at"],
+                fetched_at=data["page_fetched_at"],
+                headers=data["page_headers"],
+                source_published=data["source_published"],
+            )
+        )
+        data["copy_delay_hours"] = delay.captured
+        data["published_delay_hours"] = delay.published
         yield {name: data[name] for name in _MATCH_COLUMNS}
 
 

@@ -82,6 +82,35 @@ class Database:
         frame["lag"] = frame["page_added_at"] - frame["source_published"]
         return frame
 
+    def copy_timing(self) -> pd.DataFrame:
+        """One row per site of copies: how fast it copies. ``links``; ``timed`` (links whose
+        source has a published date and whose page was crawled); the median and quartiles of
+        ``copy_delay_hours`` (source published -> the page's first capture); how many of the
+        timed copies were captured within 2 and 24 hours; and the median of
+        ``published_delay_hours`` (to the page's own published date, where it has one)."""
+        import pandas as pd
+
+        links = self.frame("matches")
+        delay = pd.to_numeric(links["copy_delay_hours"], errors="coerce")
+        published = pd.to_numeric(links["published_delay_hours"], errors="coerce")
+        grouped = pd.DataFrame(
+            {"site": links["page_site"], "delay": delay, "published": published}
+        ).groupby("site")
+        frame = pd.DataFrame(
+            {
+                "links": grouped.size(),
+                "timed": grouped["delay"].count(),
+                "median_hours": grouped["delay"].median(),
+                "q1_hours": grouped["delay"].quantile(0.25),
+                "q3_hours": grouped["delay"].quantile(0.75),
+                "within_2h": grouped["delay"].agg(lambda d: int(((d >= 0) & (d <= 2)).sum())),
+                "within_24h": grouped["delay"].agg(lambda d: int(((d >= 0) & (d <= 24)).sum())),
+                "median_published_hours": grouped["published"].median(),
+            }
+        )
+        frame.index.name = "site"
+        return frame.sort_values(["within_2h", "links"], ascending=False)
+
     def evidence(self) -> pd.DataFrame:
         """One row per substitution found in a link: spun -> original, where, and why."""
         return self.frame("evidence")

@@ -284,8 +284,18 @@ def _site_stats(suspects: dict[int, str], engine: Engine, copies: list[Copy]) ->
             lags[copy.site].append(lag)
     stats = []
     for domain in sorted(suspects.values()):
-        lag = round(statistics.median(lags[domain]), 1) if lags[domain] else None
+        timed = lags[domain]
+        lag = round(statistics.median(timed), 1) if timed else None
         stats.append(
-            SiteStats(domain, pages[domain], len(copied[domain]), len(sources[domain]), lag)
+            SiteStats(
+                domain,
+                pages[domain],
+                len(copied[domain]),
+                len(sources[domain]),
+                lag,
+                timed_copies=len(timed),
+                within_2h=sum(0 <= hours <= 2 for hours in timed),
+                within_24h=sum(0 <= hours <= 24 for hours in timed),
+            )
         )
     return stats

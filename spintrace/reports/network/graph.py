@@ -98,6 +98,9 @@ def _add_sites(graph: nx.Graph[str], stored: StoredEvidence) -> None:
             attributes["ids"] = "; ".join(ids[:EVIDENCE_LIMIT])
         if stats.median_lag_hours is not None:
             attributes["median_lag_hours"] = stats.median_lag_hours
+        attributes["timed_copies"] = stats.timed_copies
+        attributes["copies_within_2h"] = stats.within_2h
+        attributes["copies_within_24h"] = stats.within_24h
         graph.add_node(stats.domain, **attributes)
 
 

@@ -150,13 +150,18 @@ def rarity(users: int, sites: int) -> float:
 
 @dataclass(frozen=True)
 class SiteStats:
-    """A suspect site's counts (``median_lag_hours`` is None when no copy has a known lag)."""
+    """A suspect site's counts, and how fast it copies: of its ``timed_copies`` (links whose
+    source has a published date and whose copy has a time), how many appeared within 2 and
+    24 hours, and the median (``None`` when no copy has a known lag)."""
 
     domain: str
     pages: int
     copied_pages: int
     sources_copied: int
     median_lag_hours: float | None
+    timed_copies: int = 0
+    within_2h: int = 0
+    within_24h: int = 0
 
 
 @dataclass(frozen=True)
