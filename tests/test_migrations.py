@@ -49,6 +49,8 @@ SPINTRACE_TABLES = {
     "alerts",
     "alert_sinks",
     "alert_deliveries",
+    "watch_resources",
+    "sellers",
 }
 
 

@@ -25,6 +25,7 @@ from spintrace.db.models import (
     SiteIndicator,
     SubstitutionSite,
 )
+from spintrace.db.watch import Seller, WatchResource
 
 __all__ = [
     "Alert",
@@ -38,10 +39,12 @@ __all__ = [
     "LearnedSubstitution",
     "Match",
     "MatchCheck",
+    "Seller",
     "Signature",
     "Site",
     "SiteIndicator",
     "SubstitutionSite",
+    "WatchResource",
     "current_revision",
     "downgrade",
     "head_revision",
