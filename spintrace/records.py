@@ -10,10 +10,13 @@ from datetime import datetime
 from typing import Literal
 
 __all__ = [
+    "ADSENSE_SYSTEM",
     "INDICATOR_KINDS",
+    "AdsAccount",
     "Evidence",
     "ExtractedText",
     "IndicatorKind",
+    "IndicatorRule",
     "InputRecord",
     "Passage",
     "Role",
@@ -122,6 +125,9 @@ class Evidence:
     shared_quotes: tuple[str, ...] = field(default=())
 
 
+IndicatorRule = Literal["id", "weak", "rare", "money"]
+
+
 @dataclass(frozen=True, slots=True)
 class IndicatorKind:
     """A kind of operator trace: what ``ingest`` stores and how the network report weighs it.
@@ -129,16 +135,21 @@ class IndicatorKind:
     - ``rule``: ``"id"`` for an account ID (whoever holds it is paid by, or reads the stats of,
       every site carrying it; never discounted by how many sites share it), ``"weak"`` for a
       template trace shared by unrelated sites too (divided by the sites sharing it - 1),
-      ``"rare"`` for a trace that counts only when just two sites have it;
-    - ``weight``: its weight on an edge between two sites, 0..1;
+      ``"rare"`` for a trace that counts only when just two sites have it, ``"money"`` for the
+      money trail of ads.txt, weighed by :mod:`spintrace.reports.network.money` (by the
+      account's relationship, its sellers.json seller type and how many sites list it);
+    - ``weight``: its weight on an edge between two sites, 0..1 (for ``"money"``: the most it
+      weighs, a ``DIRECT`` account of a publisher or an owner or manager domain of two sites);
     - ``found_in``: ``"html"`` when :func:`spintrace.ingest.indicators.find_indicators` finds it
-      in a page, ``"crawl"`` when the crawler records it (the favicon's hash).
+      in a page, ``"crawl"`` when the crawler records it (the favicon's hash), ``"ads.txt"``
+      when :func:`spintrace.ingest.money.store_ads_txt` stores it from an ads.txt or
+      app-ads.txt file.
     """
 
     name: str
-    rule: Literal["id", "weak", "rare"]
+    rule: IndicatorRule
     weight: float
-    found_in: Literal["html", "crawl"] = "html"
+    found_in: Literal["html", "crawl", "ads.txt"] = "html"
 
 
 INDICATOR_KINDS: tuple[IndicatorKind, ...] = (
@@ -167,5 +178,55 @@ INDICATOR_KINDS: tuple[IndicatorKind, ...] = (
     IndicatorKind("outbound-link", "rare", 0.1),
     # A custom icon's SHA-256 ties sites; a stock one (a CMS default) is shared by many.
     IndicatorKind("favicon-hash", "weak", 0.5, found_in="crawl"),
+    # The money trail: an ads.txt / app-ads.txt record as AdsAccount.value ("google.com,
+    # pub-1, DIRECT"), and the OWNERDOMAIN and MANAGERDOMAIN variables (lower-cased domains).
+    # A DIRECT account of a publisher weighs like an AdSense ID; an owner or manager domain
+    # is medium evidence (farms copy other sites' ads.txt files wholesale).
+    IndicatorKind("ads-txt", "money", 0.9, found_in="ads.txt"),
+    IndicatorKind("app-ads-txt", "money", 0.9, found_in="ads.txt"),
+    IndicatorKind("ads-txt-owner", "money", 0.5, found_in="ads.txt"),
+    IndicatorKind("ads-txt-manager", "money", 0.5, found_in="ads.txt"),
 )
 """Every indicator kind, once: adding a kind is a row here and its detection rule."""
+
+
+ADSENSE_SYSTEM = "google.com"
+"""The ad system AdSense and Google Ad Manager accounts are listed under in ads.txt."""
+
+
+@dataclass(frozen=True, slots=True)
+class AdsAccount:
+    """A seller account as an ads.txt record names it: ``account_id`` on the ad system
+    ``ad_system`` (a lower-cased domain), ``relationship`` ``DIRECT`` or ``RESELLER``.
+
+    Stored as the value of an ``ads-txt`` / ``app-ads-txt`` indicator (:attr:`value`, read
+    back with :meth:`from_value`): an account ID cannot hold a comma (ads.txt fields are
+    comma-separated), so the value splits back unambiguously.
+    """
+
+    ad_system: str
+    account_id: str
+    relationship: str
+
+    @property
+    def value(self) -> str:
+        """``"{ad_system}, {account_id}, {relationship}"``."""
+        return f"{self.ad_system}, {self.account_id}, {self.relationship}"
+
+    @classmethod
+    def from_adsense(cls, client: str) -> AdsAccount | None:
+        """The Google account of an AdSense client ID found in a page (``ca-pub-N``, the
+        ``adsense`` indicator): ``google.com, pub-N, DIRECT``, as the payee's own ads.txt
+        names it; ``None`` for another value."""
+        client = client.strip().lower()
+        if not client.startswith("ca-pub-") or len(client) == len("ca-pub-"):
+            return None
+        return cls(ADSENSE_SYSTEM, client.removeprefix("ca-"), "DIRECT")
+
+    @classmethod
+    def from_value(cls, value: str) -> AdsAccount | None:
+        """The account of a stored indicator value; ``None`` when it is not one."""
+        parts = [part.strip() for part in value.split(",")]
+        if len(parts) != 3 or not all(parts) or parts[2] not in ("DIRECT", "RESELLER"):
+            return None
+        return cls(parts[0], parts[1], parts[2])

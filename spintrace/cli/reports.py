@@ -57,7 +57,7 @@ def report_complaint(app: App, owner: str, output: Path) -> None:
     "-o",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for network.gexf, network.png, network.html, sites.csv and edges.csv.",
+    help="Folder for network.gexf, network.png, network.html, sites.csv, edges.csv and dossiers/.",
 )
 @click.option(
     "--window",

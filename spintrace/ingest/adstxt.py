@@ -37,7 +37,7 @@ import io
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -109,7 +109,8 @@ class AdsRecord:
     """One ads.txt record: ``account_id`` on ``ad_system`` may sell the site's inventory.
 
     ``ad_system`` is a lower-cased domain; ``account_id`` keeps its case; ``certification_id``
-    (the TAG ID of the ad system) is ``None`` when not given; ``line`` is 1-based.
+    (the TAG ID of the ad system) is ``None`` when not given; ``line`` is 1-based; ``raw`` is
+    the line as written (the evidence a report shows; not compared).
     """
 
     ad_system: str
@@ -117,6 +118,7 @@ class AdsRecord:
     relationship: Relationship
     certification_id: str | None
     line: int
+    raw: str = field(default="", compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +231,7 @@ def parse_ads_txt(data: bytes | str, source: str = "ads.txt") -> AdsTxt:
             else:
                 variables.append((variable[1].lower(), variable[2].strip()))
             continue
-        record = _record(line, number)
+        record = _record(line, number, raw)
         if isinstance(record, str):
             skips.add(number, record, raw)
             continue
@@ -249,7 +251,7 @@ def parse_ads_txt(data: bytes | str, source: str = "ads.txt") -> AdsTxt:
     return AdsTxt(records=tuple(records), variables=tuple(variables), skipped=skips.done())
 
 
-def _record(line: str, number: int) -> AdsRecord | str:
+def _record(line: str, number: int, raw: str) -> AdsRecord | str:
     """The record of a comment-free, stripped line, or the reason it is not one."""
     fields = line.partition(";")[0].split(",")
     if len(fields) < 3:
@@ -264,7 +266,7 @@ def _record(line: str, number: int) -> AdsRecord | str:
     if relationship is None:
         return f"relationship must be DIRECT or RESELLER, not {fields[2].strip()[:60]!r}"
     certification_id = fields[3].strip() or None if len(fields) > 3 else None
-    return AdsRecord(ad_system, account_id, relationship, certification_id, number)
+    return AdsRecord(ad_system, account_id, relationship, certification_id, number, raw.strip())
 
 
 @functools.lru_cache(maxsize=4096)  # a file names ~10-2,000 ad systems, each many times

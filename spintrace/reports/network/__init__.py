@@ -1,6 +1,6 @@
 """The network report for investigators: which sites share an operator, on what evidence, and
 how strong it is (every link gets a tier: GEXF for Gephi, PNG, an offline HTML page, sites.csv
-and edges.csv; see docs/reports.md)."""
+and edges.csv, and a dossier per site; see docs/reports.md)."""
 
 from __future__ import annotations
 

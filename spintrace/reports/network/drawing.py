@@ -23,6 +23,7 @@ CHANNEL_COLOURS = {
     "indicator": "#c0392b",
     "timing": "#2471a3",
     "substitution": "#7d3c98",
+    "money": "#1e8449",
 }
 COMMUNITY_COLOURS = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",

@@ -1,8 +1,9 @@
 """The stored evidence that links suspect sites, read from the database (never re-matched).
 
 :func:`read_evidence` returns each suspect site's counts and indicators and, for every pair of
-sites, the indicators, timely copies of the same source and spinner substitutions they share,
-each weighed as :mod:`spintrace.reports.network.model` says.
+sites, the indicators, timely copies of the same source, spinner substitutions and money trail
+(:mod:`spintrace.reports.network.money`) they share, each weighed as
+:mod:`spintrace.reports.network.model` says.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from spintrace.reports.network.model import (
     THESAURUS_SPINS_MAX,
     EdgeEvidence,
     IndicatorEvidence,
+    MoneyEvidence,
     SameSpinEvidence,
     SiteStats,
     SubstitutionEvidence,
@@ -44,10 +46,18 @@ from spintrace.reports.network.model import (
     noisy_or,
     rarity,
 )
+from spintrace.reports.network.money import money_evidence, money_strength, read_money_trail
 
-__all__ = ["PairEvidence", "StoredEvidence", "read_evidence"]
+__all__ = ["PairEvidence", "StoredEvidence", "read_evidence", "suspect_sites"]
 
-_Item = TypeVar("_Item", IndicatorEvidence, TimingEvidence, SubstitutionEvidence, SameSpinEvidence)
+_Item = TypeVar(
+    "_Item",
+    IndicatorEvidence,
+    TimingEvidence,
+    SubstitutionEvidence,
+    SameSpinEvidence,
+    MoneyEvidence,
+)
 
 
 @dataclass
@@ -58,6 +68,7 @@ class PairEvidence:
     timing: list[TimingEvidence] = field(default_factory=list)
     substitutions: list[SubstitutionEvidence] = field(default_factory=list)
     same_spins: list[SameSpinEvidence] = field(default_factory=list)
+    money: list[MoneyEvidence] = field(default_factory=list)
 
     def kind_strengths(self) -> dict[str, float]:
         """Each evidence kind's strength (``<kind>_strength``, :data:`EVIDENCE_KINDS`)."""
@@ -77,6 +88,7 @@ class PairEvidence:
             "same_spin_strength": noisy_or(
                 _per_story([s for s in self.same_spins if s.unexplained])
             ),
+            "money_strength": money_strength(self.money),
         }
 
     def channel_strengths(self) -> dict[str, float]:
@@ -92,6 +104,7 @@ class PairEvidence:
                     kinds["same_spin_strength"],
                 )
             ),
+            "money_strength": kinds["money_strength"],
         }
 
     def tier(self) -> Tier:
@@ -105,10 +118,12 @@ class PairEvidence:
             timing=_top(self.timing),
             substitutions=_top(self.substitutions),
             same_spins=_top(self.same_spins),
+            money=_top(self.money),
             indicator_count=len(self.indicators),
             timing_count=len(self.timing),
             substitution_count=len(self.substitutions),
             same_spin_count=len(self.same_spins),
+            money_count=len(self.money),
         )
 
 
@@ -143,10 +158,12 @@ class StoredEvidence:
 
 def read_evidence(engine: Engine, window_hours: float) -> StoredEvidence:
     """Read the sites and what they share; copies count as timely within ``window_hours``."""
-    suspects = _suspects(engine)
+    suspects = suspect_sites(engine)
     copies = read_copies(engine, suspects)
     pairs: _Pairs = defaultdict(PairEvidence)
     indicators = _add_indicators(engine, suspects, pairs)
+    for key, money in money_evidence(read_money_trail(engine, suspects)).items():
+        pairs[key].money.extend(money)
     for key, items in timing_evidence(copies, window_hours).items():
         pairs[key].timing.extend(items)
     _add_substitutions(engine, suspects, pairs)
@@ -164,10 +181,13 @@ def _indicator_weight(kind: str, sites: int) -> float:
         return base
     if rule == "rare":
         return base if sites == 2 else 0.0
+    if rule == "money":
+        return 0.0  # the money trail's own evidence (network/money.py)
     return base / (sites - 1) if sites <= MAX_SHARING_SITES else 0.0
 
 
-def _suspects(engine: Engine) -> dict[int, str]:
+def suspect_sites(engine: Engine) -> dict[int, str]:
+    """The suspect sites (sites with at least one page), id -> domain, by domain."""
     with engine.connect() as connection:
         rows = connection.execute(
             select(Site.id, Site.domain)

@@ -66,6 +66,7 @@ def _edge_attributes(data: dict[str, Any]) -> dict[str, object]:
         sources=evidence.timing_count,
         substitutions=evidence.substitution_count,
         same_spins=evidence.same_spin_count,
+        money=evidence.money_count,
     )
     return attributes
 
@@ -117,7 +118,8 @@ def write_png(graph: nx.Graph[str], path: Path) -> Path:
     axes.set_ylim(-0.1, 1.1)
     axes.set_title(
         f"{graph.number_of_nodes()} sites, {graph.number_of_edges()} links "
-        "(red: shared IDs, blue: same sources within the window, purple: same spinner; "
+        "(red: shared IDs, blue: same sources within the window, purple: same spinner, "
+        "green: money trail; "
         "solid: strong, dashed: medium, dotted: weak)"
     )
     figure.tight_layout()

@@ -3,7 +3,8 @@
 :func:`build_network` turns the stored evidence (:mod:`~spintrace.reports.network.evidence`,
 weighed as :mod:`~spintrace.reports.network.model` says) into a networkx graph of sites;
 communities come from networkx's greedy modularity on the link strengths.
-:func:`write_network_report` writes that graph out as GEXF, PNG, CSV and an HTML page.
+:func:`write_network_report` writes that graph out as GEXF, PNG, CSV and an HTML page, and a
+dossier per site (:mod:`spintrace.reports.dossier`).
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def build_network(
     largest), ``strongest_tier`` (the best tier of its links, absent without links) and
     ``stats`` (a :class:`SiteStats`). Edges have ``strength`` (0..1), ``tier`` (``strong``,
     ``medium`` or ``weak``), a ``<kind>_strength`` per evidence kind (``ids``, ``template``,
-    ``timing``, ``rare_spins``, ``thesaurus_spins``), the drawing's ``indicator_strength``
-    and ``substitution_strength``, and ``evidence`` (an :class:`EdgeEvidence`).
+    ``timing``, ``rare_spins``, ``thesaurus_spins``, ``same_spin``, ``money``), the drawing's
+    channels' (``indicator_strength``, ``substitution_strength``, ...), and ``evidence`` (an
+    :class:`EdgeEvidence`).
     Only edges of at least ``min_strength`` are kept; every edge has evidence.
     """
     import networkx as nx
@@ -154,14 +156,20 @@ def write_network_report(
     output_dir: Path,
     window_hours: float = DEFAULT_WINDOW_HOURS,
     min_strength: float = DEFAULT_MIN_STRENGTH,
+    *,
+    engine: Engine | None = None,
 ) -> NetworkSummary:
     """Write network.gexf, network.png, network.html, sites.csv and edges.csv into
-    ``output_dir``.
+    ``output_dir``, and a dossier per suspect site into ``output_dir/dossiers/``, each linked
+    from its row of network.html.
 
     Given an engine, the graph is built first with ``window_hours`` and ``min_strength``.
+    Given a graph, the dossiers are written only with the ``engine`` it was built from (they
+    read the database).
     """
     if isinstance(graph_or_engine, Engine):
-        graph = build_network(graph_or_engine, window_hours, min_strength)
+        engine = graph_or_engine
+        graph = build_network(engine, window_hours, min_strength)
     else:
         graph = graph_or_engine
     try:
@@ -174,12 +182,24 @@ def write_network_report(
         write_sites_csv(graph, output_dir / "sites.csv"),
         write_edges_csv(graph, output_dir / "edges.csv"),
     )
+    dossiers: list[Path] = []
+    links: dict[str, str] = {}
+    if engine is not None:
+        # Imported here: the dossiers read the money trail through this package.
+        from spintrace.reports.dossier import dossier_name, write_dossiers
+
+        dossiers = write_dossiers(engine, output_dir / "dossiers", back="../network.html")
+        names = {path.name for path in dossiers}
+        links = {
+            node: f"dossiers/{dossier_name(node)}" for node in graph if dossier_name(node) in names
+        }
     html = output_dir / "network.html"
-    html.write_text(render_network_html(graph), encoding="utf-8")
+    html.write_text(render_network_html(graph, links), encoding="utf-8")
     communities = {graph.nodes[node]["community"] for node in graph}
     return NetworkSummary(
         sites=graph.number_of_nodes(),
         edges=graph.number_of_edges(),
         communities=len(communities),
         files=(*files, html),
+        dossiers=tuple(dossiers),
     )

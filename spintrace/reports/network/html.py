@@ -108,8 +108,10 @@ class _Link:
     timing: tuple[_Timing, ...]
 
 
-def render_network_html(graph: nx.Graph[str]) -> str:
-    """The whole page as a string."""
+def render_network_html(graph: nx.Graph[str], dossiers: dict[str, str] | None = None) -> str:
+    """The whole page as a string; ``dossiers`` maps a site to its dossier's relative URL
+    (its row links there)."""
+    dossiers = dossiers or {}
     info: dict[str, Any] = graph.graph
     return render_html(
         "network.html",
@@ -125,7 +127,12 @@ def render_network_html(graph: nx.Graph[str]) -> str:
         drawing=_drawing(graph),
         communities=_communities(graph),
         site_rows=[
-            {**row, "ids": graph.nodes[str(row["site"])].get("ids", "")} for row in site_rows(graph)
+            {
+                **row,
+                "ids": graph.nodes[str(row["site"])].get("ids", ""),
+                "dossier": dossiers.get(str(row["site"])),
+            }
+            for row in site_rows(graph)
         ],
         links=_links(graph),
     )

@@ -17,7 +17,12 @@ from spintrace.reports.tables import spreadsheet_safe
 if TYPE_CHECKING:
     import networkx as nx
 
-    from spintrace.reports.network.model import EdgeEvidence, SameSpinEvidence, TimingEvidence
+    from spintrace.reports.network.model import (
+        EdgeEvidence,
+        MoneyEvidence,
+        SameSpinEvidence,
+        TimingEvidence,
+    )
 
 __all__ = [
     "EDGES_COLUMNS",
@@ -25,6 +30,7 @@ __all__ = [
     "SITES_COLUMNS",
     "edge_rows",
     "evidence_lines",
+    "money_line",
     "same_spin_line",
     "site_rows",
     "timing_line",
@@ -53,6 +59,7 @@ EVIDENCE_COLUMNS = (
     "rare_spins",
     "thesaurus_spins",
     "same_spin",
+    "money_trail",
 )
 """The evidence of an edge as text, one column per kind (:data:`EVIDENCE_KINDS` order)."""
 EDGES_COLUMNS = (
@@ -97,6 +104,7 @@ def evidence_lines(evidence: EdgeEvidence) -> dict[str, str]:
             if s.relation is not None
         ),
         "same_spin": "; ".join(same_spin_line(item) for item in evidence.same_spins),
+        "money_trail": "; ".join(money_line(item) for item in evidence.money),
     }
 
 
@@ -106,6 +114,20 @@ def same_spin_line(item: SameSpinEvidence) -> str:
     return (
         f"{item.url_a} and {item.url_b} spin {item.source_url} alike (Jaccard {item.jaccard:.2f}, "
         f"estimated {item.estimated_jaccard:.2f}; {item.shared} shared substitutions{rare})"
+    )
+
+
+def money_line(item: MoneyEvidence) -> str:
+    """A money clue in words: the account (or domain), how each site names it, its seller."""
+    if item.what == "account":
+        what = f"{item.ad_system} {item.account_id} {item.relationship}"
+        seller = item.seller.summary if item.seller else "no sellers.json entry"
+        about = f"seller {seller}; "
+    else:
+        what, about = f"{item.what} domain {item.account_id}", ""
+    return (
+        f"{what} ({item.site_a}: {item.found_a}; {item.site_b}: {item.found_b}; {about}"
+        f"{item.sites} sites, {item.basis}, weight {item.weight:.2f})"
     )
 
 
