@@ -7,8 +7,9 @@ The package is one package per stage over a small core:
 - the stages ``crawler/``, ``ingest/``, ``linking/`` and ``reports/`` import only the core,
   ``db/`` and (linking alone) ``matcher/``; they never import each other and hand work over
   through the database;
-- ``jobs/`` (the queued work of many workers) drives the stages like ``demo/``; only ``cli``
-  imports it;
+- ``watch/`` (monitoring rounds) drives the stages; ``jobs/`` (the queued work of many
+  workers) drives the stages and the watch rounds, like ``demo/``; only ``cli`` imports
+  ``jobs/``, and only ``cli``, ``demo/`` and ``jobs/`` import ``watch/``;
 - ``cli/`` and ``demo/`` may import anything, and nothing imports them (but ``cli`` runs the
   demo, and ``python -m spintrace`` runs ``cli``);
 - the facade ``spintrace/__init__.py`` hands ``spintrace.open()`` over to ``reports``.
@@ -40,9 +41,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "ingest": frozenset({"core", "db"}),
     "linking": frozenset({"core", "db", "matcher"}),
     "reports": frozenset({"core", "db"}),
-    "jobs": frozenset({"core", "db", "matcher", *STAGES}),
-    "demo": frozenset({"core", "db", "matcher", *STAGES}),
-    "cli": frozenset({"core", "db", "matcher", *STAGES, "demo", "jobs"}),
+    "watch": frozenset({"core", "db", "matcher", *STAGES}),
+    "jobs": frozenset({"core", "db", "matcher", *STAGES, "watch"}),
+    "demo": frozenset({"core", "db", "matcher", *STAGES, "watch"}),
+    "cli": frozenset({"core", "db", "matcher", *STAGES, "demo", "jobs", "watch"}),
     "__init__": frozenset({"core", "reports"}),
     "__main__": frozenset({"cli"}),
 }
@@ -64,6 +66,7 @@ ONLY_IN: dict[str, tuple[str, ...]] = {
         "cli/",
         "demo/",
         "jobs/",
+        "watch/",
     ),
     "jinja2": ("reports/",),
     "alembic": ("db/",),
@@ -185,7 +188,7 @@ def test_no_import_cycle() -> None:
 
 def test_nothing_imports_cli_demo_or_jobs() -> None:
     graph = import_graph()
-    for top in ("spintrace.cli", "spintrace.demo", "spintrace.jobs"):
+    for top in ("spintrace.cli", "spintrace.demo", "spintrace.jobs", "spintrace.watch"):
         importers = {
             src
             for src, dst in graph.edges
@@ -195,6 +198,12 @@ def test_nothing_imports_cli_demo_or_jobs() -> None:
         allowed = {"spintrace.__main__"} if top == "spintrace.cli" else set()
         if top in ("spintrace.demo", "spintrace.jobs"):
             allowed = {m for m in importers if m.startswith("spintrace.cli")}
+        if top == "spintrace.watch":
+            allowed = {
+                m
+                for m in importers
+                if m.startswith(("spintrace.cli", "spintrace.demo", "spintrace.jobs"))
+            }
         assert importers <= allowed, f"{top} is imported by {sorted(importers - allowed)}"
 
 

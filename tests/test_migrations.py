@@ -51,6 +51,7 @@ SPINTRACE_TABLES = {
     "alert_deliveries",
     "watch_resources",
     "sellers",
+    "watch_lists",
 }
 
 

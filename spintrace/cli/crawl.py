@@ -15,10 +15,10 @@ from spintrace.cli.app import MAX_LISTED_ERRORS, App, load_settings
 from spintrace.cli.jobs import echo_queued_crawls, queue_processing
 from spintrace.records import Role
 
-__all__ = ["captures", "crawl"]
+__all__ = ["captures", "crawl", "crawl_settings"]
 
 
-def _crawl_settings(overrides: tuple[str, ...], settings_file: Path | None) -> dict[str, Any]:
+def crawl_settings(overrides: tuple[str, ...], settings_file: Path | None) -> dict[str, Any]:
     from spintrace.crawler.settings import load_settings_file, parse_overrides
 
     values: dict[str, Any] = {}
@@ -154,7 +154,7 @@ def crawl(
         depth=depth,
         follow=not same_domain,
         jobdir=jobdir,
-        settings=_crawl_settings(overrides, settings_file),
+        settings=crawl_settings(overrides, settings_file),
     )
     if queued:
         _queue_crawl(app, options, extract=not no_extract)

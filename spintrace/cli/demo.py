@@ -70,6 +70,21 @@ def demo(output: Path) -> None:
         click.echo("tracking IDs per farm:")
         for domain, ids in result.tracking.items():
             click.echo(f"  {domain}: {', '.join(ids) or 'none'}")
+    if result.watch is not None:
+        watch = result.watch
+        click.echo("")
+        click.echo(
+            f"watch round ({output / 'watch.toml'}): {plural(len(watch.checked), 'site')} "
+            f"checked, {watch.lists_fetched} lists read, {watch.entries_due} linked pages not "
+            f"captured yet fetched ({watch.pages_new} new captures), "
+            f"{plural(watch.delivered, 'alert')} written to "
+            f"{output / 'alerts.jsonl'} (one per copy linked for the first time)"
+        )
+    if any(result.money.values()):
+        click.echo("")
+        click.echo("money trail (ads.txt DIRECT accounts, sellers.json):")
+        for domain, accounts in result.money.items():
+            click.echo(f"  {domain}: {'; '.join(accounts) or 'none'}")
     click.echo("")
     click.echo(f"database: {result.database_url}")
     click.echo(f"matches:  {output / 'matches.csv'}")

@@ -24,7 +24,7 @@ SHOWN = {"todo": "queued", "doing": "running", "succeeded": "done"}
     "--queue",
     "queues",
     multiple=True,
-    type=click.Choice(("crawl", "process", "index", "match")),
+    type=click.Choice(("crawl", "process", "index", "match", "watch")),
     help="Only take jobs of this kind (repeatable); all kinds by default.",
 )
 @click.option("--burst", is_flag=True, help="Stop when no job is queued or running.")

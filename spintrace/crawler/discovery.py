@@ -6,12 +6,23 @@ Pure functions over bytes (no Scrapy objects), so they are tested without a craw
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Literal
 from urllib.parse import urljoin
 
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
-__all__ = ["BodyKind", "feed_links", "is_binary", "robots_sitemaps", "sitemap_links", "sniff"]
+__all__ = [
+    "BodyKind",
+    "dated_entries",
+    "feed_links",
+    "is_binary",
+    "parse_date",
+    "robots_sitemaps",
+    "sitemap_links",
+    "sniff",
+]
 
 BodyKind = Literal["sitemap-index", "sitemap", "feed", "html", "binary", "other"]
 
@@ -119,3 +130,54 @@ def robots_sitemaps(text: str, base_url: str) -> list[str]:
 def is_feed_type(content_type: str) -> bool:
     """Whether a ``<link type=...>`` announces an RSS/Atom feed."""
     return content_type.split(";")[0].strip().lower() in _FEED_TYPES
+
+
+_DATE_TAGS = ("lastmod", "updated", "modified", "pubdate", "published", "date")
+
+
+def parse_date(text: str | None) -> datetime | None:
+    """A sitemap (W3C), Atom (RFC 3339) or RSS (RFC 822) date as aware UTC; ``None`` when it
+    is missing or unreadable (a date-only value is midnight UTC)."""
+    if not text or not text.strip():
+        return None
+    value = text.strip()
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def dated_entries(body: bytes, base_url: str) -> list[tuple[str, datetime | None]]:
+    """The article URLs a sitemap or a feed lists, each with the date it gives for the last
+    change (a sitemap's ``<lastmod>``; a feed item's updated, else published date), in
+    document order. A sitemap index's entries are sitemaps."""
+    kind = sniff(body, "application/xml")
+    if kind not in ("sitemap", "sitemap-index", "feed"):
+        return []
+    root = _xml_root(body)
+    if root is None:
+        return []
+    entries: list[tuple[str, datetime | None]] = []
+    items = ("url", "sitemap") if kind != "feed" else ("item", "entry")
+    for item in root.iter():
+        if _local(item.tag) not in items:
+            continue
+        url, dates = None, {}
+        for child in item:
+            name = _local(child.tag).lower()
+            if kind != "feed" and name == "loc" and child.text and child.text.strip():
+                url = child.text.strip()
+            elif kind == "feed" and name == "link" and url is None:
+                href = child.get("href") or (child.text or "")
+                if href.strip() and child.get("rel", "alternate") == "alternate":
+                    url = urljoin(base_url, href.strip())
+            elif name in _DATE_TAGS and name not in dates:
+                dates[name] = parse_date(child.text)
+        if url:
+            when = next((dates[t] for t in _DATE_TAGS if dates.get(t) is not None), None)
+            entries.append((url, when))
+    return entries

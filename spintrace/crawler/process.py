@@ -66,8 +66,12 @@ class CrawlReport:
     new: int = 0
     unchanged: int = 0
     replayed: int = 0
+    not_modified: int = 0
+    """Known pages re-fetched conditionally that answered 304 (their capture is current)."""
     skipped: int = 0
     skip_reasons: list[str] = field(default_factory=list)
+    failed_urls: dict[str, str] = field(default_factory=dict)
+    """Start URLs that could not be fetched, with why (list mode: which given URLs failed)."""
     finish_reason: str = ""
     resumed: bool = False
     seconds: float = 0.0
@@ -209,6 +213,7 @@ def _report(crawler: Crawler, urls: list[str], resumed: bool, seconds: float) ->
         new=int(stats.get("spintrace/captures_new", 0)),
         unchanged=int(stats.get("spintrace/captures_unchanged", 0)),
         replayed=int(stats.get("spintrace/captures_replayed", 0)),
+        not_modified=int(stats.get("spintrace/not_modified", 0)),
         finish_reason=str(stats.get("finish_reason", "")),
         resumed=resumed,
         seconds=seconds,
@@ -216,6 +221,7 @@ def _report(crawler: Crawler, urls: list[str], resumed: bool, seconds: float) ->
     if isinstance(spider, SiteSpider):
         report.skipped = spider.skips
         report.skip_reasons = list(spider.skip_reasons)
+        report.failed_urls = dict(spider.start_failures)
         if report.pages == 0 and spider.start_failures and len(spider.start_failures) == len(urls):
             url, reason = next(iter(spider.start_failures.items()))
             raise CrawlError(f"could not fetch {url}: {reason}", url=url)

@@ -25,6 +25,9 @@ DB_URL_SETTING = "SPINTRACE_DB_URL"
 RESUME_SINCE_SETTING = "SPINTRACE_RESUME_SINCE"
 # --depth 0: fetch the start pages and follow nothing (Scrapy's DEPTH_LIMIT=0 means unlimited).
 START_PAGES_ONLY_SETTING = "SPINTRACE_START_PAGES_ONLY"
+# URL -> request headers (If-None-Match, If-Modified-Since) for the start URLs of a crawl that
+# re-fetches known pages conditionally (watch rounds); a 304 answer is counted, not stored.
+CONDITIONAL_SETTING = "SPINTRACE_CONDITIONAL"
 PAGE_META = "spintrace_page"
 DEFAULT_CONTACT = "https://github.com/spintrace/spintrace"
 

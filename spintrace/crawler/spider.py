@@ -31,7 +31,7 @@ from spintrace.crawler.discovery import (
     sniff,
 )
 from spintrace.crawler.items import FetchedFavicon, FetchedPage
-from spintrace.crawler.settings import PAGE_META, START_PAGES_ONLY_SETTING
+from spintrace.crawler.settings import CONDITIONAL_SETTING, PAGE_META, START_PAGES_ONLY_SETTING
 from spintrace.db.models import utcnow
 from spintrace.records import Role
 
@@ -114,6 +114,7 @@ class SiteSpider(Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         roots: set[str] = set()
+        known = self._validators
         for url in self.urls:
             parts = urlsplit(url)
             root = f"{parts.scheme}://{parts.netloc}"
@@ -127,7 +128,13 @@ class SiteSpider(Spider):
                     meta={"root": root},
                     dont_filter=True,
                 )
-            yield self._page(url, **{START_META: url})
+            validators = known.get(url)
+            if validators:
+                # A known page re-fetched: "304 Not Modified" is an answer, not an error.
+                request = self._page(url, **{START_META: url, "handle_httpstatus_list": [304]})
+                yield request.replace(headers=validators)
+            else:
+                yield self._page(url, **{START_META: url})
 
     # --- callbacks -----------------------------------------------------------------------------
 
@@ -146,7 +153,16 @@ class SiteSpider(Spider):
             if self.in_scope(url):
                 yield self._discovery(url)
 
+    @property
+    def _validators(self) -> dict[str, dict[str, str]]:
+        value = self.crawler.settings.getdict(CONDITIONAL_SETTING) if self.settings else {}
+        return {str(url): dict(headers) for url, headers in value.items()}
+
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
+        if response.status == 304:  # a conditional re-fetch: the stored capture is current
+            if self.crawler.stats is not None:
+                self.crawler.stats.inc_value("spintrace/not_modified")
+            return
         content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
         body = response.body
         if body[:2] == b"\x1f\x8b" and not response.meta.get(PAGE_META):

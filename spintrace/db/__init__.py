@@ -25,7 +25,7 @@ from spintrace.db.models import (
     SiteIndicator,
     SubstitutionSite,
 )
-from spintrace.db.watch import Seller, WatchResource
+from spintrace.db.watch import Seller, StoredWatchList, WatchResource
 
 __all__ = [
     "Alert",
@@ -43,6 +43,7 @@ __all__ = [
     "Signature",
     "Site",
     "SiteIndicator",
+    "StoredWatchList",
     "SubstitutionSite",
     "WatchResource",
     "current_revision",

@@ -12,13 +12,14 @@ names: who an ad system's seller account belongs to.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from spintrace.db.models import Base, utcnow
 
-__all__ = ["Seller", "WatchResource"]
+__all__ = ["Seller", "StoredWatchList", "WatchResource"]
 
 
 class WatchResource(Base):
@@ -62,3 +63,16 @@ class Seller(Base):
     is_confidential: Mapped[bool] = mapped_column(default=False)
     source: Mapped[str] = mapped_column(Text, doc="the sellers.json file or URL it came from")
     loaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoredWatchList(Base):
+    """A watch list synced into the database (``spintrace watch FILE --queue``): workers on
+    any machine read it to run its rounds as jobs."""
+
+    __tablename__ = "watch_lists"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(
+        JSON, doc="the checked watch list (spintrace.watch.store) and its crawl settings"
+    )
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

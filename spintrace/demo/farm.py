@@ -38,7 +38,42 @@ from spintrace.demo.content import (
 )
 from spintrace.demo.loopback import Reply
 
-__all__ = ["FARMS", "UNDATED", "Farm", "farm_site"]
+__all__ = [
+    "EXCHANGE",
+    "EXCHANGE_SELLERS",
+    "FARMS",
+    "SELLERS",
+    "SMALL_NETWORK",
+    "UNDATED",
+    "Farm",
+    "ads_txt",
+    "farm_site",
+]
+
+# The demo's ad systems: a big exchange every farm sells through (one account, listed DIRECT,
+# as a reseller network's clients list it on thousands of unrelated sites; its sellers.json
+# says it is an INTERMEDIARY: weak evidence), a reseller line, and a small network whose one
+# PUBLISHER account is shared by the buzz farms (strong evidence of one payee, though each has
+# its own AdSense ID). ``SELLERS`` and ``EXCHANGE_SELLERS`` are their sellers.json files.
+BIG_EXCHANGE = "bigexchange.example, 12345, DIRECT"
+EXCHANGE = "bigexchange.example"
+EXCHANGE_SELLERS = {
+    "version": "1.0",
+    "sellers": [
+        {"seller_id": "12345", "name": "Acme Reseller Network", "domain": "acme-ads.example",
+         "seller_type": "INTERMEDIARY"},
+    ],
+}  # fmt: skip
+SMALL_NETWORK = "smallads.example"
+SELLERS = {
+    "version": "1.0",
+    "contact_email": "adops@smallads.example",
+    "sellers": [
+        {"seller_id": "buzz-77", "name": "Buzz Media Ltd", "domain": "buzzmedia.example",
+         "seller_type": "PUBLISHER"},
+        {"seller_id": "resell-9", "name": "Resold Inventory Co", "seller_type": "INTERMEDIARY"},
+    ],
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -375,6 +410,21 @@ def _add_discovery_files(site: DemoSite, farm: Farm, articles: list[tuple[str, s
     site.routes["/robots.txt"] = Reply(robots.encode(), headers=TEXT)
 
 
+def ads_txt(farm: Farm) -> str:
+    """The farm's ``/ads.txt``: its AdSense account, the big exchange, and (buzz farms) the
+    small network's shared publisher account."""
+    lines = [
+        "# ads.txt",
+        f"google.com, {farm.adsense.removeprefix('ca-')}, DIRECT, f08c47fec0942fa0",
+        BIG_EXCHANGE,
+        f"{SMALL_NETWORK}, resell-9, RESELLER",
+    ]
+    if farm.operator == "buzz network":
+        lines.append(f"{SMALL_NETWORK}, buzz-77, DIRECT")
+    lines.append("contact=ads@" + farm.name.lower() + ".example")
+    return "\n".join(lines) + "\n"
+
+
 def farm_site(host: str, pages: list[dict[str, Any]]) -> DemoSite:
     """A content farm serving ``pages`` (demo/data records of one host) and its filler pages."""
     farm = FARMS[host]
@@ -384,4 +434,5 @@ def farm_site(host: str, pages: list[dict[str, Any]]) -> DemoSite:
     articles = _add_articles(site, layout, pages)
     _add_link_targets(site, layout, articles)
     _add_discovery_files(site, farm, articles)
+    site.routes["/ads.txt"] = Reply(ads_txt(farm).encode(), headers=TEXT)
     return site

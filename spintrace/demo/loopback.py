@@ -8,6 +8,7 @@ sitemaps, an RSS feed, category pages with pagination, and articles only some of
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import Counter
@@ -39,7 +40,10 @@ class LoopbackServer:
     """Serves ``routes`` (path with query -> reply) on ``host`` (loopback), on a free port.
 
     ``fallback`` answers paths missing from ``routes`` (``None`` -> 404). ``hits`` counts
-    requests per path. Use as a context manager; ``url`` is the base URL without a slash.
+    requests per path, ``full`` the answers with a body (not 304). A 200 answer carries an
+    ``ETag`` (a hash of its body) unless it has one, and a request whose ``If-None-Match``
+    names it gets ``304 Not Modified``, as a real server's would. While ``down`` is true every
+    request gets ``503``. Use as a context manager; ``url`` is the base URL without a slash.
     """
 
     def __init__(
@@ -51,6 +55,8 @@ class LoopbackServer:
         self.routes: dict[str, Reply] = dict(routes or {})
         self.fallback = fallback
         self.hits: Counter[str] = Counter()
+        self.full: Counter[str] = Counter()
+        self.down = False
         self.user_agents: set[str] = set()
         self._lock = threading.Lock()
         server = self
@@ -67,15 +73,27 @@ class LoopbackServer:
                     reply = server.fallback(self.path)
                 if reply is None:
                     reply = Reply(b"<html><body>not found</body></html>", status=404)
+                if server.down:
+                    reply = Reply(b"down for maintenance", status=503)
                 if reply.delay:
                     time.sleep(reply.delay)
+                headers = list(reply.headers)
+                if reply.status == 200 and not any(n.lower() == "etag" for n, _ in headers):
+                    headers.append(("ETag", f'"{hashlib.sha1(reply.body).hexdigest()[:16]}"'))
+                etag = next((v for n, v in headers if n.lower() == "etag"), None)
+                body, status = reply.body, reply.status
+                if status == 200 and etag and self.headers.get("If-None-Match") == etag:
+                    body, status = b"", 304
+                elif body:
+                    with server._lock:
+                        server.full[self.path] += 1
                 try:
-                    self.send_response(reply.status)
-                    for name, value in reply.headers:
+                    self.send_response(status)
+                    for name, value in headers:
                         self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(reply.body)
+                    self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

@@ -35,11 +35,13 @@ from spintrace.db.engine import open_engine
 from spintrace.db.migrate import upgrade
 from spintrace.db.models import Site, SiteIndicator
 from spintrace.demo.sites import DemoServers, DemoSite, build_sites, crawl_settings
+from spintrace.demo.watching import money_trail, watch_round
 from spintrace.errors import SpintraceError
 from spintrace.linking.match import MatchReport, match_pages
 from spintrace.linking.substitutions import LearnedPair, iter_learned
 from spintrace.records import INDICATOR_KINDS, Role
 from spintrace.reports.export import export_table, iter_rows
+from spintrace.watch import RoundReport
 
 __all__ = ["CrawlRun", "DemoError", "DemoResult", "run_demo"]
 
@@ -80,6 +82,8 @@ class DemoResult:
     false_links: int = 0
     substitutions: list[LearnedPair] = field(default_factory=list)
     tracking: dict[str, list[str]] = field(default_factory=dict)
+    watch: RoundReport | None = None
+    money: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -160,9 +164,10 @@ def _migrate(url: str) -> None:
         engine.dispose()
 
 
-def _serve_and_crawl(result: DemoResult) -> None:
-    """Serves the demo sites, writes the crawl settings that reach them, and crawls the
-    publishers (``--as source``) then the farms (``--as page``) into the demo database."""
+def _serve_crawl_match_watch(result: DemoResult, settings: Settings | None) -> None:
+    """Serves the demo sites, writes the crawl settings that reach them, crawls the
+    publishers (``--as source``) then the farms (``--as page``) into the demo database,
+    matches, and runs one watch round over the same sites (:mod:`spintrace.demo.watching`)."""
     settings_file = result.folder / "crawl-settings.json"
     with DemoServers(result.sites) as servers:
         settings_file.write_text(
@@ -171,6 +176,10 @@ def _serve_and_crawl(result: DemoResult) -> None:
         for role in ("source", "page"):
             urls = [site.start_url for site in result.sites if site.role == role]
             result.crawls.append(_crawl(result.database_url, role, urls, settings_file))
+        _match_and_export(result, settings)
+        result.watch = watch_round(result.folder, result.database_url, result.sites, servers.hosts)
+        farms = [site.host for site in result.sites if site.role == "page"]
+        result.money = money_trail(result.database_url, farms)
         result.requests = servers.requests
 
 
@@ -220,8 +229,7 @@ def run_demo(folder: Path, settings: Settings | None = None) -> DemoResult:
     url = _replace_database(folder)
     result = DemoResult(folder=folder, database_url=url, sites=build_sites())
     _migrate(url)
-    _serve_and_crawl(result)
-    _match_and_export(result, settings)
+    _serve_crawl_match_watch(result, settings)
     _compare_with_truth(result, _truth())
     result.seconds = time.monotonic() - started
     return result

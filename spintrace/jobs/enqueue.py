@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.types import JSONDict, JSONValue
 from sqlalchemy import Engine
 
@@ -16,8 +18,17 @@ from spintrace.errors import ConfigError
 from spintrace.jobs.batches import chunks, pending_jobs, unprocessed_captures, waiting_crawl
 from spintrace.jobs.queue import open_app, require_postgresql
 from spintrace.jobs.tasks import CAPTURE_BATCH, crawl_site, match_run, process_batch
+from spintrace.jobs.watching import due_sites, watch_sellers, watch_site
+from spintrace.watch import WatchList
+from spintrace.watch.store import save_watch_list
 
-__all__ = ["QueuedCrawl", "enqueue_crawl", "enqueue_match", "enqueue_processing"]
+__all__ = [
+    "QueuedCrawl",
+    "enqueue_crawl",
+    "enqueue_match",
+    "enqueue_processing",
+    "enqueue_watch",
+]
 
 
 @dataclass(frozen=True)
@@ -82,3 +93,27 @@ def enqueue_match(engine: Engine) -> str:
         run = uuid.uuid4().hex
         match_run.defer(run=run, stage="start", since=utcnow().isoformat())
     return run
+
+
+def enqueue_watch(
+    engine: Engine, name: str, watch: WatchList, crawl_settings: dict[str, Any]
+) -> list[str]:
+    """Store the watch list ``name`` and queue its due sites now; returns the sites queued
+    (a site already waiting is not queued twice)."""
+    require_postgresql(engine, "spintrace watch --queue")
+    save_watch_list(engine, name, watch, crawl_settings)
+    queued = []
+    with open_app(engine):
+        for list_name, site, has_sellers in due_sites(engine):
+            if list_name != name:
+                continue
+            lock = f"watch:{name}:{site}"
+            try:
+                watch_site.configure(queueing_lock=lock, lock=lock).defer(name=name, site=site)
+                queued.append(site)
+            except AlreadyEnqueued:
+                pass
+            if has_sellers:
+                with contextlib.suppress(AlreadyEnqueued):
+                    watch_sellers.configure(queueing_lock=f"sellers:{name}").defer(name=name)
+    return queued

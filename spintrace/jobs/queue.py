@@ -20,6 +20,7 @@ from sqlalchemy import text as sql_text
 from spintrace.errors import ConfigError
 from spintrace.jobs.batches import TASK_PREFIX
 from spintrace.jobs.tasks import blueprint
+from spintrace.jobs.watching import watch_blueprint
 
 __all__ = [
     "QUEUES",
@@ -33,7 +34,7 @@ __all__ = [
     "require_postgresql",
 ]
 
-QUEUES = ("crawl", "process", "index", "match")
+QUEUES = ("crawl", "process", "index", "match", "watch")
 """The queues, by kind of work: a worker may take only some (``spintrace worker --queue``)."""
 
 _SCHEMA_LOCK = 0x5350494E54524143  # "SPINTRAC": one process creates the queue's tables
@@ -75,6 +76,7 @@ def make_app(engine: Engine) -> App:
     connector = PsycopgConnector(conninfo=conninfo(engine), min_size=1, max_size=3)
     app = App(connector=connector)
     app.add_tasks_from(blueprint, namespace=TASK_PREFIX.rstrip(":"))
+    app.add_tasks_from(watch_blueprint, namespace=TASK_PREFIX.rstrip(":"))
     return app
 
 
