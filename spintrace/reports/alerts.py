@@ -166,7 +166,9 @@ def _deliver(
                 delivery = delivery or _new_delivery(session, sink_id, alert.id)
                 delivery.attempts += 1
                 delivery.last_error = error[:500]
-                backoff = timedelta(seconds=retry_seconds * 2 ** (delivery.attempts - 1))
+                # Capped before it is a timedelta: 2**41 minutes overflows (a long outage).
+                doubled = retry_seconds * 2 ** min(delivery.attempts - 1, 30)
+                backoff = timedelta(seconds=min(doubled, MAX_BACKOFF.total_seconds()))
                 delivery.next_attempt_at = clock + min(backoff, MAX_BACKOFF)
                 report.error, report.retry_at = error, delivery.next_attempt_at
                 retry = delivery.next_attempt_at.isoformat(timespec="seconds")
