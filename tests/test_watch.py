@@ -167,17 +167,17 @@ def test_a_round_that_died_after_listing_fetches_the_entries_next_time(
         publisher.routes["/feed.xml"] = _rss(p, ["/news/a0"])
         (tmp_path / "w.toml").write_text(f'[[publisher]]\nfeeds = ["{p}/feed.xml"]\n', "utf-8")
         watch = load(tmp_path / "w.toml")
-        original = rounds._fetch_pages
+        original = rounds.fetch_pages
 
         def killed(*args: object, **kwargs: object) -> None:
             raise KeyboardInterrupt
 
-        rounds._fetch_pages = killed  # type: ignore[assignment]
+        rounds.fetch_pages = killed  # type: ignore[assignment]
         try:
             with pytest.raises(KeyboardInterrupt):
                 run_round(migrated, watch, crawl_settings=FAST, force=True)
         finally:
-            rounds._fetch_pages = original
+            rounds.fetch_pages = original
         report = run_round(migrated, watch, crawl_settings=FAST, force=True)
         assert report.lists_not_modified == 1 and report.entries_due == 1
         assert report.pages_new == 1 and publisher.full["/news/a0"] == 1

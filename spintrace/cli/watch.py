@@ -77,7 +77,8 @@ def watch(
             report = run_round(
                 engine, watch_list, settings=settings, crawl_settings=scrapy, force=force
             )
-            _echo(report)
+            # Alerts printed on stdout ("-") keep it to themselves: the summary goes to stderr.
+            _echo(report, err="-" in watch_list.alerts.to)
             if once:
                 if report.failed or report.delivery_errors:
                     raise SystemExit(1)
@@ -92,25 +93,28 @@ def watch(
                 return
 
 
-def _echo(report: object) -> None:
+def _echo(report: object, err: bool = False) -> None:
     from spintrace.watch import RoundReport
 
     assert isinstance(report, RoundReport)
-    if not report.checked and not report.failed:
-        click.echo("watch: nothing due")
+    if not report.checked and not report.failed and not report.entries_due:
+        click.echo("watch: nothing due", err=err)
         return
+    postponed = f", {report.pages_postponed} postponed" if report.pages_postponed else ""
     click.echo(
         f"watch: checked {plural(len(report.checked), 'site')}; lists: "
         f"{report.lists_fetched} changed, {report.lists_not_modified} unchanged (304); "
-        f"pages: {report.entries_due} due, {report.pages_new} new captures, "
-        f"{report.pages_not_modified} unchanged (304), {report.pages_failed} failed; "
+        f"pages: {report.entries_due} due, {plural(report.pages_new, 'new capture')}, "
+        f"{report.pages_not_modified} unchanged (304), {report.pages_failed} failed{postponed}; "
         f"{plural(report.documents, 'new document')}; "
-        f"{plural(report.alerts, 'new copy', 'new copies')} (alerts), {report.delivered} delivered"
+        f"{plural(report.alerts, 'new copy', 'new copies')} (alerts), {report.delivered} delivered",
+        err=err,
     )
     if report.ads_txt_records or report.sellers:
         click.echo(
             f"money trail: {plural(report.ads_txt_records, 'ads.txt record')}, "
-            f"{plural(report.sellers, 'seller')} loaded"
+            f"{plural(report.sellers, 'seller')} loaded",
+            err=err,
         )
     for site, reason in report.failed.items():
         click.echo(f"skipped {site}: {reason}", err=True)

@@ -5,6 +5,7 @@ Pure functions over bytes (no Scrapy objects), so they are tested without a craw
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -112,7 +113,8 @@ def feed_links(body: bytes, base_url: str) -> list[str]:
             href = child.get("href") or (child.text or "")
             rel = child.get("rel", "alternate")
             if href.strip() and rel == "alternate":
-                links.append(urljoin(base_url, href.strip()))
+                with contextlib.suppress(ValueError):  # a hostile link: "http://[::1"
+                    links.append(urljoin(base_url, href.strip()))
                 break
     return links
 
@@ -146,9 +148,12 @@ def parse_date(text: str | None) -> datetime | None:
     except ValueError:
         try:
             parsed = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # year 9999 with a negative offset: past datetime's range
+        return None
 
 
 def dated_entries(body: bytes, base_url: str) -> list[tuple[str, datetime | None]]:
@@ -174,7 +179,10 @@ def dated_entries(body: bytes, base_url: str) -> list[tuple[str, datetime | None
             elif kind == "feed" and name == "link" and url is None:
                 href = child.get("href") or (child.text or "")
                 if href.strip() and child.get("rel", "alternate") == "alternate":
-                    url = urljoin(base_url, href.strip())
+                    try:
+                        url = urljoin(base_url, href.strip())
+                    except ValueError:  # a hostile link: "http://[::1"
+                        continue
             elif name in _DATE_TAGS and name not in dates:
                 dates[name] = parse_date(child.text)
         if url:

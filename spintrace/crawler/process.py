@@ -72,6 +72,8 @@ class CrawlReport:
     skip_reasons: list[str] = field(default_factory=list)
     failed_urls: dict[str, str] = field(default_factory=dict)
     """Start URLs that could not be fetched, with why (list mode: which given URLs failed)."""
+    answered_urls: list[str] = field(default_factory=list)
+    """Start URLs the sites answered (a page, a skip or a 304), as given."""
     finish_reason: str = ""
     resumed: bool = False
     seconds: float = 0.0
@@ -222,6 +224,7 @@ def _report(crawler: Crawler, urls: list[str], resumed: bool, seconds: float) ->
         report.skipped = spider.skips
         report.skip_reasons = list(spider.skip_reasons)
         report.failed_urls = dict(spider.start_failures)
+        report.answered_urls = sorted(spider.start_answered)
         if report.pages == 0 and spider.start_failures and len(spider.start_failures) == len(urls):
             url, reason = next(iter(spider.start_failures.items()))
             raise CrawlError(f"could not fetch {url}: {reason}", url=url)

@@ -88,6 +88,7 @@ class SiteSpider(Spider):
         self.skips = 0
         self.skip_reasons: list[str] = []
         self.start_failures: dict[str, str] = {}
+        self.start_answered: set[str] = set()
         self.favicon_hosts: set[str] = set()
         # Scope is checked by in_scope(): LinkExtractor's allow_domains ignores hosts with ports.
         self.links = LinkExtractor(unique=True)
@@ -159,6 +160,8 @@ class SiteSpider(Spider):
         return {str(url): dict(headers) for url, headers in value.items()}
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
+        if START_META in response.meta:
+            self.start_answered.add(response.meta[START_META])
         if response.status == 304:  # a conditional re-fetch: the stored capture is current
             if self.crawler.stats is not None:
                 self.crawler.stats.inc_value("spintrace/not_modified")

@@ -141,7 +141,9 @@ def record_alerts(
                 "created_at": now,
             }
         )
-    unique = {row["key"]: row for row in reversed(rows)}  # the first of a key wins
+    unique: dict[str, dict[str, Any]] = {}
+    for row in rows:  # the first of a key wins; the batch's order is the alerts' order
+        unique.setdefault(row["key"], row)
     known = set(session.scalars(select(Alert.key).where(Alert.key.in_(unique))))
     new = [row for key, row in unique.items() if key not in known]
     if new:

@@ -18,7 +18,10 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 from sqlalchemy import text as sql_text
 
-__all__ = ["HostBusy", "host_lock", "lock_key"]
+__all__ = ["EX_HOST_BUSY", "HostBusy", "host_lock", "lock_key"]
+
+# The exit status of a crawl child that found its site locked (EX_TEMPFAIL: try again later).
+EX_HOST_BUSY = 75
 
 NAMESPACE = "spintrace-crawl-host:"
 

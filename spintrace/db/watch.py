@@ -45,6 +45,9 @@ class WatchResource(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0, doc="failed checks in a row")
     checked_at: Mapped[datetime | None]
     changed_at: Mapped[datetime | None] = mapped_column(doc="when an answer last had new content")
+    retry_at: Mapped[datetime | None] = mapped_column(
+        doc="after a failed check: not before then (a back-off doubling with each failure)"
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -31,11 +31,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from spintrace.db.locks import HostBusy, host_lock
+from spintrace.db.locks import EX_HOST_BUSY, HostBusy, host_lock
 
 __all__ = ["EX_HOST_BUSY", "CrawlJobError", "crawl_in_subprocess", "main"]
 
-EX_HOST_BUSY = 75  # EX_TEMPFAIL: try again later
 PR_SET_PDEATHSIG = 1
 
 

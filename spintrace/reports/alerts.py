@@ -237,6 +237,17 @@ def _send(session: Session, target: str, alerts: list[Alert]) -> tuple[int, str 
     return len(lines), None
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook that answers 3xx has not received the alert: urllib would repeat the POST as
+    a GET to the new place and call that delivered."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect())
+
+
 def _post(url: str, key: str, body: bytes) -> str | None:
     """POST one alert; ``None`` when the receiver answered 2xx, else why not."""
     request = urllib.request.Request(
@@ -250,10 +261,13 @@ def _post(url: str, key: str, body: bytes) -> str | None:
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as answer:
             answer.read(65536)
             return None
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            where = exc.headers.get("Location", "?") if exc.headers else "?"
+            return f"HTTP {exc.code} to {where[:200]}: redirects are not followed, give that URL"
         return f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc

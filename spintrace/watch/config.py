@@ -44,6 +44,7 @@ __all__ = ["AlertSettings", "SellersFile", "Target", "WatchList", "WatchListErro
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DEFAULT_EVERY = 3600.0
+MAX_EVERY = 366 * 86400.0
 MAX_FILE_BYTES = 1_000_000
 
 
@@ -100,12 +101,16 @@ class WatchList:
 def _every(value: object, where: str) -> float:
     if isinstance(value, bool):
         raise WatchListError(f"{where}: every must be a duration like 30m or 2h")
-    if isinstance(value, int | float) and value > 0:
-        return float(value)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", str(value))
-    if not match or float(match.group(1)) <= 0:
-        raise WatchListError(f"{where}: every must be a duration like 30m or 2h, not {value!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", str(value))
+        if not match:
+            raise WatchListError(f"{where}: every must be a duration like 30m or 2h, not {value!r}")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not 0 < seconds <= MAX_EVERY:  # NaN fails too
+        raise WatchListError(f"{where}: every must be more than 0s and at most 366d")
+    return seconds
 
 
 def _url(value: object, where: str) -> str:
@@ -155,11 +160,28 @@ def _alerts(section: object, folder: Path) -> AlertSettings:
         to = [to]
     if not isinstance(to, list) or not all(isinstance(t, str) for t in to):
         raise WatchListError("alerts: to must be a list of files, '-' or webhook URLs")
-    to = [t if t == "-" or "://" in t else str((folder / t).expanduser()) for t in to]
+    return AlertSettings(tuple(_place(t, folder) for t in to), _retry(section))
+
+
+def _place(where: str, folder: Path) -> str:
+    """An alert place as given: ``-``, an http(s) URL, or a file (made absolute)."""
+    if where == "-":
+        return where
+    if "://" in where:
+        return _url(where, "alerts, to")
+    path = folder / Path(where).expanduser()
+    if path.is_dir():
+        raise WatchListError(f"alerts, to: {where!r} is a folder; give a file such as alerts.jsonl")
+    if not path.parent.is_dir():
+        raise WatchListError(f"alerts, to: the folder of {where!r} does not exist")
+    return str(path)
+
+
+def _retry(section: dict[str, Any]) -> float:
     retry = section.get("retry_seconds", 60)
-    if isinstance(retry, bool) or not isinstance(retry, int | float) or retry < 0:
-        raise WatchListError("alerts: retry_seconds must be a number of seconds")
-    return AlertSettings(tuple(to), float(retry))
+    if isinstance(retry, bool) or not isinstance(retry, int | float) or not 0 <= retry <= 86400:
+        raise WatchListError("alerts: retry_seconds must be a number of seconds (at most 86400)")
+    return float(retry)
 
 
 def _sellers(section: object, folder: Path) -> tuple[SellersFile, ...]:
@@ -177,7 +199,7 @@ def _sellers(section: object, folder: Path) -> tuple[SellersFile, ...]:
             system = item.get("system") or (urlsplit(url).hostname or "").removeprefix("www.")
             files.append(SellersFile(str(system).lower(), url, True))
         elif "file" in item and "system" in item:
-            path = (folder / str(item["file"])).expanduser()
+            path = folder / Path(str(item["file"])).expanduser()
             files.append(SellersFile(str(item["system"]).lower(), str(path), False))
         else:
             raise WatchListError(f"{where}: a file needs the ad system it belongs to (system)")
@@ -185,8 +207,9 @@ def _sellers(section: object, folder: Path) -> tuple[SellersFile, ...]:
 
 
 def load(path: str | Path) -> WatchList:
-    """Read and check the watch list at ``path``."""
-    path = Path(path)
+    """Read and check the watch list at ``path``; relative paths in it are made absolute
+    against its folder (a list queued for workers must not depend on a working directory)."""
+    path = Path(path).expanduser().resolve()
     try:
         data = path.read_bytes()[: MAX_FILE_BYTES + 1]
     except OSError as exc:

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 from protego import Protego
 
 from spintrace._version import __version__
 
-__all__ = ["Answer", "FetchFailed", "Robots", "fetch"]
+__all__ = ["Answer", "FetchFailed", "Robots", "backoff", "fetch", "gunzipped"]
 
-MAX_BYTES = 20_000_000
+# The sitemaps protocol's own limit (50 MiB uncompressed) bounds every file a round reads.
+MAX_BYTES = 50 * 1024 * 1024
+RETRY_BASE_SECONDS = 60.0
 TIMEOUT_SECONDS = 20.0
 USER_AGENT = f"spintrace/{__version__} (+https://github.com/spintrace/spintrace; watch)"
 
@@ -89,6 +93,28 @@ def fetch(
         raise FetchFailed(f"{type(exc).__name__}: {reason}") from None
     except Exception as exc:  # http.client oddities: a dropped connection, a bad status line
         raise FetchFailed(f"{type(exc).__name__}: {exc}") from None
+
+
+def gunzipped(body: bytes, max_bytes: int = MAX_BYTES) -> bytes:
+    """``body`` itself, or its content when it is gzip data (a ``sitemap.xml.gz``), bounded:
+    :class:`FetchFailed` when it is corrupt or larger than ``max_bytes`` once unpacked."""
+    if body[:2] != b"\x1f\x8b":
+        return body
+    unpacker = zlib.decompressobj(wbits=31)
+    try:
+        data = unpacker.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise FetchFailed(f"corrupt gzip data: {exc}") from None
+    if len(data) > max_bytes or unpacker.unconsumed_tail:
+        raise FetchFailed(f"larger than {max_bytes} bytes once unpacked")
+    return data
+
+
+def backoff(failures: int, cap_seconds: float) -> timedelta:
+    """How long to wait after ``failures`` failed checks in a row: a minute, doubling with each
+    failure, at most ``cap_seconds`` (a watched list's own interval)."""
+    exponent = min(max(failures, 1) - 1, 30)
+    return timedelta(seconds=min(RETRY_BASE_SECONDS * 2**exponent, cap_seconds))
 
 
 class Robots:
