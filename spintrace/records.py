@@ -21,6 +21,7 @@ __all__ = [
     "Passage",
     "Role",
     "Substitution",
+    "plural",
 ]
 
 Role = Literal["source", "page"]
@@ -230,3 +231,9 @@ class AdsAccount:
         if len(parts) != 3 or not all(parts) or parts[2] not in ("DIRECT", "RESELLER"):
             return None
         return cls(parts[0], parts[1], parts[2])
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``count`` and ``word``, in the plural unless it is 1: "1 site", "3 sites", "2 copies"
+    (``many`` for an irregular plural). Every summary a person reads counts this way."""
+    return f"{count} {word}" if count == 1 else f"{count} {many or word + 's'}"

@@ -133,7 +133,8 @@ def test_max_pages_holds_across_an_interruption(tmp_path: Path, how: str) -> Non
         second = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stderr
         assert "resumed job" in second.stdout and "(max_pages)" in second.stdout
-        assert f" {limit - stored} new captures" in second.stdout, (stored, second.stdout)
+        new = limit - stored
+        assert f" {new} new capture{'' if new == 1 else 's'}," in second.stdout, second.stdout
     assert _captures(engine) == limit
     engine.dispose()
 
@@ -143,7 +144,7 @@ def test_a_killed_crawls_request_queue_is_not_read_back(tmp_path: Path) -> None:
     queuelib then read the dead run's requests in place of the resumed run's own, and the
     resumed crawl lost the pages those stood for (283 of 1,000 in the test above, now and
     then). A killed job's queue is discarded; a queue saved by a clean stop is kept."""
-    from spintrace.crawler.process import _job_start
+    from spintrace.crawler.process import _close_job, _job_start
 
     killed = tmp_path / "killed"
     chunk = killed / "requests.queue" / "127.0.0.1-0f" / "1" / "q00000"
@@ -161,5 +162,12 @@ def test_a_killed_crawls_request_queue_is_not_read_back(tmp_path: Path) -> None:
     saved.parent.mkdir(parents=True)
     saved.write_bytes(b"queued requests")
     (stopped / "requests.queue" / "active.json").write_text("[]")
+    _close_job(stopped, finished=False)  # Ctrl-C: Scrapy saved the queue and closed
     assert _job_start(stopped) is not None
     assert saved.read_bytes() == b"queued requests"
+
+    # Regression: paused cleanly, resumed, then killed: the pause's active.json is stale
+    # (the resumed run appended to the queue and died before saving its state).
+    saved.write_bytes(b"queued requests, then more from the killed run")
+    assert _job_start(stopped) is not None
+    assert not (stopped / "requests.queue").exists()

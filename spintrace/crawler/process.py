@@ -20,6 +20,7 @@ from spintrace.crawler.settings import (
     CONTACT_SETTING,
     DB_URL_SETTING,
     DEFAULTS,
+    PROGRESS_SETTING,
     RESUME_SINCE_SETTING,
     START_PAGES_ONLY_SETTING,
     user_agent,
@@ -54,6 +55,8 @@ class CrawlOptions:
     follow: bool = False
     jobdir: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    progress: bool = False
+    """Show progress on standard error while crawling (:mod:`spintrace.crawler.progress`)."""
     resume_since: datetime | None = None
     """Without ``jobdir``: resume the job that started then (a queued crawl job passes the
     time it was queued, so a retry on any machine replays what an earlier attempt stored)."""
@@ -99,43 +102,52 @@ def check_start_url(url: str) -> str:
 def _job_start(jobdir: Path) -> datetime | None:
     """The start of the unfinished job in ``jobdir`` (to resume), or ``None`` for a new job.
 
-    Written before the crawl starts, so even a killed crawl leaves it behind.
+    Written before the crawl starts, so even a killed crawl leaves it behind; it also says
+    that a run is under way (``running``) until the crawl closes, so the next run knows when
+    the last one was killed.
     """
     jobdir.mkdir(parents=True, exist_ok=True)
-    _drop_stale_queue(jobdir)
     file = jobdir / JOB_FILE
+    state: dict[str, Any] = {}
     if file.is_file():
         try:
-            state = json.loads(file.read_text(encoding="utf-8"))
-            if not state.get("finished"):
-                return datetime.fromisoformat(state["started_at"])
+            state = dict(json.loads(file.read_text(encoding="utf-8")))
+            datetime.fromisoformat(state["started_at"])
         except (ValueError, KeyError, TypeError):
             logger.warning("ignoring unreadable %s", file)
-    file.write_text(json.dumps({"started_at": utcnow().isoformat(), "finished": False}))
-    return None
+            state = {}
+    _drop_stale_queue(jobdir, killed=bool(state.get("running")))
+    resume = bool(state) and not state.get("finished")
+    if not resume:
+        state = {"started_at": utcnow().isoformat(), "finished": False}
+    file.write_text(json.dumps({**state, "running": True}))
+    return datetime.fromisoformat(state["started_at"]) if resume else None
 
 
-def _drop_stale_queue(jobdir: Path) -> None:
+def _drop_stale_queue(jobdir: Path, killed: bool) -> None:
     """Delete the request queue a killed crawl left in ``jobdir``.
 
     Scrapy saves its queue's state (``active.json``, queuelib's ``info.json``) only when the
     crawl closes. After a SIGKILL the queue files stay without it, and queuelib then opens
     them as an empty queue that appends to the old file but reads from its start: the resumed
     crawl popped the dead run's requests in place of its own and lost the pages those stood
-    for (283 of 1,000 in tests/test_crawler_resume.py). The resumed walk starts again from
-    the start URLs and replays stored pages (spintrace.crawler.resume), so nothing is lost
-    with the queue.
+    for (283 of 1,000 in tests/test_crawler_resume.py). The same holds with an ``active.json``
+    when it is a pause's, older than the killed run (``killed``: the job file says a run was
+    under way). The resumed walk starts again from the start URLs and replays stored pages
+    (spintrace.crawler.resume), so nothing is lost with the queue.
     """
     queue = jobdir / "requests.queue"
-    if queue.is_dir() and not (queue / "active.json").is_file():
+    if queue.is_dir() and (killed or not (queue / "active.json").is_file()):
         logger.info("discarding the request queue of a killed crawl in %s", jobdir)
         shutil.rmtree(queue, ignore_errors=True)
 
 
-def _finish_job(jobdir: Path) -> None:
+def _close_job(jobdir: Path, finished: bool) -> None:
+    """The crawl closed (its queue state saved): no run under way; ``finished`` when done."""
     file = jobdir / JOB_FILE
     state = json.loads(file.read_text(encoding="utf-8"))
-    state["finished"] = True
+    state["running"] = False
+    state["finished"] = bool(state.get("finished")) or finished
     file.write_text(json.dumps(state))
 
 
@@ -166,6 +178,9 @@ def build_settings(options: CrawlOptions, resume_since: datetime | None) -> dict
             DB_URL_SETTING: options.db_url,
         }
     )
+    if options.progress:
+        values["EXTENSIONS"] = {"spintrace.crawler.progress.CrawlProgress": 500}
+        values[PROGRESS_SETTING] = True
     if options.depth == 0:
         values[START_PAGES_ONLY_SETTING] = True
     elif options.depth is not None:
@@ -273,11 +288,13 @@ def run_crawl(options: CrawlOptions) -> CrawlReport:
         max_pages=options.max_pages,
         stored=stored,
     )
-    process.start()
-    report = _report(crawler, urls, resume_since is not None, time.monotonic() - started)
-    if options.jobdir is not None and report.finish_reason in ("finished", "max_pages"):
-        _finish_job(options.jobdir)
-    return report
+    try:
+        process.start()
+    finally:
+        if options.jobdir is not None:
+            reason = crawler.stats.get_value("finish_reason") if crawler.stats else None
+            _close_job(options.jobdir, finished=reason in ("finished", "max_pages"))
+    return _report(crawler, urls, resume_since is not None, time.monotonic() - started)
 
 
 # Scrapy settings whose default is written as an int but which Scrapy reads as a float

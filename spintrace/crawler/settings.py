@@ -28,6 +28,9 @@ START_PAGES_ONLY_SETTING = "SPINTRACE_START_PAGES_ONLY"
 # URL -> request headers (If-None-Match, If-Modified-Since) for the start URLs of a crawl that
 # re-fetches known pages conditionally (watch rounds); a 304 answer is counted, not stored.
 CONDITIONAL_SETTING = "SPINTRACE_CONDITIONAL"
+# Progress lines on stderr (spintrace.crawler.progress), and how many seconds apart.
+PROGRESS_SETTING = "SPINTRACE_PROGRESS"
+PROGRESS_INTERVAL_SETTING = "SPINTRACE_PROGRESS_INTERVAL"
 PAGE_META = "spintrace_page"
 DEFAULT_CONTACT = "https://github.com/spintrace/spintrace"
 

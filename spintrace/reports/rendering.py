@@ -20,6 +20,7 @@ from functools import cache
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from spintrace._version import __version__
+from spintrace.records import plural
 
 __all__ = [
     "CSP",
@@ -31,12 +32,6 @@ __all__ = [
     "render_text",
     "show_bidi",
 ]
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """``count`` and ``word``, in the plural unless it is 1: "1 site", "3 sites", "2 copies"
-    (``many`` for an irregular plural)."""
-    return f"{count} {word}" if count == 1 else f"{count} {many or word + 's'}"
 
 
 CSP = (
