@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from alembic import context
 from sqlalchemy import Connection, Engine, create_engine
 
@@ -20,12 +22,22 @@ def _url() -> str:
     return url
 
 
+# SQLite's full-text index of documents (migration 0013) is an FTS5 virtual table and its shadow
+# tables, made by SQL rather than by the models: autogenerate must not propose to drop them.
+_FTS_TABLE = re.compile(r"documents_fts(_data|_idx|_content|_docsize|_config)?")
+
+
+def _include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    return not (type_ == "table" and name is not None and _FTS_TABLE.fullmatch(name))
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=_include_name,
     )
 
 

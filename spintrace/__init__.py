@@ -34,8 +34,11 @@ __all__ = [
 def open(url: str | None = None) -> Database:
     """Open a spintrace database for analysis: ``db.pages()``, ``db.matches()``, ... as DataFrames.
 
-    ``url`` defaults to ``$SPINTRACE_DB``, then ``sqlite:///spintrace.db``. pandas is imported
-    only when a frame is asked for.
+    Every frame takes ``columns=``, ``site=`` and ``since=``, applied by the database; the
+    frames carry the ids that join them (``matches().page_id`` -> ``pages()``, ...), and
+    ``db.frame(sql)`` runs a read-only query (:class:`spintrace.reports.frames.Database`).
+    ``url`` defaults to ``$SPINTRACE_DB``, then ``sqlite:///spintrace.db``; a plain path is a
+    SQLite file. pandas is imported only when a frame is asked for.
     """
     from spintrace.reports.frames import open_database
 

@@ -169,7 +169,7 @@ def test_warc_export_round_trips(migrated: Engine, tmp_path: Path, any_db_url: s
     result = CliRunner().invoke(
         cli, ["--db", any_db_url, "captures", "export-warc", "-o", str(only), "--role", "source"]
     )
-    assert "wrote 1 captures" in result.output
+    assert "wrote 1 capture " in result.output
 
 
 def test_sniff_and_discovery_parsers() -> None:

@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -103,8 +104,8 @@ def test_a_site_is_crawled_completely_and_recrawls_are_idempotent(
         article_html(5, site.url, extra="<p>Correction: the council met on Tuesday.</p>")
     )
     changed = run_cli(url, "crawl", site.url + "/", "--as", "page", *FAST)
-    assert "1 new captures, 33 unchanged" in changed.stdout
-    assert "1 new documents" in changed.stdout
+    assert "1 new capture, 33 unchanged" in changed.stdout
+    assert "1 new document," in changed.stdout
     assert captured(engine)["news/article-5.html"] == 2
 
 
@@ -352,3 +353,27 @@ def test_urls_from_stdin(db: tuple[str, Engine], site: LoopbackServer) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert set(captured(engine)) == {"news/article-1.html"}
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_a_crawl_shows_its_progress_unless_quiet(db: tuple[str, Engine], quiet: bool) -> None:
+    """Issue 14: between -q's silence and -v's Scrapy dump, lines of pages, new captures,
+    skips and rate on stderr (one per interval when stderr is not a terminal)."""
+    url, _ = db
+    with LoopbackServer() as slow:
+        routes = news_site(slow.url, articles=6, per_page=10)
+        slow.routes.update({p: replace(r, delay=0.25) for p, r in routes.items()})
+        flags = ["-q"] if quiet else []
+        cmd = [*flags, "crawl", slow.url + "/", *FAST, "-s", "SPINTRACE_PROGRESS_INTERVAL=0.2"]
+        result = subprocess.run(
+            [sys.executable, "-m", "spintrace", "--db", url, *cmd],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("crawling: ")]
+    if quiet:
+        assert lines == [] and result.stdout == ""
+        return
+    assert len(lines) >= 2, result.stderr
+    assert all(" skipped, " in ln and " pages/s, " in ln for ln in lines)
+    assert "new capture" in lines[-1]

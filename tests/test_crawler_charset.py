@@ -35,7 +35,7 @@ def test_a_windows_1252_page_labelled_utf8_is_stored_readable(tmp_path: Path) ->
         )
         result = run_cli(db_url, "crawl", "--list", server.url + "/news/brief.html", *FAST)
         assert result.returncode == 0, result.stderr
-        assert "1 new documents" in result.stdout, result.stdout
+        assert "1 new document," in result.stdout, result.stdout
     with Session(engine) as session:
         capture = session.scalars(select(Capture)).one()
         text = session.scalars(select(Document.text)).one()

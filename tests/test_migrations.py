@@ -54,6 +54,15 @@ SPINTRACE_TABLES = {
     "watch_lists",
 }
 
+# SQLite only (migration 0013): the documents' FTS5 index and its shadow tables, made by SQL.
+SQLITE_FTS_TABLES = {
+    "documents_fts",
+    "documents_fts_data",
+    "documents_fts_idx",
+    "documents_fts_docsize",
+    "documents_fts_config",
+}
+
 
 @pytest.fixture
 def empty(any_db_url: str) -> Iterator[Engine]:
@@ -68,6 +77,12 @@ def empty(any_db_url: str) -> Iterator[Engine]:
 def _tables(engine: Engine) -> set[str]:
     with engine.connect() as connection:
         return set(inspect(connection).get_table_names())
+
+
+def _head_tables(engine: Engine) -> set[str]:
+    """The tables a database at head has: the models', Alembic's and, on SQLite, the FTS index."""
+    fts = SQLITE_FTS_TABLES if engine.dialect.name == "sqlite" else set()
+    return SPINTRACE_TABLES | fts | {"alembic_version"}
 
 
 def _check_no_drift(engine: Engine) -> None:
@@ -93,7 +108,7 @@ def test_upgrade_check_downgrade_round_trip(empty: Engine) -> None:
 
     upgrade(empty)
     assert current_revision(empty) == head_revision()
-    assert _tables(empty) == SPINTRACE_TABLES | {"alembic_version"}
+    assert _tables(empty) == _head_tables(empty)
     _check_no_drift(empty)
 
     downgrade(empty, "base")
@@ -102,7 +117,7 @@ def test_upgrade_check_downgrade_round_trip(empty: Engine) -> None:
 
     upgrade(empty)
     assert current_revision(empty) == head_revision()
-    assert _tables(empty) == SPINTRACE_TABLES | {"alembic_version"}
+    assert _tables(empty) == _head_tables(empty)
     _check_no_drift(empty)
 
 

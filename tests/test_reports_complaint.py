@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
+import io
 import json
 import re
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,10 +25,14 @@ from spintrace.db.models import Capture, Document, Match, Site
 from spintrace.errors import ReportError
 from spintrace.ingest.imports import import_file
 from spintrace.linking.match import match_pages
+from spintrace.reports.complaint.evidence import evidence_view, split_at_sentences
 from spintrace.reports.complaint.highlight import Mark, segments
 from spintrace.reports.complaint.pack import CSV_COLUMNS, build_complaint_pack, normalise_owner
+from spintrace.reports.export import export_table
 from spintrace.reports.rendering import CSP, http_url
 
+# Sentence punctuation followed by white space: what no highlighted substitution may hold.
+SENTENCE_BREAK = re.compile(r"[.!?;:][\"')\u201d\u2019]*\s")
 DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo" / "data"
 
 
@@ -57,6 +64,7 @@ def _expected_rows(engine: Engine, owner: str) -> list[dict[str, str]]:
                     "original_url": source.url,
                     "original_title": source.title or "",
                     "site": page.site.domain,
+                    "abuse_contact": "",  # spintrace stores no abuse contact for a host
                     "first_seen": _iso(capture.fetched_at if capture else page.added_at),
                     "original_published": _iso(source.published),
                     "score": str(match.score),
@@ -76,7 +84,9 @@ def _expected_rows(engine: Engine, owner: str) -> list[dict[str, str]]:
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    # Excel's habits: a UTF-8 BOM first (and only here, not in `spintrace export`).
+    assert path.read_bytes().startswith(b"\xef\xbb\xbfpage_url,")
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         assert tuple(reader.fieldnames or ()) == CSV_COLUMNS
         return list(reader)
@@ -168,9 +178,14 @@ def test_demo_pack_matches_the_stored_matches(demo: Engine, tmp_path: Path) -> N
     assert saw_capture and saw_text_import  # the demo has both kinds of copies
 
 
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text)
+
+
 def test_evidence_page_shows_the_stored_evidence(demo: Engine, tmp_path: Path) -> None:
     build_complaint_pack(demo, "harbourgazette.example", tmp_path / "pack")
     rows = _read_csv(tmp_path / "pack" / "infringements.csv")
+    saw_split = False
     with Session(demo) as session:
         for row in rows:
             page = session.scalars(select(Document).where(Document.url == row["page_url"])).one()
@@ -182,20 +197,119 @@ def test_evidence_page_shows_the_stored_evidence(demo: Engine, tmp_path: Path) -
             longest = match.evidence["longest_exact"]
             assert f"the longest verbatim run is {longest} words" in summary
             assert row["capture_sha256"] in tree.xpath("string(//dl)")
-            subs = match.evidence["substitutions"]
+            # Every stored substitution is shown, cut at sentence breaks: its own words (those
+            # its original does not have) are all marked, and no mark runs over a break.
             rows_ = tree.xpath("//table[1]/tr[td]")
-            assert len(rows_) == len(subs)
-            for number, sub in enumerate(subs, 1):
-                if sub["spun"]:
-                    (mark,) = tree.xpath(f"//mark[@id='c{number}']")
-                    assert mark.text == sub["spun"]
-                    start = sub["page_start"]
-                    assert page.text[start : start + len(sub["spun"])] == sub["spun"]
-                if sub["original"]:
-                    assert tree.xpath(f"//mark[@id='o{number}']")[0].text == sub["original"]
+            marks = {m.get("id"): m.text for m in tree.xpath("//mark[@id]")}
+            assert {f"c{n}" for n in range(1, len(rows_) + 1)} >= {
+                key for key in marks if key.startswith("c")
+            }
+            shown = Counter(w for key, text in marks.items() if key[0] == "c" for w in _words(text))
+            for sub in match.evidence["substitutions"]:
+                own = Counter(_words(sub["spun"])) - Counter(_words(sub["original"]))
+                assert not own - shown, sub
+                start = sub["page_start"]
+                assert page.text[start : start + len(sub["spun"])] == sub["spun"]
+            assert not any(SENTENCE_BREAK.search(text) for text in marks.values())
+            saw_split = saw_split or any(
+                SENTENCE_BREAK.search(sub["spun"]) for sub in match.evidence["substitutions"]
+            )
             # The highlighted copy is the stored text, whole and unchanged.
             copy_text = tree.xpath("string((//div[@class='text'])[1])")
             assert copy_text == page.text
+    assert saw_split  # the demo's spinner replaced blocks over a sentence end ('stated. "This')
+
+
+def test_substitutions_are_cut_at_sentence_breaks() -> None:
+    page = 'Ferry news. "It is a troublesome yr," she stated. "This gained\'t last."'
+    source = 'Ferry news. "It is a difficult year," she said. "This won\'t last."'
+    spun, original = (
+        'troublesome yr," she stated. "This gained',
+        'difficult year," she said. "This won',
+    )
+    evidence = {
+        "substitutions": [
+            {
+                "spun": spun,
+                "original": original,
+                "page_start": page.index(spun),
+                "source_start": source.index(original),
+                "relation": "moby",
+            }
+        ]
+    }
+    view = evidence_view(evidence, page, source, scores=(0.9, 0.9, 0.9, 0.3), threshold=0.5)
+    assert [(s.spun, s.original, s.in_copy, s.in_original) for s in view.substitutions] == [
+        ("troublesome yr", "difficult year", True, True),
+        ("stated", "said", True, True),
+        ("gained", "won", True, True),
+    ]
+    marked = [(seg.text, seg.mark) for seg in view.copy_segments if seg.mark]
+    assert marked == [("troublesome yr", 1), ("stated", 2), ("gained", 3)]
+    # Different breaks on the two sides: shown whole, as stored.
+    assert split_at_sentences("yr. The", "year, the") == [(0, "yr. The", 0, "year, the")]
+    assert split_at_sentences("p.c.", "per cent") == [(0, "p.c.", 0, "per cent")]
+
+
+def test_pack_csv_opens_in_excel_and_export_stays_plain(
+    demo: Engine, tmp_path: Path, any_db_url: str
+) -> None:
+    pack = tmp_path / "pack"
+    build_complaint_pack(demo, "harbourgazette.example", pack)
+    raw = (pack / "infringements.csv").read_bytes()
+    assert raw.startswith(codecs.BOM_UTF8) and raw.count(codecs.BOM_UTF8) == 1
+    rows = _read_csv(pack / "infringements.csv")
+    assert rows and all(row["abuse_contact"] == "" for row in rows)  # known for no host yet
+    exported = tmp_path / "matches.csv"
+    result = CliRunner().invoke(
+        cli, ["--db", any_db_url, "export", "matches", "--format", "csv", "-o", str(exported)]
+    )
+    assert result.exit_code == 0, result.output
+    assert exported.read_bytes().startswith(b"page_url,")  # an interface: no BOM
+    out = io.StringIO()
+    export_table(demo, "matches", "csv", out)
+    assert out.getvalue().startswith("page_url,")
+
+
+def test_index_columns_say_what_they_count(demo: Engine, tmp_path: Path) -> None:
+    pack = tmp_path / "pack"
+    build_complaint_pack(demo, "harbourgazette.example", pack)
+    rows = _read_csv(pack / "infringements.csv")
+    tree = lxml.html.parse(str(pack / "index.html"))
+    tables = tree.xpath("//table")
+    headers = [[th.text_content() for th in table.xpath("tr[1]/th")] for table in tables]
+    assert headers[0] == ["site", "copying pages", "notice draft"]
+    assert headers[1] == [
+        "row",
+        "copying page",
+        "original it copies",
+        "words copied",
+        "% of the page copied",
+        "% of the original copied",
+        "% of copied words spun",
+        "first seen",
+        "who came first",
+        "evidence",
+    ]
+    assert headers[2] == ["original", "published", "copying pages (rows)"]
+    cells = [[td.text_content() for td in tr.xpath("td")] for tr in tables[1].xpath("tr[td]")]
+    assert len(cells) == len(rows)
+    with Session(demo) as session:
+        for row, shown in zip(rows, cells, strict=True):
+            page = session.scalars(select(Document).where(Document.url == row["page_url"])).one()
+            source = session.scalars(
+                select(Document).where(Document.url == row["original_url"])
+            ).one()
+            match = session.scalars(
+                select(Match).where(Match.page_id == page.id, Match.source_id == source.id)
+            ).one()
+            words = sum(passage["tokens"] for passage in match.evidence["passages"])
+            assert shown[3:7] == [
+                str(words),
+                f"{match.containment:.0%}",
+                f"{match.coverage:.0%}",
+                f"{match.spin_rate:.0%}",
+            ]
 
 
 def test_owner_is_a_host_and_must_have_sources(demo: Engine, tmp_path: Path) -> None:

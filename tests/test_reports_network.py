@@ -756,7 +756,7 @@ def test_cli_report_network(sqlite_url: str, tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     # The two bundled farms run by different operators share only common synonyms: a weak link.
-    assert "2 sites, 1 links, 1 communities" in result.output
+    assert "2 sites, 1 link, 1 community" in result.output
     with (out / "edges.csv").open(encoding="utf-8", newline="") as handle:
         (row,) = csv.DictReader(handle)
     assert row["tier"] == "weak" and row["rare_spins"] == "" and row["shared_ids"] == ""

@@ -86,7 +86,7 @@ def test_five_imported_variants_are_one_copy_on_one_site(migrated: Engine, tmp_p
     assert summary.copies == 1
     assert summary.sites == ("dailytrendwire.example",)
     assert len(list((tmp_path / "pack" / "notices").iterdir())) == 1
-    with (tmp_path / "pack" / "infringements.csv").open(encoding="utf-8", newline="") as handle:
+    with (tmp_path / "pack" / "infringements.csv").open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["page_url"] for row in rows] == [page["url"]]
 

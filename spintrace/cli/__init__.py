@@ -18,12 +18,13 @@ from spintrace.cli.imports import pages, sources
 from spintrace.cli.jobs import jobs, worker
 from spintrace.cli.match import index, match, spinners
 from spintrace.cli.reports import report
+from spintrace.cli.settings import settings
 from spintrace.cli.watch import watch
 
 __all__ = ["cli", "main"]
 
 _COMMANDS = (db, sources, pages, match, index, spinners, export, crawl, captures, report, demo)
-for _command in (*_COMMANDS, worker, jobs, alerts, watch):
+for _command in (*_COMMANDS, worker, jobs, alerts, watch, settings):
     cli.add_command(_command)
 
 

@@ -5,15 +5,18 @@ Added to the ``spintrace`` group by :mod:`spintrace.cli`.
 
 from __future__ import annotations
 
+import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
-from spintrace.cli.app import MAX_LISTED_ERRORS, App, load_settings
+from spintrace.cli.app import MAX_LISTED_ERRORS, App, echo_json, json_option, load_settings
 from spintrace.cli.jobs import echo_queued_crawls, queue_processing
 from spintrace.records import Role
+from spintrace.reports.rendering import plural
 
 __all__ = ["captures", "crawl", "crawl_settings"]
 
@@ -28,14 +31,18 @@ def crawl_settings(overrides: tuple[str, ...], settings_file: Path | None) -> di
     return values
 
 
-def _echo_processing(report: Any) -> None:
-    click.echo(
-        f"extracted: {report.documents_new} new documents, {report.documents_unchanged} "
-        f"unchanged, {report.non_articles} non-articles, {report.not_html} not HTML, "
-        f"{len(report.errors)} errors"
+def _echo_processing(app: App, report: Any) -> None:
+    app.info(
+        f"extracted: {plural(report.documents_new, 'new document')}, "
+        f"{report.documents_unchanged} unchanged, {plural(report.non_articles, 'non-article')}, "
+        f"{report.not_html} not HTML, {plural(len(report.errors), 'error')}"
     )
     for error in report.errors[:MAX_LISTED_ERRORS]:
         click.echo(f"  error {error}", err=True)
+
+
+def _processing_json(report: Any) -> dict[str, Any]:
+    return {**asdict(report), "processed": report.processed}
 
 
 @click.command()
@@ -108,6 +115,7 @@ def _echo_processing(report: Any) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Scrapy settings from a .toml, .json or .py file (before -s).",
 )
+@json_option
 @click.pass_obj
 def crawl(
     app: App,
@@ -123,6 +131,7 @@ def crawl(
     queued: bool,
     overrides: tuple[str, ...],
     settings_file: Path | None,
+    as_json: bool,
 ) -> None:
     """Crawl sites (or, with --list, fetch URLs), store captures, extract documents.
 
@@ -155,6 +164,8 @@ def crawl(
         follow=not same_domain,
         jobdir=jobdir,
         settings=crawl_settings(overrides, settings_file),
+        # Between -q's silence and -v's Scrapy log: a progress line on stderr.
+        progress=not app.quiet and logging.getLogger().getEffectiveLevel() > logging.INFO,
     )
     if queued:
         _queue_crawl(app, options, extract=not no_extract)
@@ -162,24 +173,43 @@ def crawl(
     settings = load_settings()
     with app.engine() as engine:
         report = run_crawl(options)
-        resumed = f", {report.replayed} already stored (resumed job)" if report.resumed else ""
-        click.echo(
-            f"crawled {report.pages} pages in {report.seconds:.1f} s: {report.new} new "
-            f"captures, {report.unchanged} unchanged{resumed}, {report.skipped} skipped "
-            f"({report.finish_reason})"
-        )
-        for reason in report.skip_reasons[:MAX_LISTED_ERRORS]:
-            click.echo(f"  skipped {reason}", err=True)
-        if report.skipped > MAX_LISTED_ERRORS:
-            click.echo(f"  ... and {report.skipped - MAX_LISTED_ERRORS} more", err=True)
-        if report.finish_reason == "shutdown":
+        interrupted = report.finish_reason == "shutdown"
+        if not as_json:
+            _echo_crawl(app, report)
+        extracted = None
+        if not no_extract and not interrupted:
+            extracted = process_captures(engine, settings)
+        if as_json:
+            echo_json(
+                {
+                    "crawl": {**asdict(report), "pages": report.pages},
+                    "extracted": None if extracted is None else _processing_json(extracted),
+                }
+            )
+        elif extracted is not None:
+            _echo_processing(app, extracted)
+        if interrupted:
             again = "run the same command to resume; " if jobdir is not None else ""
             click.echo(
-                f"interrupted: {again}extract what was stored with `spintrace captures process`"
+                f"interrupted: {again}extract what was stored with `spintrace captures process`",
+                err=as_json,
             )
             sys.exit(130)
-        if not no_extract:
-            _echo_processing(process_captures(engine, settings))
+
+
+def _echo_crawl(app: App, report: Any) -> None:
+    resumed = f", {report.replayed} already stored (resumed job)" if report.resumed else ""
+    app.info(
+        f"crawled {plural(report.pages, 'page')} in {report.seconds:.1f} s: "
+        f"{plural(report.new, 'new capture')}, {report.unchanged} unchanged{resumed}, "
+        f"{report.skipped} skipped ({report.finish_reason})"
+    )
+    if app.quiet:
+        return
+    for reason in report.skip_reasons[:MAX_LISTED_ERRORS]:
+        click.echo(f"  skipped {reason}", err=True)
+    if report.skipped > MAX_LISTED_ERRORS:
+        click.echo(f"  ... and {report.skipped - MAX_LISTED_ERRORS} more", err=True)
 
 
 def _queue_crawl(app: App, options: Any, *, extract: bool) -> None:
@@ -225,7 +255,7 @@ def captures_process(app: App, queued: bool) -> None:
         queue_processing(app)
         return
     with app.engine() as engine:
-        _echo_processing(process_captures(engine, load_settings()))
+        _echo_processing(app, process_captures(engine, load_settings()))
 
 
 @captures.command("export-warc")
@@ -247,7 +277,7 @@ def captures_export_warc(app: App, output: Path, role: Role | None) -> None:
     with app.engine() as engine:
         if str(output) == "-":
             count = write_warc(engine, sys.stdout.buffer, role)
-            click.echo(f"wrote {count} captures to stdout", err=True)
+            app.info(f"wrote {plural(count, 'capture')} to stdout", err=True)
             return
         app.refuse_database_file(output)
         try:
@@ -259,4 +289,4 @@ def captures_export_warc(app: App, output: Path, role: Role | None) -> None:
                 count = write_warc(engine, handle, role)
         except OSError as exc:  # disk full, device gone: name the file
             raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
-    click.echo(f"wrote {count} captures to {output}")
+    app.info(f"wrote {plural(count, 'capture')} to {output}")

@@ -8,8 +8,9 @@ from dataclasses import asdict
 
 import click
 
-from spintrace.cli.app import App, load_settings
+from spintrace.cli.app import App, echo_json, json_option, load_settings
 from spintrace.cli.jobs import queue_match
+from spintrace.cli.settings import given_setting_flags, setting_options
 from spintrace.linking.match import match_pages
 from spintrace.reports.export import EXPORT_FORMATS, write_rows
 from spintrace.reports.rendering import plural
@@ -17,9 +18,9 @@ from spintrace.reports.rendering import plural
 __all__ = ["index", "match", "spinners"]
 
 
-def _match_progress() -> Callable[[int, int], None]:
-    """A page counter on an interactive stderr, updated in place."""
-    if not sys.stderr.isatty():
+def _match_progress(quiet: bool = False) -> Callable[[int, int], None]:
+    """A page counter on an interactive stderr, updated in place (none under -q)."""
+    if quiet or not sys.stderr.isatty():
         return lambda _done, _total: None
 
     def show(done: int, total: int) -> None:
@@ -45,30 +46,63 @@ def _match_progress() -> Callable[[int, int], None]:
     is_flag=True,
     help="Queue the run for `spintrace worker`s instead (PostgreSQL); same links.",
 )
+@click.option(
+    "--recheck",
+    is_flag=True,
+    help="Judge every page again, also those already checked (links kept where found again).",
+)
+@setting_options("match_threshold", "passage_weight", "min_page_tokens", "max_candidates")
+@json_option
 @click.pass_obj
-def match(app: App, workers: int, queued: bool) -> None:
-    """Link every page not yet matched to every source it copies."""
+def match(app: App, workers: int, queued: bool, recheck: bool, as_json: bool) -> None:
+    """Link every page not yet matched to every source it copies.
+
+    A page is judged again when new sources may change its verdict, when the matcher version
+    or a setting flagged here changed since it was checked, and with --recheck.
+    """
     if queued:
         if workers != 1:
             raise click.UsageError("--workers and --queue do not go together: workers queue")
+        if given_setting_flags():
+            raise click.UsageError(
+                "setting flags do not go with --queue: workers use their own settings "
+                "(SPINTRACE_* variables or spintrace.toml where they run)"
+            )
+        if recheck:
+            from spintrace.linking.match import forget_checks
+
+            with app.engine() as engine:
+                forget_checks(engine)
         queue_match(app)
         return
     settings = load_settings()
     with app.engine() as engine:
-        report = match_pages(engine, settings, _match_progress(), workers=workers)
-    click.echo(
+        report = match_pages(
+            engine, settings, _match_progress(app.quiet), workers=workers, recheck=recheck
+        )
+    if as_json:
+        echo_json(
+            {
+                **asdict(report),
+                "pages_per_second": report.pages_per_second,
+                "match_threshold": settings.match_threshold,
+                "min_page_tokens": settings.min_page_tokens,
+            }
+        )
+        return
+    app.info(
         f"checked {plural(report.checked, 'page')} against {plural(report.sources, 'source')}: "
         f"{report.linked} linked, {report.unlinked} not linked, {report.too_short} too short "
         f"(under {settings.min_page_tokens} words); {plural(report.links, 'link')} stored, "
         f"{report.alerts} new (alerts raised)"
     )
-    click.echo(
+    app.info(
         f"indexed {plural(report.indexed, 'new source')} in {report.index_seconds:.1f} s; matched "
         f"{plural(report.checked, 'page')} in {report.match_seconds:.1f} s "
         f"({report.pages_per_second:.0f} pages/s); "
         f"learned from {plural(report.learned_from, 'new link')}"
     )
-    click.echo(
+    app.info(
         f"near-duplicates: {report.spin_pairs} same-spin page pairs found, "
         f"{report.works_joined} sources joined a work of editions "
         f"({report.duplicates_seconds:.1f} s)"

@@ -28,6 +28,7 @@ from spintrace.db.models import Document
 from spintrace.db.urls import site_domain
 from spintrace.db.writes import driver_message, insert_ignoring_conflicts, is_transient
 from spintrace.errors import DatabaseError, InputError
+from spintrace.ingest.csvfile import CSV_DELIMITERS, read_csv
 from spintrace.ingest.documents import (
     document_row,
     find_document,
@@ -37,10 +38,13 @@ from spintrace.ingest.documents import (
     text_sha256,
 )
 from spintrace.ingest.extract import extract_html
-from spintrace.ingest.jsonl import open_input, read_jsonl
+from spintrace.ingest.jsonl import FieldMap, open_input, read_jsonl
 from spintrace.records import ExtractedText, InputRecord, Role
 
-__all__ = ["ImportReport", "import_file"]
+__all__ = ["IMPORT_FORMATS", "ImportReport", "import_file", "input_format"]
+
+#: The formats of import files: JSON Lines, and CSV or TSV with a header row.
+IMPORT_FORMATS = ("jsonl", "csv", "tsv")
 
 logger = logging.getLogger(__name__)
 
@@ -273,15 +277,34 @@ def _line_limit(settings: Settings) -> int:
     return 6 * settings.max_html_bytes + (1 << 20)
 
 
+def input_format(path: str | Path, fmt: str | None = None) -> str:
+    """``fmt`` if given, else the format the file's name says: ``.csv`` and ``.csv.gz`` are
+    CSV, ``.tsv`` and ``.tsv.gz`` TSV, anything else (``-`` too) JSON Lines."""
+    if fmt is not None:
+        if fmt not in IMPORT_FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(IMPORT_FORMATS)}")
+        return fmt
+    name = str(path).lower().removesuffix(".gz")
+    for tabular in CSV_DELIMITERS:
+        if name.endswith("." + tabular):
+            return tabular
+    return "jsonl"
+
+
 def import_file(
     engine: Engine,
     path: str | Path,
     role: Role,
     settings: Settings | None = None,
     progress: Progress | None = None,
+    *,
+    fmt: str | None = None,
+    fields: FieldMap | None = None,
 ) -> ImportReport:
-    """Import one JSONL file of ``role`` documents; bad lines are logged, counted and skipped.
+    """Import one file of ``role`` documents; bad lines are logged, counted and skipped.
 
+    ``fmt`` is ``jsonl``, ``csv`` or ``tsv`` (by default from the file's name,
+    :func:`input_format`); ``fields`` names the fields (keys, columns) that hold each value.
     ``progress`` is called with the number of bytes read so far. A file that cannot be opened
     raises :class:`InputError`; nothing about a single line ever does. When the database stops
     taking writes, the import ends early with ``report.failure`` set and the counts of what
@@ -289,14 +312,25 @@ def import_file(
     """
     settings = settings or Settings()
     name = str(path)
+    fmt = input_format(path, fmt)
     report = ImportReport(name)
     writer = _Writer(engine, role)
     batch: list[_Prepared] = []
     stream = open_input(path)
     # A pipe has no position to report; a gzip stream's is not one in the file's size.
     seekable = stream.seekable() and not isinstance(stream, gzip.GzipFile)
+    limit = _line_limit(settings)
     try:
-        for item in read_jsonl(stream, name, _line_limit(settings)):
+        items = (
+            read_jsonl(stream, name, limit, fields)
+            if fmt == "jsonl"
+            else read_csv(stream, name, limit, fields, CSV_DELIMITERS[fmt])
+        )
+    except InputError:  # a file without the columns it needs: nothing to import
+        stream.close()
+        raise
+    try:
+        for item in items:
             try:
                 if isinstance(item, InputError):
                     raise item

@@ -12,7 +12,8 @@ import json
 import os
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -23,33 +24,51 @@ from spintrace.records import InputRecord
 
 __all__ = [
     "MAX_LINE_BYTES",
+    "FieldMap",
     "open_input",
     "parse_line",
+    "parse_object",
     "parse_published",
     "read_jsonl",
+    "read_lines",
     "validate_url",
 ]
 
 MAX_LINE_BYTES = 64 * 1024 * 1024
 """Longest line read by default (imports pass a bound derived from ``max_html_bytes``)."""
 
-_OPTIONAL_STRINGS = ("title",)
+
+@dataclass(frozen=True)
+class FieldMap:
+    """Which field (JSON key or CSV column) of an import file holds each value of a record:
+    ``FieldMap(url="link", text="body")`` reads files whose fields are named otherwise."""
+
+    url: str = "url"
+    text: str = "text"
+    html: str = "html"
+    title: str = "title"
+    published: str = "published"
+
+    def values(self, obj: Mapping[str, object]) -> dict[str, object]:
+        """The record's values under their own names (``url``, ``text``, ...)."""
+        return {name: obj.get(field) for name, field in asdict(self).items()}
 
 
-def validate_url(url: object) -> str:
-    """Return ``url`` stripped if it is an absolute http(s) URL; raise ``ValueError`` otherwise."""
+def validate_url(url: object, field: str = "url") -> str:
+    """Return ``url`` stripped if it is an absolute http(s) URL; raise ``ValueError`` otherwise
+    (its message names the record's ``field``)."""
     if not isinstance(url, str) or not url.strip():
-        raise ValueError("'url' must be a non-empty string")
+        raise ValueError(f"'{field}' must be a non-empty string")
     url = url.strip()
     if any(c.isspace() for c in url):
-        raise ValueError(f"'url' contains white space: {url[:200]!r}")
+        raise ValueError(f"'{field}' contains white space: {url[:200]!r}")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        raise ValueError(f"'url' is not a valid URL ({exc}): {url[:200]!r}") from None
+        raise ValueError(f"'{field}' is not a valid URL ({exc}): {url[:200]!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"'url' must be an absolute http(s) URL, got {url[:200]!r}")
+        raise ValueError(f"'{field}' must be an absolute http(s) URL, got {url[:200]!r}")
     return url
 
 
@@ -67,7 +86,7 @@ def _as_utc(parsed: datetime) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def parse_published(value: object) -> tuple[datetime | None, str | None]:
+def parse_published(value: object, field: str = "published") -> tuple[datetime | None, str | None]:
     """A record's ``published`` value as a UTC time, leniently, and why it was dropped if not.
 
     ISO 8601 first (a time without zone is UTC); then a Unix epoch number in seconds or
@@ -109,7 +128,7 @@ def parse_published(value: object) -> tuple[datetime | None, str | None]:
             raise ValueError
         return _as_utc(parsed), None
     except (ValueError, OverflowError, OSError):
-        return None, f"'published' {shown} is not a date spintrace can read; stored without one"
+        return None, f"'{field}' {shown} is not a date spintrace can read; stored without one"
 
 
 def _unstorable(value: object) -> str | None:
@@ -129,7 +148,7 @@ def _unstorable(value: object) -> str | None:
     return None
 
 
-def parse_line(raw: bytes, line: int, path: str) -> InputRecord:
+def parse_line(raw: bytes, line: int, path: str, fields: FieldMap | None = None) -> InputRecord:
     """Parse one JSONL line into an :class:`InputRecord`; :class:`InputError` says what is wrong."""
 
     def fail(reason: str) -> InputError:
@@ -153,31 +172,45 @@ def parse_line(raw: bytes, line: int, path: str) -> InputRecord:
         raise fail("not readable JSON (a number too long to read)") from None
     if not isinstance(obj, dict):
         raise fail(f"expected a JSON object, got {type(obj).__name__}")
+    return parse_object(obj, line, path, fields)
+
+
+def parse_object(
+    obj: Mapping[str, object], line: int, path: str, fields: FieldMap | None = None
+) -> InputRecord:
+    """One record of an import file (a JSON object, a CSV row) as an :class:`InputRecord`;
+    :class:`InputError` says what is wrong, naming the fields as the file names them."""
+    fields = fields or FieldMap()
+    names = asdict(fields)
+    values = fields.values(obj)
+
+    def fail(reason: str) -> InputError:
+        return InputError(reason, path=path, line=line)
+
     try:
-        url = validate_url(obj.get("url"))
+        url = validate_url(values["url"], fields.url)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    text, html = obj.get("text"), obj.get("html")
+    text, html = values["text"], values["html"]
     if text is None and html is None:
-        raise fail("needs a 'text' or an 'html' field")
-    for name, value in (("text", text), ("html", html)):
-        if value is not None and not isinstance(value, str):
-            raise fail(f"'{name}' must be a string")
-    for name in _OPTIONAL_STRINGS:
-        if obj.get(name) is not None and not isinstance(obj.get(name), str):
-            raise fail(f"'{name}' must be a string")
-    for name in ("url", "text", "html", *_OPTIONAL_STRINGS):
-        problem = _unstorable(obj.get(name))
+        raise fail(f"needs a '{fields.text}' or an '{fields.html}' field")
+    for name in ("text", "html", "title"):
+        if values[name] is not None and not isinstance(values[name], str):
+            raise fail(f"'{names[name]}' must be a string")
+    for name in ("url", "text", "html", "title"):
+        problem = _unstorable(values[name])
         if problem:
-            raise fail(f"'{name}' {problem}")
+            raise fail(f"'{names[name]}' {problem}")
+    assert text is None or isinstance(text, str)
+    assert html is None or isinstance(html, str)
     if text is not None and not text.strip():
         if html is None or not html.strip():
-            raise fail("'text' is empty")
+            raise fail(f"'{fields.text}' is empty")
         text = None
     if text is None and (html is None or not html.strip()):
-        raise fail("'html' is empty")
-    title = obj.get("title")
-    published, warning = parse_published(obj.get("published"))
+        raise fail(f"'{fields.html}' is empty")
+    title = values["title"]
+    published, warning = parse_published(values["published"], fields.published)
     return InputRecord(
         url=url,
         line=line,
@@ -217,7 +250,7 @@ def _unzipped(stream: IO[bytes]) -> IO[bytes]:
     return stream
 
 
-def _lines(stream: IO[bytes], limit: int) -> Iterator[bytes | None]:
+def read_lines(stream: IO[bytes], limit: int) -> Iterator[bytes | None]:
     """The lines of ``stream``; ``None`` for a line over ``limit`` bytes (skipped, never held
     in memory whole). Damaged gzip data ends the file with an :class:`InputError`."""
     while True:
@@ -239,14 +272,18 @@ def _lines(stream: IO[bytes], limit: int) -> Iterator[bytes | None]:
 
 
 def read_jsonl(
-    stream: IO[bytes], name: str, max_line_bytes: int = MAX_LINE_BYTES
+    stream: IO[bytes],
+    name: str,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    fields: FieldMap | None = None,
 ) -> Iterator[InputRecord | InputError]:
     """Yield a record, or the :class:`InputError` of a bad line, for every non-blank line.
 
     ``name`` is the file name used in messages. Lines are read one at a time; a line over
-    ``max_line_bytes`` is rejected without being read into memory.
+    ``max_line_bytes`` is rejected without being read into memory. ``fields`` names the keys
+    that hold each value (``url``, ``text``, ... by default).
     """
-    for number, raw in enumerate(_lines(stream, max_line_bytes), start=1):
+    for number, raw in enumerate(read_lines(stream, max_line_bytes), start=1):
         if raw is None:
             yield InputError(f"line over {max_line_bytes:,} bytes", path=name, line=number)
             continue
@@ -255,7 +292,7 @@ def read_jsonl(
         if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         try:
-            yield parse_line(raw, number, name)
+            yield parse_line(raw, number, name, fields)
         except InputError as exc:
             yield exc
         except Exception as exc:  # a line must never stop the file: name it and go on

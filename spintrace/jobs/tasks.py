@@ -193,7 +193,7 @@ async def match_run(context: JobContext, run: str, stage: str, since: str) -> st
             )
         await asyncio.to_thread(compact_index, engine)
         sources = await asyncio.to_thread(run_sources, engine)
-        ids = await asyncio.to_thread(stale_page_ids, engine, sources)
+        ids = await asyncio.to_thread(stale_page_ids, engine, sources, state.settings)
         size = min(PAGE_BATCH, state.settings.batch_size)
         parts = [
             _json(

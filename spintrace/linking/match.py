@@ -1,10 +1,12 @@
 """The match stage: index new sources, link pages to the sources they copy, learn from links.
 
 ``match_pages`` is idempotent: a page checked against the current index (linked or not) is not
-checked again, and a second run changes nothing. A new matcher version makes every page judged
-again. New sources make every page a candidate again, but a page is judged again only when one
-of the new sources is among its candidates (a page linked to one source may copy a newly held
-one too); otherwise its verdict stands, so links do not drift as rarity weights move. Steps:
+checked again, and a second run changes nothing. A new matcher version, or other settings a
+verdict depends on (``match_threshold``, ...: :func:`check_version`), makes every page judged
+again, and so does ``recheck``. New sources make every page a candidate again, but a page is
+judged again only when one of the new sources is among its candidates (a page linked to one
+source may copy a newly held one too); otherwise its verdict stands, so links do not drift as
+rarity weights move. Steps:
 
 1. **Index** every source not yet indexed (:mod:`spintrace.linking.index`): tokens, lemmas,
    content and skeleton shingles, a sketch in a new immutable index segment, and MinHash
@@ -24,6 +26,7 @@ one too); otherwise its verdict stands, so links do not drift as rarity weights 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import Counter
@@ -36,7 +39,7 @@ from sqlalchemy import Engine, delete, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from spintrace.config import Settings
+from spintrace.config import Settings, setting_flag, verdict_settings
 from spintrace.db.alerts import record_alerts
 from spintrace.db.models import Document, Match, MatchCheck, utcnow
 from spintrace.db.writes import claim, driver_message, retry_on_conflict
@@ -62,8 +65,10 @@ __all__ = [
     "MATCHER_VERSION",
     "BatchOutcome",
     "MatchReport",
+    "check_version",
     "evidence_json",
     "finish_run",
+    "forget_checks",
     "judge_batch",
     "load_despinner",
     "match_pages",
@@ -130,12 +135,29 @@ def evidence_json(evidence: Evidence, despinner: Despinner) -> dict[str, Any]:
     return data
 
 
-def stale_pages(newest_source: int) -> Any:
+def check_version(settings: Settings) -> str:
+    """What a page's check records as the matcher that judged it: :data:`MATCHER_VERSION`,
+    followed by the verdict settings that are not the default (``align-v4 threshold=0.6``), so
+    that a changed setting makes every page stale. At most 32 characters (the column's size):
+    a longer list becomes a hash of it."""
+    changed = verdict_settings(settings)
+    if not changed:
+        return MATCHER_VERSION
+    parts = " ".join(
+        f"{(setting_flag(name) or name).lstrip('-')}={value!r}" for name, value in changed.items()
+    )
+    version = f"{MATCHER_VERSION} {parts}"
+    if len(version) > 32:
+        version = f"{MATCHER_VERSION} #{hashlib.sha256(parts.encode()).hexdigest()[:16]}"
+    return version
+
+
+def stale_pages(newest_source: int, settings: Settings) -> Any:
     """A query of (id, text) of every page not judged against sources up to ``newest_source``
-    by this matcher version."""
+    by this matcher version with these verdict settings (:func:`check_version`)."""
     stale = or_(
         MatchCheck.page_id.is_(None),
-        MatchCheck.matcher != MATCHER_VERSION,
+        MatchCheck.matcher != check_version(settings),
         MatchCheck.last_source_id.is_(None),
         MatchCheck.last_source_id < newest_source,
     )
@@ -147,13 +169,18 @@ def stale_pages(newest_source: int) -> Any:
 
 
 def _record(
-    session: Session, page_id: int, report: MatchReport, outcome: str, check: MatchCheck | None
+    session: Session,
+    page_id: int,
+    report: MatchReport,
+    outcome: str,
+    check: MatchCheck | None,
+    version: str,
 ) -> None:
     check = check or MatchCheck(page_id=page_id)
     session.add(check)
     check.sources_seen = report.sources
     check.last_source_id = report.newest_source
-    check.matcher = MATCHER_VERSION
+    check.matcher = version
     check.outcome = outcome
     check.checked_at = utcnow()
 
@@ -205,6 +232,16 @@ def load_despinner(engine: Engine) -> Despinner:
     return Despinner(Thesaurus.load(), load_substitutions(engine))
 
 
+def forget_checks(engine: Engine) -> int:
+    """Forget that any page was checked, so that the next match run judges every page again
+    (``spintrace match --recheck``); returns how many checks were forgotten. Links stay until
+    their page's new verdict replaces them, and a pair linked again raises no new alert."""
+    with Session(engine) as session, session.begin():
+        forgotten = session.scalar(select(func.count()).select_from(MatchCheck)) or 0
+        session.execute(delete(MatchCheck))
+    return forgotten
+
+
 def rebuild_index(engine: Engine, settings: Settings | None = None) -> int:
     """Index every source afresh (after damage, or to apply new index settings); returns how
     many sources were indexed. Links and match checks are kept."""
@@ -218,14 +255,18 @@ def match_pages(
     settings: Settings | None = None,
     progress: Progress | None = None,
     workers: int = 1,
+    recheck: bool = False,
 ) -> MatchReport:
     """Index new sources, link every page not yet matched, and learn from the new links.
 
     ``progress(done, total)`` is called after every batch. With ``workers`` > 1, pages are
     judged in that many local processes and written by this one
-    (:mod:`spintrace.linking.workers`); the links are the same.
+    (:mod:`spintrace.linking.workers`); the links are the same. ``recheck`` judges every page
+    again, checked or not (:func:`forget_checks`).
     """
     settings = settings or Settings()
+    if recheck:
+        forget_checks(engine)
     despinner = load_despinner(engine)
     thesaurus = despinner.thesaurus
     assert thesaurus is not None
@@ -238,7 +279,7 @@ def match_pages(
         report.sources = session.scalar(select(func.count()).select_from(indexed)) or 0
         report.newest_source = session.scalar(select(func.max(indexed.c.document_id))) or 0
         index = load_index(session)
-        stale = stale_pages(report.newest_source)
+        stale = stale_pages(report.newest_source, settings)
         total = session.scalar(select(func.count()).select_from(stale.subquery())) or 0
     judge = Judge(engine, index, despinner, load_rarity(engine, despinner), settings)
     judged: set[int] = set()
@@ -284,6 +325,7 @@ def judge_batch(
     """Judge ``pages`` (rows of id and text, claimed in ``session``'s transaction) and store
     their links and checks, recorded as checked against ``report``'s sources."""
     despinner = judge.despinner
+    version = check_version(judge.settings)
     outcome = BatchOutcome(Counter(), set())
     ids = [page_id for page_id, _ in pages]
     stored: dict[int, dict[int, Match]] = {}
@@ -296,7 +338,7 @@ def judge_batch(
     jobs: list[Job] = []
     for page_id, text in pages:
         check = checks.get(page_id)
-        current = check is not None and check.matcher == MATCHER_VERSION
+        current = check is not None and check.matcher == version
         jobs.append((page_id, text, check.last_source_id if current and check else None))
     verdicts = judge_all(judge, pool, jobs)
     new_links: list[tuple[int, int, dict[str, Any]]] = []
@@ -314,7 +356,7 @@ def judge_batch(
                     session, page_id, links, despinner, stored.get(page_id, {})
                 )
                 outcome.counts["links"] += len(links)
-            _record(session, page_id, report, verdict, check)
+            _record(session, page_id, report, verdict, check, version)
             outcome.counts[verdict] += 1
     # In the links' transaction: an alert is raised exactly when its link is stored.
     outcome.counts["alerts"] += record_alerts(session, new_links)

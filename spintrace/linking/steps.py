@@ -118,9 +118,10 @@ def run_sources(engine: Engine) -> RunSources:
     return RunSources(count, newest)
 
 
-def stale_page_ids(engine: Engine, sources: RunSources) -> list[int]:
-    """The ids of the pages not judged yet against ``sources`` by this matcher, in id order."""
-    stale = stale_pages(sources.newest_source).subquery()
+def stale_page_ids(engine: Engine, sources: RunSources, settings: Settings) -> list[int]:
+    """The ids of the pages not judged yet against ``sources`` by this matcher with these
+    verdict settings, in id order."""
+    stale = stale_pages(sources.newest_source, settings).subquery()
     with Session(engine) as session:
         return list(session.scalars(select(stale.c.id).order_by(stale.c.id)))
 
@@ -135,7 +136,11 @@ def match_batch(
     """Judge those of ``ids`` still stale against ``sources`` and store their links."""
     judge = cache.get(engine, settings)
     report = MatchReport(sources=sources.sources, newest_source=sources.newest_source)
-    query = stale_pages(sources.newest_source).where(Document.id.in_(ids)).order_by(Document.id)
+    query = (
+        stale_pages(sources.newest_source, settings)
+        .where(Document.id.in_(ids))
+        .order_by(Document.id)
+    )
 
     def batch(session: Session) -> int | None:
         pages = session.execute(claim(session, query, Document)).all()

@@ -16,7 +16,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import IO, Any
 
-from sqlalchemy import Engine, Executable, func, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session, aliased
 
 from spintrace.db.links import LinkTables, spin_pairs_query
@@ -29,19 +29,26 @@ from spintrace.db.models import (
     SubstitutionSite,
 )
 from spintrace.db.times import copy_delay
+from spintrace.reports.selection import Selection
 from spintrace.reports.tables import spreadsheet_safe
 
 __all__ = [
     "EXPORT_FORMATS",
     "EXPORT_TABLES",
+    "MATCH_DERIVED",
     "TABLES",
+    "derive_match_columns",
+    "documents_query",
     "export_table",
+    "indicators_query",
     "iter_rows",
     "matches_query",
+    "sites_query",
+    "substitutions_query",
     "write_rows",
 ]
 
-EXPORT_FORMATS = ("csv", "json", "jsonl")
+EXPORT_FORMATS = ("csv", "tsv", "json", "jsonl")
 
 _DOCUMENT_COLUMNS = (
     "id",
@@ -90,7 +97,9 @@ _MATCH_COLUMNS = (
 )
 
 
-def _documents_query(role: str) -> Executable:
+def documents_query(role: str) -> Select[*tuple[Any, ...]]:
+    """The pages (``role`` "page") or sources export: every document with its site and how
+    many links it has."""
     linked = (
         select(func.count())
         .where((Match.page_id if role == "page" else Match.source_id) == Document.id)
@@ -131,6 +140,8 @@ def matches_query() -> Any:
     )
     return t.select(
         Match.id,
+        Match.page_id,
+        Match.source_id,
         t.page.url.label("page_url"),
         t.source.url.label("source_url"),
         Match.score,
@@ -167,14 +178,37 @@ def _listed(evidence: object, key: str) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
 
-def _matches(session: Session) -> Iterator[dict[str, Any]]:
-    for row in session.execute(matches_query()).yield_per(500):
-        data = row._asdict()
-        evidence = data["evidence"]
+_DELAY_INPUTS = (
+    "page_published",
+    "page_added_at",
+    "page_fetched_at",
+    "page_headers",
+    "source_published",
+)
+#: The matches export's computed columns, and the columns of :func:`matches_query` each is
+#: computed from.
+MATCH_DERIVED: dict[str, tuple[str, ...]] = {
+    "passages": ("evidence",),
+    "substitutions": ("evidence",),
+    "longest_exact": ("evidence",),
+    "copy_delay_hours": _DELAY_INPUTS,
+    "published_delay_hours": _DELAY_INPUTS,
+}
+
+
+def derive_match_columns(data: dict[str, Any], wanted: Iterable[str] = MATCH_DERIVED) -> None:
+    """Add the computed columns ``wanted`` (:data:`MATCH_DERIVED`) to ``data``, a row of
+    :func:`matches_query` holding at least the columns they are computed from."""
+    wanted = set(wanted)
+    evidence = data.get("evidence")
+    if "passages" in wanted:
         data["passages"] = len(_listed(evidence, "passages"))
+    if "substitutions" in wanted:
         data["substitutions"] = len(_listed(evidence, "substitutions"))
+    if "longest_exact" in wanted:
         longest = evidence.get("longest_exact") if isinstance(evidence, dict) else None
         data["longest_exact"] = longest if isinstance(longest, int) else 0
+    if wanted & {"copy_delay_hours", "published_delay_hours"}:
         delay = copy_delay(
             SimpleNamespace(
                 published=data["page_published"],
@@ -186,12 +220,18 @@ def _matches(session: Session) -> Iterator[dict[str, Any]]:
         )
         data["copy_delay_hours"] = delay.captured
         data["published_delay_hours"] = delay.published
+
+
+def _matches(session: Session) -> Iterator[dict[str, Any]]:
+    for row in session.execute(matches_query()).yield_per(500):
+        data = row._asdict()
+        derive_match_columns(data)
         yield {name: data[name] for name in _MATCH_COLUMNS}
 
 
 def _documents(role: str) -> Callable[[Session], Iterator[dict[str, Any]]]:
     def rows(session: Session) -> Iterator[dict[str, Any]]:
-        for row in session.execute(_documents_query(role)).yield_per(500):
+        for row in session.execute(documents_query(role)).yield_per(500):
             yield row._asdict()
 
     return rows
@@ -213,7 +253,8 @@ def _evidence(session: Session) -> Iterator[dict[str, Any]]:
             }
 
 
-def _sites(session: Session) -> Iterator[dict[str, Any]]:
+def sites_query() -> Select[*tuple[Any, ...]]:
+    """The sites export: every site with its pages, sources and the copies between them."""
     page, source = aliased(Document), aliased(Document)
 
     def count(role: str) -> Any:
@@ -231,7 +272,7 @@ def _sites(session: Session) -> Iterator[dict[str, Any]]:
             .scalar_subquery()
         )
 
-    query = select(
+    return select(
         Site.domain.label("site"),
         Site.first_seen,
         count("page").label("pages"),
@@ -240,12 +281,16 @@ def _sites(session: Session) -> Iterator[dict[str, Any]]:
         distinct(Match.source_id, page).label("sources_copied"),
         distinct(Match.page_id, source).label("copied_from_here"),
     ).order_by(Site.domain)
-    for row in session.execute(query):
+
+
+def _sites(session: Session) -> Iterator[dict[str, Any]]:
+    for row in session.execute(sites_query()):
         yield row._asdict()
 
 
-def _indicators(session: Session) -> Iterator[dict[str, Any]]:
-    query = (
+def indicators_query() -> Select[*tuple[Any, ...]]:
+    """The indicators export: every operator trace of every site."""
+    return (
         select(
             Site.domain.label("site"),
             SiteIndicator.kind,
@@ -258,12 +303,16 @@ def _indicators(session: Session) -> Iterator[dict[str, Any]]:
         .join(Site, Site.id == SiteIndicator.site_id)
         .order_by(Site.domain, SiteIndicator.kind, SiteIndicator.value)
     )
-    for row in session.execute(query).yield_per(1000):
+
+
+def _indicators(session: Session) -> Iterator[dict[str, Any]]:
+    for row in session.execute(indicators_query()).yield_per(1000):
         yield row._asdict()
 
 
-def _substitutions(session: Session) -> Iterator[dict[str, Any]]:
-    query = (
+def substitutions_query() -> Select[*tuple[Any, ...]]:
+    """The substitutions export: every learned substitution with each site that used it."""
+    return (
         select(
             LearnedSubstitution.spun,
             LearnedSubstitution.original,
@@ -279,7 +328,10 @@ def _substitutions(session: Session) -> Iterator[dict[str, Any]]:
         .join(Site, Site.id == SubstitutionSite.site_id)
         .order_by(LearnedSubstitution.pairs.desc(), LearnedSubstitution.spun, Site.domain)
     )
-    for row in session.execute(query).yield_per(1000):
+
+
+def _substitutions(session: Session) -> Iterator[dict[str, Any]]:
+    for row in session.execute(substitutions_query()).yield_per(1000):
         yield row._asdict()
 
 
@@ -349,24 +401,29 @@ def write_rows(
     *,
     raw: bool = False,
 ) -> int:
-    """Write dict rows to ``out`` as ``fmt`` (csv, json or jsonl); returns the row count.
+    """Write dict rows to ``out`` as ``fmt`` (csv, tsv, json or jsonl); returns the row count.
 
-    Dates become ISO 8601 (``Z`` for UTC). In CSV, dict and list values are JSON text; in JSON
-    and JSON Lines they stay objects. ``columns`` defaults to the first row's keys. CSV is for
-    spreadsheets: a text cell a spreadsheet would run as a formula gets a leading apostrophe
-    (:func:`spintrace.reports.tables.spreadsheet_safe`) unless ``raw``.
+    Dates become ISO 8601 (``Z`` for UTC). In CSV and TSV (tab-separated, quoted as CSV where
+    a cell holds a tab, a quote or a line break), dict and list values are JSON text; in JSON
+    and JSON Lines they stay objects. ``columns`` defaults to the first row's keys. CSV and TSV
+    are for spreadsheets: a text cell a spreadsheet would run as a formula gets a leading
+    apostrophe (:func:`spintrace.reports.tables.spreadsheet_safe`) unless ``raw``.
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     count = 0
     writer: csv.DictWriter[str] | None = None
+    tabular = fmt in ("csv", "tsv")
+    delimiter = "\t" if fmt == "tsv" else ","
     if fmt == "json":
         out.write("[")
     for row in rows:
         plain = {key: _plain(value) for key, value in row.items()}
-        if fmt == "csv":
+        if tabular:
             if writer is None:
-                writer = csv.DictWriter(out, fieldnames=list(columns or plain), lineterminator="\n")
+                writer = csv.DictWriter(
+                    out, fieldnames=list(columns or plain), delimiter=delimiter, lineterminator="\n"
+                )
                 writer.writeheader()
             cells = {
                 k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
@@ -382,17 +439,35 @@ def write_rows(
             if fmt == "jsonl":
                 out.write("\n")
         count += 1
-    if fmt == "csv" and writer is None and columns:
-        csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n").writeheader()
+    if tabular and writer is None and columns:
+        header = csv.DictWriter(
+            out, fieldnames=list(columns), delimiter=delimiter, lineterminator="\n"
+        )
+        header.writeheader()
     if fmt == "json":
         out.write("\n]\n" if count else "]\n")
     return count
 
 
-def export_table(engine: Engine, table: str, fmt: str, out: IO[str], *, raw: bool = False) -> int:
-    """Write ``table`` to ``out`` as ``fmt`` (csv, json or jsonl); returns the row count.
+def export_table(
+    engine: Engine,
+    table: str,
+    fmt: str,
+    out: IO[str],
+    *,
+    raw: bool = False,
+    selection: Selection | None = None,
+) -> int:
+    """Write ``table`` to ``out`` as ``fmt`` (csv, tsv, json or jsonl); returns the row count.
 
     In CSV the ``evidence`` column holds JSON text; in JSON and JSON Lines it is an object.
     CSV cells are made safe for spreadsheets unless ``raw`` (see :func:`write_rows`).
+    ``selection`` keeps some rows and columns (:class:`~spintrace.reports.selection.Selection`);
+    a filter the table cannot take is a :class:`~spintrace.errors.ReportError` before any
+    row is written.
     """
-    return write_rows(iter_rows(engine, table), fmt, out, TABLES[table][0], raw=raw)
+    columns = TABLES[table][0]
+    if selection is None:
+        return write_rows(iter_rows(engine, table), fmt, out, columns, raw=raw)
+    rows = selection.apply(table, columns, iter_rows(engine, table))
+    return write_rows(rows, fmt, out, selection.check(table, columns), raw=raw)

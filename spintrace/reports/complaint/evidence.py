@@ -6,13 +6,21 @@ database, so every field is checked before use: a malformed entry is skipped, no
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from spintrace.reports.complaint.highlight import Mark, Segment, segments
 from spintrace.reports.rendering import plural
 
-__all__ = ["EvidenceView", "PassageView", "SubstitutionView", "evidence_view", "explain_relation"]
+__all__ = [
+    "EvidenceView",
+    "PassageView",
+    "SubstitutionView",
+    "evidence_view",
+    "explain_relation",
+    "split_at_sentences",
+]
 
 _RELATIONS = {
     "learned": "learned from earlier copies",
@@ -69,6 +77,66 @@ def explain_relation(relation: object) -> str:
     return _RELATIONS.get(str(relation), str(relation))
 
 
+# A replaced block of the aligner can run over a sentence break ('stated. "This gained' for
+# 'said. "This won'); shown as one mark it reads as if the spinner changed the punctuation and
+# the words both texts share. A break: . ! ? ; : or a comma before a closing quote, with the
+# quotes and brackets around it, and the white space after it.
+_CLOSING = "\"'\u201d\u2019"  # straight and curly closing quotes
+_OPENING = "\"'\u201c\u2018"
+_BREAK = re.compile(rf"(?:[.!?;:]|,(?=[{_CLOSING}]))[{_CLOSING})\]]*\s+[{_OPENING}(\[]*")
+_WORD = re.compile(r"\S+")
+
+
+def _sentences(text: str) -> list[tuple[int, str]]:
+    """``text`` cut at its sentence breaks: (offset, piece) for each piece between them."""
+    pieces: list[tuple[int, str]] = []
+    start = 0
+    for found in _BREAK.finditer(text):
+        pieces.append((start, text[start : found.start()]))
+        start = found.end()
+    pieces.append((start, text[start:]))
+    return pieces
+
+
+def _differing(a: str, b: str) -> tuple[int, int, int, int] | None:
+    """The spans of ``a`` and ``b`` left once the words they start and end with in common are
+    dropped: (a_start, a_end, b_start, b_end); ``None`` when nothing differs."""
+    wa, wb = list(_WORD.finditer(a)), list(_WORD.finditer(b))
+    head = 0
+    while head < min(len(wa), len(wb)) and wa[head][0] == wb[head][0]:
+        head += 1
+    tail = 0
+    while tail < min(len(wa), len(wb)) - head and wa[-1 - tail][0] == wb[-1 - tail][0]:
+        tail += 1
+    rest_a, rest_b = wa[head : len(wa) - tail], wb[head : len(wb) - tail]
+    if not rest_a and not rest_b:
+        return None
+
+    def span(words: list[re.Match[str]], rest: list[re.Match[str]]) -> tuple[int, int]:
+        if rest:
+            return rest[0].start(), rest[-1].end()
+        at = words[head - 1].end() if head else 0
+        return at, at
+
+    return (*span(wa, rest_a), *span(wb, rest_b))
+
+
+def split_at_sentences(spun: str, original: str) -> list[tuple[int, str, int, str]]:
+    """A substitution ``spun`` -> ``original`` cut where both sides have the same number of
+    sentence breaks: (offset in ``spun``, spun words, offset in ``original``, original words)
+    per piece, the words both pieces share left out. Otherwise the substitution as it is."""
+    spun_pieces, original_pieces = _sentences(spun), _sentences(original)
+    if len(spun_pieces) == 1 or len(spun_pieces) != len(original_pieces):
+        return [(0, spun, 0, original)]
+    cut: list[tuple[int, str, int, str]] = []
+    for (a_at, a), (b_at, b) in zip(spun_pieces, original_pieces, strict=True):
+        found = _differing(a, b)
+        if found is not None:
+            a_start, a_end, b_start, b_end = found
+            cut.append((a_at + a_start, a[a_start:a_end], b_at + b_start, b[b_start:b_end]))
+    return cut or [(0, spun, 0, original)]
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -88,23 +156,28 @@ def _substitutions(
     evidence: dict[str, Any], page_text: str, source_text: str
 ) -> tuple[list[SubstitutionView], list[Mark], list[Mark]]:
     """The substitutions, numbered, and their marks in the copy and in the original (only
-    where the stored offsets still point at the stored words)."""
+    where the stored offsets still point at the stored words); a substitution over a sentence
+    break is shown as one per sentence (:func:`split_at_sentences`)."""
     subs: list[SubstitutionView] = []
     copy_marks: list[Mark] = []
     original_marks: list[Mark] = []
     for item in _list(evidence, "substitutions"):
         if not isinstance(item, dict):
             continue
-        number = len(subs) + 1
-        spun, original = str(item.get("spun") or ""), str(item.get("original") or "")
-        in_copy = _mark(page_text, _int(item.get("page_start")), spun, number)
-        in_original = _mark(source_text, _int(item.get("source_start")), original, number)
-        copy_marks += [in_copy] if in_copy else []
-        original_marks += [in_original] if in_original else []
+        whole_spun, whole_original = str(item.get("spun") or ""), str(item.get("original") or "")
+        page_start, source_start = _int(item.get("page_start")), _int(item.get("source_start"))
         relation = explain_relation(item.get("relation"))
-        subs.append(
-            SubstitutionView(number, spun, original, relation, bool(in_copy), bool(in_original))
-        )
+        for spun_at, spun, original_at, original in split_at_sentences(whole_spun, whole_original):
+            number = len(subs) + 1
+            copy_at = None if page_start is None else page_start + spun_at
+            original_start = None if source_start is None else source_start + original_at
+            in_copy = _mark(page_text, copy_at, spun, number)
+            in_original = _mark(source_text, original_start, original, number)
+            copy_marks += [in_copy] if in_copy else []
+            original_marks += [in_original] if in_original else []
+            subs.append(
+                SubstitutionView(number, spun, original, relation, bool(in_copy), bool(in_original))
+            )
     return subs, copy_marks, original_marks
 
 

@@ -44,6 +44,7 @@ CSV_COLUMNS = (
     "original_url",
     "original_title",
     "site",
+    "abuse_contact",
     "first_seen",
     "original_published",
     "score",
@@ -114,6 +115,9 @@ class Copy:
     work_id: int | None = None
     """The source's work (near-duplicate editions of one story), if it has other editions."""
     notice: str = field(default="")
+    copied_words: int | None = None
+    """Words of the page in the aligned passages (``None``: the evidence has no passages, as
+    for a paraphrase)."""
 
     @property
     def work_key(self) -> int:
@@ -234,6 +238,9 @@ def _csv_row(copy: Copy) -> dict[str, Any]:
         "original_url": spreadsheet_safe(copy.source_url),
         "original_title": spreadsheet_safe(copy.source_title or ""),
         "site": spreadsheet_safe(copy.site),
+        # spintrace stores no abuse contact for a host (no WHOIS or RDAP look-up, no
+        # security.txt fetch): the column bulk forms ask for is there, empty.
+        "abuse_contact": "",
         "first_seen": copy.first_seen,
         "original_published": copy.source_published,
         "score": copy.score,
@@ -263,8 +270,12 @@ def _notice_names(sites: Sequence[str]) -> dict[str, str]:
     return names
 
 
-def _write_evidence(session: Session, output: Path, copies: Sequence[Copy], owner: str) -> None:
+def _write_evidence(
+    session: Session, output: Path, copies: Sequence[Copy], owner: str
+) -> list[Copy]:
+    """Write the evidence pages; returns ``copies`` with their copied words counted."""
     threshold = Settings.from_env().match_threshold
+    counted: list[Copy] = []
     for copy in copies:
         evidence = session.scalar(select(Match.evidence).where(Match.id == copy.match_id))
         page_text = session.scalar(select(Document.text).where(Document.id == copy.page_id))
@@ -285,6 +296,9 @@ def _write_evidence(session: Session, output: Path, copies: Sequence[Copy], owne
             generated_at=utcnow(),
         )
         (output / copy.evidence_path).write_text(html, encoding="utf-8")
+        words = sum(passage.words for passage in view.passages) if view.passages else None
+        counted.append(replace(copy, copied_words=words))
+    return counted
 
 
 def _write_warc(engine: Engine, output: Path, copies: Sequence[Copy]) -> int:
@@ -320,9 +334,11 @@ def build_complaint_pack(engine: Engine, owner: str, output_dir: str | Path) -> 
         names = _notice_names(sorted({copy.site for copy in found}))
         copies = [replace(copy, notice=names[copy.site]) for copy in found]
         _prepare_output(output)
-        with (output / "infringements.csv").open("w", newline="", encoding="utf-8") as handle:
+        # The BOM tells Excel the file is UTF-8 (without it, it reads accented titles in the
+        # local code page). Here only: `spintrace export` output stays plain UTF-8.
+        with (output / "infringements.csv").open("w", newline="", encoding="utf-8-sig") as handle:
             write_rows((_csv_row(copy) for copy in copies), "csv", handle, CSV_COLUMNS)
-        _write_evidence(session, output, copies, host)
+        copies = _write_evidence(session, output, copies, host)
     generated_at = utcnow()
     sites: dict[str, list[Copy]] = {}
     works: dict[int, list[Copy]] = {}
