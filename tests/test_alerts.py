@@ -7,10 +7,11 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from click.testing import CliRunner
@@ -23,6 +24,8 @@ from spintrace.db.models import utcnow
 from spintrace.ingest.imports import import_file
 from spintrace.linking.match import match_pages
 from spintrace.reports.alerts import deliver_alerts
+
+S = TypeVar("S", bound=ThreadingHTTPServer)
 
 DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo" / "data"
 
@@ -177,8 +180,8 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def _receiver(port: int, drop: int = 0) -> Iterator[_Server]:
-    server = _Server(port, drop)
+def serving(server: S) -> Iterator[S]:
+    """``server`` answering on a thread until the block ends."""
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -186,6 +189,10 @@ def _receiver(port: int, drop: int = 0) -> Iterator[_Server]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _receiver(port: int, drop: int = 0) -> AbstractContextManager[_Server]:
+    return serving(_Server(port, drop))
 
 
 def _free_port() -> int:

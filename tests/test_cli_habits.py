@@ -17,21 +17,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from spintrace.cli import cli
+from tests.test_cli import one_error_line
 
 DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo" / "data"
 
 
 def run(url: str, *args: str, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(cli, ["--db", url, *args], env=env)
-
-
-def one_error_line(result: Result) -> str:
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("Error: ")
-    return lines[0]
 
 
 @pytest.fixture

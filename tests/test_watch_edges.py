@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,6 +24,7 @@ from spintrace.db.watch import WatchResource
 from spintrace.demo.loopback import LoopbackServer, Reply
 from spintrace.watch import WatchListError, due_targets, load, run_round
 from spintrace.watch.rounds import next_due
+from tests.test_alerts import serving
 from tests.test_watch import FAST, SOURCES, _article, _rss, _sitemap
 
 XML = (("Content-Type", "application/xml"),)
@@ -232,17 +231,10 @@ class _Redirecting(BaseHTTPRequestHandler):
         pass
 
 
-@contextmanager
-def _redirecting() -> Iterator[ThreadingHTTPServer]:
+def _redirecting() -> AbstractContextManager[ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting)
     server.posted = server.got = 0  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
+    return serving(server)
 
 
 def _one_alert(engine: Engine, tmp_path: Path) -> None:
