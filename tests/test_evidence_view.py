@@ -57,3 +57,88 @@ def test_plurals_and_the_verbatim_case_read_as_english() -> None:
     # Regression: "1 of them contain no substitution" and "0 substitutions ... are listed below".
     assert "1 aligned passage; it is copied word for word." in details
     assert "No word was replaced" in details and "are listed below" not in details
+
+
+def _passage(page: str, source: str, words: str, spun: str | None = None) -> dict[str, int]:
+    copied = spun or words
+    return {
+        "page_start": page.index(copied),
+        "page_end": page.index(copied) + len(copied),
+        "source_start": source.index(words),
+        "source_end": source.index(words) + len(words),
+        "tokens": len(copied.split()),
+        "substitutions": 0 if spun is None else 1,
+    }
+
+
+def test_a_shuffled_copy_lines_up_in_the_originals_order() -> None:
+    first = "The ferry to the island stopped running on Monday after the storm."
+    second = "Repairs to the pier will take three weeks, the council said."
+    third = "Islanders will be taken across by a fishing boat until then."
+    skipped = "A spokesman declined to comment on the cost."
+    source = f"{first} {second} {skipped} {third}"
+    spun_second = "Repairs to the pier will take three weeks, the council stated."
+    page = f"Ad. {third} Related posts. {spun_second} {first}"
+    evidence = {
+        "passages": [  # in the copy's order, as the matcher stores them
+            _passage(page, source, third),
+            _passage(page, source, second, spun_second),
+            _passage(page, source, first),
+        ],
+        "substitutions": [
+            {"spun": "stated", "original": "said", "relation": "moby",
+             "page_start": page.index("stated"), "source_start": source.index("said")},
+        ],
+    }  # fmt: skip
+    view = evidence_view(evidence, page, source, scores=(0.9, 0.9, 0.9, 0.1), threshold=0.46)
+    rows = view.lineup
+    passages = [row for row in rows if row.number is not None]
+    # The original reads in order down the lineup; each copy passage faces its original.
+    assert ["".join(s.text for s in row.original_segments) for row in passages] == [
+        first,
+        second,
+        third,
+    ]
+    assert ["".join(s.text for s in row.copy_segments) for row in passages] == [
+        first,
+        spun_second,
+        third,
+    ]
+    assert [(row.number, row.copy_place, row.moved) for row in passages] == [
+        (3, 3, True),
+        (2, 2, False),
+        (1, 1, True),
+    ]
+    # The substitution is marked on both sides of its row.
+    assert [(s.text, s.mark) for s in passages[1].copy_segments if s.mark] == [("stated", 1)]
+    assert [(s.text, s.mark) for s in passages[1].original_segments if s.mark] == [("said", 1)]
+    # The sentence the copy left out sits between the rows, in the original's place.
+    gaps = [(at, r.skipped, r.original_text) for at, r in enumerate(rows) if r.number is None]
+    assert gaps == [(2, 8, skipped)]
+
+
+def test_a_lineup_survives_damaged_offsets() -> None:
+    evidence = {
+        "passages": [
+            {"page_start": -5, "page_end": 999, "source_start": 3, "source_end": 2, "tokens": 1},
+            {"page_start": 0, "page_end": 4, "source_start": 0, "source_end": 4, "tokens": 1},
+        ]
+    }
+    view = evidence_view(evidence, "page text", "some text", scores=(0.5,) * 4, threshold=0.46)
+    assert [(row.number, row.skipped) for row in view.lineup] == [(2, 0), (None, 1)]
+
+
+def test_a_substitution_whose_sides_break_differently_is_marked_per_sentence() -> None:
+    source = "It rose by a year, the report said."
+    page = "It rose by one yr. The report said."
+    evidence = {
+        "substitutions": [
+            {"spun": "one yr. The", "original": "a year, the", "relation": None,
+             "page_start": page.index("one"), "source_start": source.index("a year")},
+        ],
+    }  # fmt: skip
+    view = evidence_view(evidence, page, source, scores=(0.9, 0.9, 0.9, 0.1), threshold=0.46)
+    assert [(s.spun, s.original) for s in view.substitutions] == [("one yr. The", "a year, the")]
+    marked = [(s.text, s.mark, s.anchor) for s in view.copy_segments if s.mark]
+    assert marked == [("one yr", 1, True), ("The", 1, False)]
+    assert [(s.text, s.anchor) for s in view.original_segments if s.mark] == [("a year, the", True)]

@@ -199,24 +199,37 @@ def test_evidence_page_shows_the_stored_evidence(demo: Engine, tmp_path: Path) -
             assert row["capture_sha256"] in tree.xpath("string(//dl)")
             # Every stored substitution is shown, cut at sentence breaks: its own words (those
             # its original does not have) are all marked, and no mark runs over a break.
-            rows_ = tree.xpath("//table[1]/tr[td]")
-            marks = {m.get("id"): m.text for m in tree.xpath("//mark[@id]")}
+            rows_ = tree.xpath("//table[@class='subs']/tr[td]")
+            anchors = tree.xpath("//mark[@id]/@id")
+            assert len(anchors) == len(set(anchors))  # each id once
             assert {f"c{n}" for n in range(1, len(rows_) + 1)} >= {
-                key for key in marks if key.startswith("c")
+                key for key in anchors if key.startswith("c")
             }
-            shown = Counter(w for key, text in marks.items() if key[0] == "c" for w in _words(text))
+            copy_side = tree.xpath("//div[@class='pair']/div[1]//mark")
+            assert {m.get("title") for m in copy_side} == {
+                f"substitution {n}" for n in range(1, len(rows_) + 1)
+            }
+            shown = Counter(w for m in copy_side for w in _words(m.text or ""))
             for sub in match.evidence["substitutions"]:
                 own = Counter(_words(sub["spun"])) - Counter(_words(sub["original"]))
                 assert not own - shown, sub
                 start = sub["page_start"]
                 assert page.text[start : start + len(sub["spun"])] == sub["spun"]
-            assert not any(SENTENCE_BREAK.search(text) for text in marks.values())
+            every_mark = [m.text or "" for m in tree.xpath("//mark")]
+            assert not any(SENTENCE_BREAK.search(text) for text in every_mark)
             saw_split = saw_split or any(
                 SENTENCE_BREAK.search(sub["spun"]) for sub in match.evidence["substitutions"]
             )
             # The highlighted copy is the stored text, whole and unchanged.
             copy_text = tree.xpath("string((//div[@class='text'])[1])")
             assert copy_text == page.text
+            # The lineup faces each copied passage with its original, in the original's order.
+            source = session.get(Document, match.source_id)
+            assert source is not None
+            lined = tree.xpath("//table[@class='lineup']/tr[td[2]//div]")
+            assert len(lined) == len(match.evidence["passages"])
+            at = [source.text.index(row.xpath("string(td[3])")) for row in lined]
+            assert at == sorted(at)
     assert saw_split  # the demo's spinner replaced blocks over a sentence end ('stated. "This')
 
 

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from spintrace.reports.complaint.highlight import Mark, Segment, segments
+from spintrace.reports.complaint.lineup import LineupRow, lineup
 from spintrace.reports.rendering import plural
 
 __all__ = [
     "EvidenceView",
+    "LineupRow",
     "PassageView",
     "SubstitutionView",
     "evidence_view",
@@ -68,6 +70,7 @@ class EvidenceView:
     passages: list[PassageView]
     summary: str
     details: list[str]
+    lineup: list[LineupRow]
 
 
 def explain_relation(relation: object) -> str:
@@ -141,10 +144,19 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _mark(text: str, start: int | None, words: str, number: int) -> Mark | None:
+def _marks(text: str, start: int | None, words: str, number: int) -> list[Mark]:
+    """The highlight of ``words`` at ``start`` in ``text``, cut at its sentence breaks so that
+    no highlight runs over one (a substitution whose two sides break differently is still
+    listed whole); nothing when ``text`` does not hold the words there."""
     if not words or start is None or text[start : start + len(words)] != words:
-        return None
-    return Mark(start, start + len(words), number)
+        return []
+    marks = []
+    for at, piece in _sentences(words):
+        first = _WORD.search(piece)
+        if first is not None:
+            end = at + len(piece.rstrip())
+            marks.append(Mark(start + at + first.start(), start + end, number))
+    return marks
 
 
 def _list(evidence: dict[str, Any], key: str) -> list[Any]:
@@ -171,10 +183,10 @@ def _substitutions(
             number = len(subs) + 1
             copy_at = None if page_start is None else page_start + spun_at
             original_start = None if source_start is None else source_start + original_at
-            in_copy = _mark(page_text, copy_at, spun, number)
-            in_original = _mark(source_text, original_start, original, number)
-            copy_marks += [in_copy] if in_copy else []
-            original_marks += [in_original] if in_original else []
+            in_copy = _marks(page_text, copy_at, spun, number)
+            in_original = _marks(source_text, original_start, original, number)
+            copy_marks += in_copy
+            original_marks += in_original
             subs.append(
                 SubstitutionView(number, spun, original, relation, bool(in_copy), bool(in_original))
             )
@@ -183,10 +195,10 @@ def _substitutions(
 
 def _passages(
     evidence: dict[str, Any], page_text: str
-) -> tuple[list[PassageView], list[tuple[int, int]], list[tuple[int, int]]]:
-    """The aligned passages, numbered, and their spans in the copy and in the original."""
-    copy_spans: list[tuple[int, int]] = []
-    original_spans: list[tuple[int, int]] = []
+) -> tuple[list[PassageView], list[tuple[int, int, int, int]]]:
+    """The aligned passages, numbered, and their spans: (copy start, copy end, original start,
+    original end)."""
+    spans: list[tuple[int, int, int, int]] = []
     passages: list[PassageView] = []
     for item in _list(evidence, "passages"):
         if not isinstance(item, dict):
@@ -197,8 +209,7 @@ def _passages(
         if any(bound is None for bound in bounds):
             continue
         page_start, page_end, source_start, source_end = (int(b or 0) for b in bounds)
-        copy_spans.append((page_start, page_end))
-        original_spans.append((source_start, source_end))
+        spans.append((page_start, page_end, source_start, source_end))
         excerpt = " ".join(page_text[max(0, page_start) : max(0, page_end)].split()[:12])
         passages.append(
             PassageView(
@@ -208,7 +219,7 @@ def _passages(
                 excerpt,
             )
         )
-    return passages, copy_spans, original_spans
+    return passages, spans
 
 
 def _explanation(
@@ -322,13 +333,14 @@ def evidence_view(
     if not isinstance(evidence, dict):  # hand-edited or damaged: show what the scores say
         evidence = {}
     subs, copy_marks, original_marks = _substitutions(evidence, page_text, source_text)
-    passages, copy_spans, original_spans = _passages(evidence, page_text)
+    passages, spans = _passages(evidence, page_text)
     summary, details = _explanation(evidence, scores, threshold, passages, len(subs))
     return EvidenceView(
-        segments(page_text, copy_spans, copy_marks),
-        segments(source_text, original_spans, original_marks),
+        segments(page_text, [(a, b) for a, b, _, _ in spans], copy_marks),
+        segments(source_text, [(c, d) for _, _, c, d in spans], original_marks),
         subs,
         passages,
         summary,
         details,
+        lineup(spans, page_text, source_text, copy_marks, original_marks),
     )

@@ -26,11 +26,14 @@ class Mark:
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """A piece of text; ``aligned`` when inside a passage, ``mark`` the substitution it is."""
+    """A piece of text; ``aligned`` when inside a passage, ``mark`` the substitution it is;
+    ``anchor`` on the first piece of each substitution (a substitution cut at a sentence break
+    has several pieces, and a page gives each id once)."""
 
     text: str
     aligned: bool
     mark: int | None
+    anchor: bool = False
 
 
 def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -56,8 +59,9 @@ def segments(
     """``text`` cut at passage and mark boundaries, each piece with its highlighting.
 
     Passages may overlap (they are merged); a mark overlapping an earlier one is dropped; a
-    mark is one piece even when a passage boundary falls inside it. Joining the pieces' texts
-    gives back ``text`` exactly.
+    mark is one piece even when a passage boundary falls inside it; several marks may share a
+    number (one substitution cut at sentence breaks), the first of them is the ``anchor``.
+    Joining the pieces' texts gives back ``text`` exactly.
     """
     size = len(text)
 
@@ -95,4 +99,9 @@ def segments(
             pieces[-1] = Segment(last.text + text[start:end], last.aligned or in_passage, number)
             continue
         pieces.append(Segment(text[start:end], in_passage, number))
+    anchored: set[int] = set()
+    for at, piece in enumerate(pieces):
+        if piece.mark is not None and piece.mark not in anchored:
+            anchored.add(piece.mark)
+            pieces[at] = Segment(piece.text, piece.aligned, piece.mark, anchor=True)
     return pieces
