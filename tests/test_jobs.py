@@ -6,6 +6,7 @@ procrastinate workers (``spintrace worker``) killed with SIGKILL, the local Post
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -290,3 +291,20 @@ def test_a_site_waiting_to_be_crawled_is_not_queued_twice(pg_url: str) -> None:
     assert "crawl queued (job" in first and "queued 1 crawl job;" in first
     assert "127.0.0.1:9: a crawl is already queued" in again
     assert "127.0.0.1:8: crawl queued" in again and "queued 1 crawl job;" in again
+
+
+def test_queueing_commands_print_json_when_asked(pg_url: str) -> None:
+    """Regression: `match --queue --json` printed its plain sentence; every queueing command
+    prints one JSON line with --json, as the same commands do when they run in process."""
+    _fresh(pg_url).dispose()
+    first = json.loads(_cli(pg_url, "crawl", "--queue", "--json", "http://127.0.0.1:9/"))
+    again = json.loads(_cli(pg_url, "crawl", "--queue", "--json", "http://127.0.0.1:9/a"))
+    assert first["queued"] == "crawl" and first["jobs"] == 1
+    [site] = first["sites"]
+    assert site["site"] == "127.0.0.1:9" and isinstance(site["job_id"], int)
+    assert site["urls"] == ["http://127.0.0.1:9/"]
+    assert again["jobs"] == 0 and again["sites"][0]["job_id"] is None
+    queued = json.loads(_cli(pg_url, "match", "--queue", "--json"))
+    assert queued["queued"] == "match" and len(queued["run"]) == 32  # a uuid4 hex
+    process = json.loads(_cli(pg_url, "captures", "process", "--queue", "--json"))
+    assert process == {"queued": "process", "captures": 0, "jobs": 0}

@@ -168,7 +168,7 @@ def crawl(
         progress=not app.quiet and logging.getLogger().getEffectiveLevel() > logging.INFO,
     )
     if queued:
-        _queue_crawl(app, options, extract=not no_extract)
+        _queue_crawl(app, options, extract=not no_extract, as_json=as_json)
         return
     settings = load_settings()
     with app.engine() as engine:
@@ -212,7 +212,7 @@ def _echo_crawl(app: App, report: Any) -> None:
         click.echo(f"  ... and {report.skipped - MAX_LISTED_ERRORS} more", err=True)
 
 
-def _queue_crawl(app: App, options: Any, *, extract: bool) -> None:
+def _queue_crawl(app: App, options: Any, *, extract: bool, as_json: bool) -> None:
     from spintrace.crawler import check_start_url
     from spintrace.jobs import enqueue_crawl
 
@@ -231,7 +231,7 @@ def _queue_crawl(app: App, options: Any, *, extract: bool) -> None:
             settings=options.settings,
             extract=extract,
         )
-    echo_queued_crawls(queued)
+    echo_queued_crawls(queued, as_json=as_json)
 
 
 @click.group()
@@ -246,16 +246,21 @@ def captures() -> None:
     is_flag=True,
     help="Queue the work in batches for `spintrace worker`s instead (PostgreSQL).",
 )
+@json_option
 @click.pass_obj
-def captures_process(app: App, queued: bool) -> None:
+def captures_process(app: App, queued: bool, as_json: bool) -> None:
     """Extract documents from captures not processed yet (crawl does this itself)."""
     from spintrace.ingest.captures import process_captures
 
     if queued:
-        queue_processing(app)
+        queue_processing(app, as_json=as_json)
         return
     with app.engine() as engine:
-        _echo_processing(app, process_captures(engine, load_settings()))
+        report = process_captures(engine, load_settings())
+    if as_json:
+        echo_json(_processing_json(report))
+    else:
+        _echo_processing(app, report)
 
 
 @captures.command("export-warc")

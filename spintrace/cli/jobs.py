@@ -7,10 +7,11 @@ the helpers here; see docs/scale-out.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import click
 
-from spintrace.cli.app import App, load_settings
+from spintrace.cli.app import App, echo_json, load_settings
 from spintrace.reports.rendering import plural
 
 __all__ = ["echo_queued_crawls", "jobs", "queue_match", "queue_processing", "worker"]
@@ -87,10 +88,16 @@ def jobs(app: App, show_failed: bool) -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
 
 
-def echo_queued_crawls(queued: Sequence[object]) -> None:
-    """What ``crawl --queue`` queued, one site per line."""
+def echo_queued_crawls(queued: Sequence[object], *, as_json: bool = False) -> None:
+    """What ``crawl --queue`` queued, one site per line (one JSON line with ``as_json``:
+    ``job_id`` is null for a site whose crawl was already queued)."""
     from spintrace.jobs.enqueue import QueuedCrawl
 
+    if as_json:
+        items = [asdict(item) for item in queued if isinstance(item, QueuedCrawl)]
+        new = sum(1 for item in items if item["job_id"] is not None)
+        echo_json({"queued": "crawl", "sites": items, "jobs": new})
+        return
     for item in queued:
         assert isinstance(item, QueuedCrawl)
         if item.job_id is None:
@@ -101,21 +108,27 @@ def echo_queued_crawls(queued: Sequence[object]) -> None:
     click.echo(f"queued {plural(new, 'crawl job')}; run `spintrace worker` to do them")
 
 
-def queue_processing(app: App) -> None:
+def queue_processing(app: App, *, as_json: bool = False) -> None:
     """``captures process --queue``."""
     from spintrace.jobs import enqueue_processing
 
     with app.engine() as engine:
         captures, parts = enqueue_processing(engine)
+    if as_json:
+        echo_json({"queued": "process", "captures": captures, "jobs": parts})
+        return
     click.echo(f"queued {plural(captures, 'capture')} for extraction in {plural(parts, 'job')}")
 
 
-def queue_match(app: App) -> None:
+def queue_match(app: App, *, as_json: bool = False) -> None:
     """``match --queue``."""
     from spintrace.jobs import enqueue_match
 
     with app.engine() as engine:
         run = enqueue_match(engine)
+    if as_json:
+        echo_json({"queued": "match", "run": run})
+        return
     click.echo(
         f"match run {run} queued: workers index new sources, then match stale pages in "
         "batches; `spintrace jobs` shows its progress"

@@ -73,7 +73,7 @@ def match(app: App, workers: int, queued: bool, recheck: bool, as_json: bool) ->
 
             with app.engine() as engine:
                 forget_checks(engine)
-        queue_match(app)
+        queue_match(app, as_json=as_json)
         return
     settings = load_settings()
     with app.engine() as engine:
