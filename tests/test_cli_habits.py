@@ -274,6 +274,25 @@ def test_export_filters(matched: str) -> None:
     assert sites and {row["site"] for row in sites} == {"dailytrendwire.example"}
 
 
+def test_captures_and_checks_export_like_the_other_tables(matched: str) -> None:
+    """The captures and match_checks frames are export tables too, with their filters."""
+    captures = _rows(run(matched, "export", "captures").stdout)
+    assert captures and "body" not in captures[0] and len(captures[0]["sha256"]) == 64
+    one_site = _rows(run(matched, "export", "captures", "--site", "dailytrendwire.example").stdout)
+    assert one_site and {row["site"] for row in one_site} == {"dailytrendwire.example"}
+    assert len(one_site) < len(captures)
+    assert _rows(run(matched, "export", "captures", "--since", "2999-01-01").stdout) == []
+    checks = _rows(run(matched, "export", "match_checks", "-c", "page_url,outcome,links").stdout)
+    pages = _rows(run(matched, "export", "pages").stdout)
+    assert {row["page_url"] for row in checks} == {row["url"] for row in pages}
+    linked = [row for row in checks if row["outcome"] == "linked"]
+    assert linked and all(int(row["links"]) >= 1 for row in linked)
+    unlinked = _rows(
+        run(matched, "export", "match_checks", "--where", "outcome != 'linked'").stdout
+    )
+    assert all(row["links"] == "0" for row in unlinked)
+
+
 def test_export_where(matched: str) -> None:
     where = "passages >= 3 and json_extract(evidence, '$.passages[0].tokens') > 0"
     rows = _rows(run(matched, "export", "matches", "--where", where).stdout)

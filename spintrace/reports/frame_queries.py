@@ -1,10 +1,10 @@
 """The SQL behind each notebook frame, narrowed in the database: the columns asked for, the
 rows of one site and from a time on.
 
-A frame's query is the export's query of the same name (:mod:`spintrace.reports.export`), or
-for ``captures`` and ``match_checks`` (frames only) one written here; :func:`frame_rows` keeps
-only the columns asked for and adds the site and time conditions to its ``WHERE``, so a large
-database never sends the full texts (or the evidence) of rows or columns nobody asked for.
+A frame's query is the export's query of the same name (:mod:`spintrace.reports.table_queries`);
+:func:`frame_rows` keeps only the columns asked for and adds the site and time conditions to
+its ``WHERE``, so a large database never sends the full texts (or the evidence) of rows or
+columns nobody asked for.
 Columns the export computes in Python (``passages``, ``copy_delay_hours``, ... of matches;
 every row of ``evidence``) are computed from the few columns they need.
 """
@@ -16,98 +16,31 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Select, func, or_, select
+from sqlalchemy import Engine, Select, or_
 from sqlalchemy.orm import Session
 
 from spintrace.db.links import spin_pairs_query
-from spintrace.db.models import Capture, Document, Match, MatchCheck, Site
 from spintrace.db.urls import site_domain
 from spintrace.errors import ReportError
-from spintrace.reports.export import (
+from spintrace.reports.export import TABLES
+from spintrace.reports.selection import parse_since, select_columns
+from spintrace.reports.table_queries import (
+    EVIDENCE_INPUTS,
     MATCH_DERIVED,
-    TABLES,
+    captures_query,
     derive_match_columns,
     documents_query,
+    evidence_rows,
     indicators_query,
+    match_checks_query,
     matches_query,
     sites_query,
     substitutions_query,
 )
-from spintrace.reports.selection import parse_since, select_columns
 
 __all__ = ["FRAMES", "FrameQuery", "frame_rows", "since_time"]
 
 Since = datetime | date | str
-
-
-def captures_query() -> Select[*tuple[Any, ...]]:
-    """Every stored capture, without its body: where and when it was fetched, what came back,
-    what processing made of it, and the document extracted from it (if any)."""
-    document = (
-        select(func.min(Document.id)).where(Document.capture_id == Capture.id).scalar_subquery()
-    )
-    return (
-        select(
-            Capture.id,
-            Capture.url,
-            Site.domain.label("site"),
-            Capture.seen_url,
-            Capture.final_url,
-            Capture.status,
-            Capture.content_type,
-            Capture.body_size,
-            Capture.sha256,
-            Capture.fetched_at,
-            Capture.role,
-            Capture.depth,
-            Capture.processed_at,
-            Capture.outcome,
-            document.label("document_id"),
-            Capture.headers,
-        )
-        .join(Site, Site.id == Capture.site_id)
-        .order_by(Capture.id)
-    )
-
-
-def match_checks_query() -> Select[*tuple[Any, ...]]:
-    """Every page's last check: its verdict, the matcher (and settings) that made it, the
-    sources it was judged against, when, and how many links it has."""
-    links = select(func.count()).where(Match.page_id == MatchCheck.page_id).scalar_subquery()
-    return (
-        select(
-            MatchCheck.page_id,
-            Document.url.label("page_url"),
-            Site.domain.label("site"),
-            MatchCheck.outcome,
-            links.label("links"),
-            MatchCheck.matcher,
-            MatchCheck.sources_seen,
-            MatchCheck.last_source_id,
-            MatchCheck.checked_at,
-        )
-        .join(Document, Document.id == MatchCheck.page_id)
-        .join(Site, Site.id == Document.site_id)
-        .order_by(MatchCheck.page_id)
-    )
-
-
-def _evidence_rows(row: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    evidence = row.get("evidence")
-    items = evidence.get("substitutions") if isinstance(evidence, dict) else None
-    for sub in items if isinstance(items, list) else []:
-        if isinstance(sub, dict):
-            yield {
-                "match_id": row["id"],
-                "page_url": row["page_url"],
-                "source_url": row["source_url"],
-                "page_site": row["page_site"],
-                "spun": sub.get("spun", ""),
-                "original": sub.get("original", ""),
-                "relation": sub.get("relation"),
-                "page_start": sub.get("page_start"),
-                "source_start": sub.get("source_start"),
-            }
 
 
 def _derive_matches(row: dict[str, Any], wanted: set[str]) -> Iterator[dict[str, Any]]:
@@ -130,7 +63,6 @@ class FrameQuery:
 
 
 _MATCH_FRAME_COLUMNS = ("id", "page_id", "source_id", *TABLES["matches"][0])
-_EVIDENCE_INPUTS = ("id", "page_url", "source_url", "page_site", "evidence")
 
 #: Every frame, by name.
 FRAMES: dict[str, FrameQuery] = {
@@ -151,8 +83,8 @@ FRAMES: dict[str, FrameQuery] = {
         matches_query,
         ("page_site",),
         "matched_at",  # of the link the substitution was found in
-        dict.fromkeys(TABLES["evidence"][0], _EVIDENCE_INPUTS),
-        lambda row, _wanted: _evidence_rows(row),
+        dict.fromkeys(TABLES["evidence"][0], EVIDENCE_INPUTS),
+        lambda row, _wanted: evidence_rows(row),
     ),
     "sites": FrameQuery(TABLES["sites"][0], sites_query, ("site",), "first_seen"),
     "indicators": FrameQuery(TABLES["indicators"][0], indicators_query, ("site",), "last_seen"),
@@ -162,14 +94,9 @@ FRAMES: dict[str, FrameQuery] = {
     "substitutions": FrameQuery(
         TABLES["substitutions"][0], substitutions_query, ("site",), "last_seen"
     ),
-    "captures": FrameQuery(
-        tuple(captures_query().selected_columns.keys()), captures_query, ("site",), "fetched_at"
-    ),
+    "captures": FrameQuery(TABLES["captures"][0], captures_query, ("site",), "fetched_at"),
     "match_checks": FrameQuery(
-        tuple(match_checks_query().selected_columns.keys()),
-        match_checks_query,
-        ("site",),
-        "checked_at",
+        TABLES["match_checks"][0], match_checks_query, ("site",), "checked_at"
     ),
 }
 

@@ -42,6 +42,8 @@ TABLE_FILTERS: dict[str, _TableFilters] = {
     "indicators": _TableFilters(("site",), "last_seen", None),
     "spin_pairs": _TableFilters(("page_a_site", "page_b_site"), "found_at", None),
     "substitutions": _TableFilters(("site",), "last_seen", None),
+    "captures": _TableFilters(("site",), "fetched_at", None),
+    "match_checks": _TableFilters(("site",), "checked_at", None),
 }
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([mhdw])", re.IGNORECASE)
