@@ -129,6 +129,11 @@ def test_a_misspelt_variable_is_an_error(
         assert "docs/settings.md" in line
     with pytest.raises(ConfigError):
         check_environment({variable: "1"})
+    # The notebook entry point checks them too (it read only SPINTRACE_DB and said nothing).
+    import spintrace
+
+    with pytest.raises(ConfigError, match=f"unknown environment variable {variable}"):
+        spintrace.open(str(tmp_path / "x.db"))
 
 
 def test_every_variable_spintrace_reads_is_declared_and_documented() -> None:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from spintrace.config import DB_ENV_VAR, DEFAULT_DB_URL
+from spintrace.config import DB_ENV_VAR, DEFAULT_DB_URL, check_environment
 from spintrace.db.engine import open_engine
 from spintrace.db.migrate import require_current_schema
 from spintrace.errors import ReportError
@@ -283,7 +283,12 @@ def _head(sql: str) -> str:
 
 
 def open_database(url: str | None = None) -> Database:
-    """Open a migrated spintrace database (``url``, else ``$SPINTRACE_DB``, else the default)."""
+    """Open a migrated spintrace database (``url``, else ``$SPINTRACE_DB``, else the default).
+
+    A misspelt ``SPINTRACE_*`` variable (``SPINTRACE_BD``) is a
+    :class:`~spintrace.errors.ConfigError` here as in the CLI: ignored, it would open another
+    database without a word."""
+    check_environment()
     url = url or os.environ.get(DB_ENV_VAR) or DEFAULT_DB_URL
     engine = open_engine(url)
     try:
