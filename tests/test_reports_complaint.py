@@ -272,7 +272,7 @@ def test_pack_csv_opens_in_excel_and_export_stays_plain(
     raw = (pack / "infringements.csv").read_bytes()
     assert raw.startswith(codecs.BOM_UTF8) and raw.count(codecs.BOM_UTF8) == 1
     rows = _read_csv(pack / "infringements.csv")
-    assert rows and all(row["abuse_contact"] == "" for row in rows)  # known for no host yet
+    assert rows and all(row["abuse_contact"] == "" for row in rows)  # no contacts file given
     exported = tmp_path / "matches.csv"
     result = CliRunner().invoke(
         cli, ["--db", any_db_url, "export", "matches", "--format", "csv", "-o", str(exported)]
@@ -284,6 +284,70 @@ def test_pack_csv_opens_in_excel_and_export_stays_plain(
     assert out.getvalue().startswith("page_url,")
 
 
+def test_abuse_contacts_from_a_file_reach_the_csv_and_the_notices(
+    demo: Engine, tmp_path: Path, any_db_url: str
+) -> None:
+    pack = tmp_path / "pack"
+    build_complaint_pack(demo, "harbourgazette.example", pack)
+    sites = sorted({row["site"] for row in _read_csv(pack / "infringements.csv")})
+    before = [path.read_text() for path in (pack / "notices").iterdir()]
+    assert before and all("[RECIPIENT NAME AND EMAIL]" in text for text in before)
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text(
+        "site,abuse_contact,note\n"
+        f"https://www.{sites[0]}/any/page,mailto:abuse@host.example,looked up 2026-12-01\n"
+        "\n"
+        "unrelated.example,https://host.example/abuse?x=1,\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        cli,
+        ["--db", any_db_url, "report", "complaint", "--owner", "harbourgazette.example",
+         "-o", str(pack), "--contacts", str(contacts)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = _read_csv(pack / "infringements.csv")
+    assert {row["abuse_contact"] for row in rows if row["site"] == sites[0]} == {
+        "abuse@host.example"
+    }
+    assert {row["abuse_contact"] for row in rows if row["site"] != sites[0]} <= {""}
+    notices = {path.name: path.read_text() for path in (pack / "notices").iterdir()}
+    addressed = [text for text in notices.values() if "To: abuse@host.example" in text]
+    assert len(addressed) == 1 and sites[0] in addressed[0]
+    assert "[RECIPIENT NAME AND EMAIL]" not in addressed[0]
+    assert sum("[RECIPIENT NAME AND EMAIL]" in text for text in notices.values()) == len(sites) - 1
+    index = lxml.html.parse(str(pack / "index.html"))
+    assert "abuse@host.example" in index.xpath("string(//table[1])")
+    # A contacts file with a mistake stops before any pack is written, naming the line.
+    for body, says in (
+        ("host,contact\nfarm.example,abuse@x.example\n", "columns site and abuse_contact"),
+        ("site,abuse_contact\nfarm.example,call us\n", "line 2: 'call us' is not an email"),
+        ("site,abuse_contact\nfarm.example,=HYPERLINK(1)\n", "line 2"),
+        ("site,abuse_contact\n,abuse@x.example\n", "line 2: '' is not a site"),
+        (
+            "site,abuse_contact\nfarm.example,a@x.example\nwww.farm.example,b@x.example\n",
+            "line 3: farm.example already has the contact 'a@x.example'",
+        ),
+        (b"site,abuse_contact\nfarm.example,caf\xe9@x.example\n", "not UTF-8"),
+    ):
+        bad = tmp_path / "bad.csv"
+        bad.write_bytes(body if isinstance(body, bytes) else body.encode())
+        result = CliRunner().invoke(
+            cli,
+            ["--db", any_db_url, "report", "complaint", "--owner", "harbourgazette.example",
+             "-o", str(tmp_path / "other"), "--contacts", str(bad)],
+        )  # fmt: skip
+        assert result.exit_code == 1 and "Traceback" not in result.output, body
+        assert says in result.output, (body, result.output)
+        assert not (tmp_path / "other").exists()
+    missing = CliRunner().invoke(
+        cli,
+        ["--db", any_db_url, "report", "complaint", "--owner", "harbourgazette.example",
+         "-o", str(tmp_path / "other"), "--contacts", str(tmp_path / "none.csv")],
+    )  # fmt: skip
+    assert missing.exit_code == 1 and "cannot read the contacts file" in missing.output
+
+
 def test_index_columns_say_what_they_count(demo: Engine, tmp_path: Path) -> None:
     pack = tmp_path / "pack"
     build_complaint_pack(demo, "harbourgazette.example", pack)
@@ -291,7 +355,7 @@ def test_index_columns_say_what_they_count(demo: Engine, tmp_path: Path) -> None
     tree = lxml.html.parse(str(pack / "index.html"))
     tables = tree.xpath("//table")
     headers = [[th.text_content() for th in table.xpath("tr[1]/th")] for table in tables]
-    assert headers[0] == ["site", "copying pages", "notice draft"]
+    assert headers[0] == ["site", "copying pages", "abuse contact", "notice draft"]
     assert headers[1] == [
         "row",
         "copying page",

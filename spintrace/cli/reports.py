@@ -36,14 +36,24 @@ def report() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the pack: new, empty, or an earlier pack (replaced).",
 )
+@click.option(
+    "--contacts",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A CSV file of abuse contacts you looked up (columns site,abuse_contact): the CSV "
+    "carries them and each notice draft is addressed to its site's.",
+)
 @json_option
 @click.pass_obj
-def report_complaint(app: App, owner: str, output: Path, as_json: bool) -> None:
+def report_complaint(
+    app: App, owner: str, output: Path, contacts: Path | None, as_json: bool
+) -> None:
     """Write a complaint pack: CSV, evidence pages, notice drafts, WARC, index.html."""
+    from spintrace.reports.complaint.contacts import read_contacts
     from spintrace.reports.complaint.pack import build_complaint_pack
 
+    known = read_contacts(contacts) if contacts is not None else None
     with app.engine() as engine:
-        summary = build_complaint_pack(engine, owner, output)
+        summary = build_complaint_pack(engine, owner, output, known)
     if as_json:
         echo_json({**asdict(summary), "sites": list(summary.sites)})
         return

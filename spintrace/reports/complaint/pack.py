@@ -17,7 +17,7 @@ again. The stored content is hostile (scraped from content farms): see ``renderi
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -232,15 +232,14 @@ def _prepare_output(path: Path) -> None:
         raise ReportError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def _csv_row(copy: Copy) -> dict[str, Any]:
+def _csv_row(copy: Copy, contacts: Mapping[str, str]) -> dict[str, Any]:
     return {
         "page_url": spreadsheet_safe(copy.page_url),
         "original_url": spreadsheet_safe(copy.source_url),
         "original_title": spreadsheet_safe(copy.source_title or ""),
         "site": spreadsheet_safe(copy.site),
-        # spintrace stores no abuse contact for a host (no WHOIS or RDAP look-up, no
-        # security.txt fetch): the column bulk forms ask for is there, empty.
-        "abuse_contact": "",
+        # From the rights holder's contacts file (spintrace looks none up): empty when unknown.
+        "abuse_contact": spreadsheet_safe(contacts.get(copy.site, "")),
         "first_seen": copy.first_seen,
         "original_published": copy.source_published,
         "score": copy.score,
@@ -312,13 +311,21 @@ def _write_warc(engine: Engine, output: Path, copies: Sequence[Copy]) -> int:
         return write_warc(engine, stream, capture_ids=capture_ids)
 
 
-def build_complaint_pack(engine: Engine, owner: str, output_dir: str | Path) -> ComplaintSummary:
+def build_complaint_pack(
+    engine: Engine,
+    owner: str,
+    output_dir: str | Path,
+    contacts: Mapping[str, str] | None = None,
+) -> ComplaintSummary:
     """Write the complaint pack for the sources of ``owner`` (a host) into ``output_dir``.
 
     Sources on ``owner`` and its subdomains count. ``output_dir`` must be new, empty, or an
-    earlier complaint pack (its files are replaced). Raises :class:`ReportError` when no source
-    of ``owner`` is stored (a typo, usually) or the folder cannot be used.
+    earlier complaint pack (its files are replaced). ``contacts``: site -> abuse contact
+    (:func:`spintrace.reports.complaint.contacts.read_contacts`), for the CSV and the notices.
+    Raises :class:`ReportError` when no source of ``owner`` is stored (a typo, usually) or the
+    folder cannot be used.
     """
+    contacts = dict(contacts or {})
     host = normalise_owner(owner)
     output = Path(output_dir)
     with Session(engine) as session:
@@ -337,7 +344,7 @@ def build_complaint_pack(engine: Engine, owner: str, output_dir: str | Path) -> 
         # The BOM tells Excel the file is UTF-8 (without it, it reads accented titles in the
         # local code page). Here only: `spintrace export` output stays plain UTF-8.
         with (output / "infringements.csv").open("w", newline="", encoding="utf-8-sig") as handle:
-            write_rows((_csv_row(copy) for copy in copies), "csv", handle, CSV_COLUMNS)
+            write_rows((_csv_row(c, contacts) for c in copies), "csv", handle, CSV_COLUMNS)
         copies = _write_evidence(session, output, copies, host)
     generated_at = utcnow()
     sites: dict[str, list[Copy]] = {}
@@ -352,6 +359,7 @@ def build_complaint_pack(engine: Engine, owner: str, output_dir: str | Path) -> 
             "notice.txt",
             owner=host,
             site=site,
+            contact=contacts.get(site),
             copies=site_copies,
             works=_works_of(site_copies),
             generated_at=generated_at,
@@ -366,6 +374,7 @@ def build_complaint_pack(engine: Engine, owner: str, output_dir: str | Path) -> 
             copies=copies,
             works=[group for group in works.values()],
             sites=sites,
+            contacts=contacts,
             notices=names,
             captures=captures,
             warc=WARC_NAME if captures else None,
