@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spintrace.matcher import align, content_features, skeleton_tokens, tokenize
+from spintrace.matcher.tokens import Token
 
 ORIGINAL = (
     "Plans to build a new bridge across the River Tarn were approved on Tuesday, after the "
@@ -49,6 +50,15 @@ def test_normalisation_is_idempotent(text: str) -> None:
     joined = " ".join(words)
     again = [t.norm for t in tokenize(joined)]
     assert " ".join(again) == joined
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+@settings(max_examples=300)
+def test_the_ascii_fast_path_gives_the_general_paths_tokens(text: str) -> None:
+    # One non-ASCII word after the text sends it down the general path, word by word.
+    general = tokenize(text + " \u00e9t\u00e9")
+    assert tokenize(text) == general[:-1] and general[-1].norm == "\u00e9t\u00e9"
+    assert all(type(token) is Token for token in general)
 
 
 def test_tokenize_normalises_width_and_case() -> None:

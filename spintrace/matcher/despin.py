@@ -140,8 +140,10 @@ class Despinner:
         spanning the whole spun phrase (so evidence quoting them quotes what the page says).
         """
         lemma = self._lemma
+        new = tuple.__new__  # Token without NamedTuple's slow _replace (as in tokenize)
         lemmatised = [
-            t if (norm := lemma(t.norm)) == t.norm else t._replace(norm=norm) for t in tokens
+            t if (norm := lemma(t[0])) == t[0] else new(Token, (norm, t[1], t[2], t[3]))
+            for t in tokens
         ]
         if not undo_spin or not self.substitutions.longest:
             return lemmatised
