@@ -111,3 +111,12 @@ def dev_set() -> Path:
     if not (DEV_SET / "truth.csv").is_file():
         pytest.skip(f"dev set not found at {DEV_SET} (it lives in the developers' shared/)")
     return DEV_SET
+
+
+# Modules whose tests run first: their long installs then overlap the rest of the suite on the
+# other workers instead of being its tail (`pytest -n 2 --dist loadgroup`, pyproject.toml).
+_FIRST = ("test_wheel.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in _FIRST)  # stable: the rest keep order

@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 from conftest import skip_or_fail
 
-pytestmark = pytest.mark.slow
+# One worker builds the wheel's virtualenv once for all its tests (with `pytest -n 2` each
+# worker would otherwise build its own), and starts early (tests/conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL_TIMEOUT = 600

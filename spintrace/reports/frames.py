@@ -285,7 +285,7 @@ def _head(sql: str) -> str:
 def open_database(url: str | None = None) -> Database:
     """Open a migrated spintrace database (``url``, else ``$SPINTRACE_DB``, else the default).
 
-    A misspelt ``SPINTRACE_*`` variable (``SPINTRACE_BD``) is a
+    A misspelt ``SPINTRACE_*`` variable (``DB`` misspelt as ``BD``) is a
     :class:`~spintrace.errors.ConfigError` here as in the CLI: ignored, it would open another
     database without a word."""
     check_environment()
