@@ -406,3 +406,35 @@ def test_hand_edited_evidence_never_breaks_a_report(migrated: Engine, tmp_path: 
     summary = build_complaint_pack(migrated, "harbourgazette.example", tmp_path / "pack")
     assert summary.copies >= 1
     write_network_report(migrated, tmp_path / "network")
+
+
+def test_the_unindexed_sources_are_found_by_an_anti_join(pg_url: str) -> None:
+    """Regression (the 1M scale run): `NOT IN (indexed sources)` made PostgreSQL hash every
+    indexed id for each index batch, a cost growing with the index; NOT EXISTS is an anti-join
+    on the signatures' unique index whatever the index holds."""
+    from sqlalchemy import text
+
+    from spintrace.db import open_engine, upgrade
+    from spintrace.linking.index import index_sources, unindexed_sources
+    from spintrace.linking.steps import load_despinner
+
+    engine = open_engine(pg_url, create=True)
+    try:
+        upgrade(engine)
+        import_file(engine, DEMO / "sources.jsonl", "source")
+        with Session(engine) as session:
+            first = session.scalar(select(func.min(Document.id)))
+        index_sources(engine, load_despinner(engine), Settings(), ids=[first])
+        with Session(engine) as session:
+            left = list(session.scalars(unindexed_sources()))
+            assert (
+                left
+                and first not in left
+                and len(left)
+                == session.scalar(select(func.count()).where(Document.role == "source")) - 1
+            )
+            sql = unindexed_sources().compile(engine, compile_kwargs={"literal_binds": True})
+            plan = "\n".join(session.scalars(text(f"EXPLAIN {sql}")))
+        assert "Anti Join" in plan and "SubPlan" not in plan, plan
+    finally:
+        engine.dispose()

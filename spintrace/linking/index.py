@@ -14,7 +14,7 @@ import struct
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import ColumnElement, Engine, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
@@ -53,6 +53,7 @@ __all__ = [
     "indexed_sources",
     "load_index",
     "load_rarity",
+    "not_indexed",
     "segment_ids",
     "stored_tokens",
     "text_tokens_and_features",
@@ -97,6 +98,18 @@ def indexed_sources() -> Any:
     return select(SignatureRow.document_id).where(SignatureRow.kind == SIGNATURE_KINDS[0])
 
 
+def not_indexed() -> ColumnElement[bool]:
+    """The condition "this source (``Document``) is not indexed yet".
+
+    NOT EXISTS, never ``NOT IN (indexed_sources())``: PostgreSQL cannot turn NOT IN over a
+    subquery into an anti-join (NULL semantics), so it hashed every indexed id for each batch,
+    a cost growing with the index (346 ms a batch at 173,000 sources in the 1M scale run, and
+    rising; 10 ms as an anti-join on the unique index)."""
+    return ~exists().where(
+        SignatureRow.document_id == Document.id, SignatureRow.kind == SIGNATURE_KINDS[0]
+    )
+
+
 def index_sources(
     engine: Engine,
     despinner: Despinner,
@@ -112,7 +125,7 @@ def index_sources(
 
     def batch(session: Session) -> int | None:
         query: Any = select(Document.id, Document.text).where(
-            Document.role == "source", Document.id.not_in(indexed_sources())
+            Document.role == "source", not_indexed()
         )
         if ids is not None:
             query = query.where(Document.id.in_(ids))
@@ -134,11 +147,7 @@ def index_sources(
 
 def unindexed_sources() -> Any:
     """A query of the ids of every source not indexed yet, in id order."""
-    return (
-        select(Document.id)
-        .where(Document.role == "source", Document.id.not_in(indexed_sources()))
-        .order_by(Document.id)
-    )
+    return select(Document.id).where(Document.role == "source", not_indexed()).order_by(Document.id)
 
 
 def segment_ids(session: Session) -> tuple[int, ...]:
