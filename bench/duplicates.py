@@ -10,8 +10,8 @@
     index bytes per document, and the candidate join for 1,000 documents spread over the table
     (about 1% of them planted near-duplicates, so the join returns real pairs).
 
-Usage: ``python bench/duplicates.py [--data DIR] [--previous REF] [--docs 1000000]
-[--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]``.
+Usage: ``python bench/duplicates.py [--data DIR] [--previous REF] [--repeats N] [--docs 1000000]
+[--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]``; ``--docs 0`` runs part (1) only.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import argparse
 import re
 import shlex
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,7 @@ def run_cli(cli: list[str], url: str, *args: str) -> tuple[float, str]:
 def indexing(data: Path, release: Path | None, tmp: Path) -> tuple[float, float]:
     """Seconds of the index step and of the whole ``match`` on the dev set's sources."""
     db = tmp / f"index-{'previous' if release else 'this'}.db"
+    db.unlink(missing_ok=True)  # a fresh database each repeat
     url = f"sqlite:///{db}"
     cli = cli_of(release)
     run_cli(cli, url, "db", "upgrade")
@@ -160,21 +162,45 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--pg", default=PG_ADMIN)
     parser.add_argument("--skip-indexing", action="store_true")
+    parser.add_argument("--repeats", type=int, default=1, help="indexing runs per side (1)")
     args = parser.parse_args()
     print_header()
     with tempfile.TemporaryDirectory(prefix="spintrace-dups-") as tmp_name:
         tmp = Path(tmp_name)
         if not args.skip_indexing:
-            this = indexing(args.data.resolve(), None, tmp)
-            print(f"\n(1) dev sources ({args.data}): index step / whole match (s)")
-            print(f"  this tree         {this[0]:6.1f} / {this[1]:6.1f}")
-            if args.previous:
-                release = extract_release(args.previous, tmp / "previous-release")
-                before = indexing(args.data.resolve(), release, tmp)
-                print(f"  {args.previous:<17} {before[0]:6.1f} / {before[1]:6.1f}")
+            data = args.data.resolve()
+            release = (
+                extract_release(args.previous, tmp / "previous-release") if args.previous else None
+            )
+            sides: dict[str, list[tuple[float, float]]] = {"this tree": []}
+            if release is not None:
+                sides[args.previous] = []
+            for repeat in range(args.repeats):
+                # Interleaved, the order turning each repeat: a busy spell hits both sides.
+                order = list(sides) if repeat % 2 == 0 else list(reversed(sides))
+                for side in order:
+                    other = release if side != "this tree" else None
+                    sides[side].append(indexing(data, other, tmp))
+            print(
+                f"\n(1) dev sources ({args.data}): index step / whole match (s), median of "
+                f"{args.repeats}"
+            )
+            medians = {
+                side: (statistics.median(t[0] for t in runs), statistics.median(t[1] for t in runs))
+                for side, runs in sides.items()
+            }
+            for side, (index_s, match_s) in medians.items():
+                print(f"  {side:<17} {index_s:6.2f} / {match_s:6.2f}")
+            if release is not None:
+                this, before = medians["this tree"], medians[args.previous]
+                pairs = zip(sides["this tree"], sides[args.previous], strict=True)
+                paired = [a[0] / b[0] for a, b in pairs]
                 print(
                     f"  ratio this/previous: {this[0] / before[0]:.2f} / {this[1] / before[1]:.2f}"
+                    f" (index step per repeat: {', '.join(f'{r:.2f}' for r in paired)})"
                 )
+        if args.docs <= 0:
+            return
         print(f"\n(2) band table, {args.docs:,} synthetic signatures (1% planted near-duplicates)")
         values = signatures(args.docs)
         for label, banding in BANDINGS.items():
