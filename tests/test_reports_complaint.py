@@ -306,6 +306,7 @@ def test_abuse_contacts_from_a_file_reach_the_csv_and_the_notices(
          "-o", str(pack), "--contacts", str(contacts)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert "names 1 site with no copy in this pack: unrelated.example" in result.stderr
     rows = _read_csv(pack / "infringements.csv")
     assert {row["abuse_contact"] for row in rows if row["site"] == sites[0]} == {
         "abuse@host.example"
@@ -329,6 +330,9 @@ def test_abuse_contacts_from_a_file_reach_the_csv_and_the_notices(
             "line 3: farm.example already has the contact 'a@x.example'",
         ),
         (b"site,abuse_contact\nfarm.example,caf\xe9@x.example\n", "not UTF-8"),
+        # Review: urlsplit raised (a traceback), and a form feed in a quoted field vanished.
+        ("site,abuse_contact\nfarm.example,http://[oops\n", "line 2: 'http://[oops' is not"),
+        ('site,abuse_contact\nfarm.example,"a\x0cb@x.example"\n', "line 2"),
     ):
         bad = tmp_path / "bad.csv"
         bad.write_bytes(body if isinstance(body, bytes) else body.encode())

@@ -54,6 +54,13 @@ def report_complaint(
     known = read_contacts(contacts) if contacts is not None else None
     with app.engine() as engine:
         summary = build_complaint_pack(engine, owner, output, known)
+    unused = sorted(set(known or ()) - set(summary.sites))
+    if unused:  # a misspelt site would otherwise leave its notice unaddressed without a word
+        click.echo(
+            f"note: the contacts file names {plural(len(unused), 'site')} with no copy in this "
+            f"pack: {', '.join(unused[:10])}{' ...' if len(unused) > 10 else ''}",
+            err=True,
+        )
     if as_json:
         echo_json({**asdict(summary), "sites": list(summary.sites)})
         return

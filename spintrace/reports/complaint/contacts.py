@@ -17,6 +17,7 @@ notice draft is addressed to it.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,11 +34,15 @@ _MAX_BYTES = 10 * 1024 * 1024
 def _contact(value: str) -> str | None:
     """``value`` as a contact: an email address or an http(s) URL with a host; else ``None``."""
     value = value.strip()
-    email = value.removeprefix("mailto:")
+    email = value[7:] if value[:7].lower() == "mailto:" else value
     if _EMAIL.fullmatch(email):
         return email
-    parts = urlsplit(value)
-    if parts.scheme in ("http", "https") and parts.hostname and not re.search(r"\s", value):
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # http://[oops: not a URL either
+        return None
+    if parts.scheme in ("http", "https") and host and not re.search(r"\s", value):
         return value
     return None
 
@@ -55,7 +60,9 @@ def read_contacts(path: Path) -> dict[str, str]:
         raise ReportError(f"cannot read the contacts file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ReportError(f"{path}: the contacts file is not UTF-8 text") from None
-    reader = csv.DictReader(text.splitlines())
+    # Not text.splitlines(): it also breaks at form feeds and other separators inside a
+    # quoted field, and the csv module would join the pieces without them.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     missing = {"site", "abuse_contact"} - set(reader.fieldnames or ())
     if missing:
         raise ReportError(

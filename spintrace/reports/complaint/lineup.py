@@ -11,6 +11,7 @@ between the rows, collapsed.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
 
 from spintrace.reports.complaint.highlight import Mark, Segment, segments
@@ -25,8 +26,9 @@ class LineupRow:
     """A row of the lineup.
 
     A passage row: ``number`` as in the passages table, ``copy_place`` its place among the
-    copy's passages (1 = first in the copy), ``moved`` when the copy puts it elsewhere than the
-    original's order would, and the highlighted texts of both sides. A gap row (``number`` is
+    copy's passages (1 = first in the copy), ``moved`` when the copy puts it out of the
+    original's order (outside the longest run of passages that keep it), and the highlighted
+    texts of both sides. A gap row (``number`` is
     ``None``): ``skipped`` words of the original, in ``original_text``, that no passage holds.
     """
 
@@ -57,6 +59,27 @@ def _gap(source_text: str, start: int, end: int) -> LineupRow | None:
     return LineupRow(None, 0, False, [], [], skipped=words, original_text=piece)
 
 
+def _in_place(places: list[int]) -> set[int]:
+    """The indexes of a longest increasing run (not necessarily contiguous) of ``places``:
+    the passages that stay in order. When a copy moves one paragraph, only that one is out
+    of it, not every passage it jumped over."""
+    tails: list[int] = []  # tails[k]: index ending the best run of length k + 1
+    before: list[int] = [-1] * len(places)
+    for at, place in enumerate(places):
+        low = bisect_left([places[t] for t in tails], place)
+        before[at] = tails[low - 1] if low else -1
+        if low == len(tails):
+            tails.append(at)
+        else:
+            tails[low] = at
+    kept: set[int] = set()
+    at = tails[-1] if tails else -1
+    while at >= 0:
+        kept.add(at)
+        at = before[at]
+    return kept
+
+
 def lineup(
     spans: list[tuple[int, int, int, int]],
     page_text: str,
@@ -77,9 +100,10 @@ def lineup(
     copy_order = sorted(kept, key=lambda item: (item[1], item[0]))
     place = {item[0]: rank for rank, item in enumerate(copy_order, 1)}
     in_original_order = sorted(kept, key=lambda item: (item[3], item[1]))
+    in_place = _in_place([place[item[0]] for item in in_original_order])
     rows: list[LineupRow] = []
     covered = 0  # the end of the original already shown
-    for rank, (number, ps, pe, ss, se) in enumerate(in_original_order, 1):
+    for rank, (number, ps, pe, ss, se) in enumerate(in_original_order):
         gap = _gap(source_text, covered, ss) if ss > covered else None
         if gap is not None:
             rows.append(gap)
@@ -87,7 +111,7 @@ def lineup(
             LineupRow(
                 number,
                 place[number],
-                place[number] != rank,
+                rank not in in_place,
                 _cut(page_text, ps, pe, copy_marks),
                 _cut(source_text, ss, se, original_marks),
             )
