@@ -154,3 +154,17 @@ def test_one_moved_paragraph_is_the_only_one_marked_moved() -> None:
     )
     rows = [(row.number, row.copy_place, row.moved) for row in view.lineup]
     assert rows == [(4, 4, True), (1, 1, False), (2, 2, False), (3, 3, False)]
+
+
+def test_a_substitution_hidden_by_an_overlapping_one_is_not_linked() -> None:
+    """Review: in_copy stayed true for a mark segments() dropped (it overlapped an earlier
+    one), so the table linked to an id the page does not have."""
+    page = "the quick brown fox"
+    evidence = {
+        "substitutions": [
+            {"spun": "quick brown", "original": "fast dark", "page_start": 4, "source_start": 4},
+            {"spun": "brown", "original": "dark", "page_start": 10, "source_start": 9},
+        ]
+    }
+    view = evidence_view(evidence, page, "the fast dark fox", scores=(0.9,) * 4, threshold=0.46)
+    assert [(s.number, s.in_copy) for s in view.substitutions] == [(1, True), (2, False)]

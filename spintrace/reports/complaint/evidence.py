@@ -7,7 +7,7 @@ database, so every field is checked before use: a malformed entry is skipped, no
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from spintrace.reports.complaint.highlight import Mark, Segment, segments
@@ -335,9 +335,18 @@ def evidence_view(
     subs, copy_marks, original_marks = _substitutions(evidence, page_text, source_text)
     passages, spans = _passages(evidence, page_text)
     summary, details = _explanation(evidence, scores, threshold, passages, len(subs))
+    copy_segments = segments(page_text, [(a, b) for a, b, _, _ in spans], copy_marks)
+    original_segments = segments(source_text, [(c, d) for _, _, c, d in spans], original_marks)
+    # A mark overlapping an earlier one is dropped by segments(): link only to those shown.
+    in_copy = {piece.mark for piece in copy_segments if piece.anchor}
+    in_original = {piece.mark for piece in original_segments if piece.anchor}
+    subs = [
+        replace(sub, in_copy=sub.number in in_copy, in_original=sub.number in in_original)
+        for sub in subs
+    ]
     return EvidenceView(
-        segments(page_text, [(a, b) for a, b, _, _ in spans], copy_marks),
-        segments(source_text, [(c, d) for _, _, c, d in spans], original_marks),
+        copy_segments,
+        original_segments,
         subs,
         passages,
         summary,
