@@ -27,7 +27,7 @@ class Token(NamedTuple):
 
 
 # Builds a Token without NamedTuple's Python-level __new__: tokenising is the largest cost of
-# indexing (bench/duplicates.py part 1), and this makes it about a fifth faster.
+# indexing (docs/performance.md), and NamedTuple's __new__ is a Python function call per token.
 _new_token = tuple.__new__
 
 

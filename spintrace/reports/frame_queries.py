@@ -23,7 +23,7 @@ from spintrace.db.links import spin_pairs_query
 from spintrace.db.urls import site_domain
 from spintrace.errors import ReportError
 from spintrace.reports.export import TABLES
-from spintrace.reports.selection import parse_since, select_columns
+from spintrace.reports.selection import TABLE_FILTERS, parse_since, select_columns
 from spintrace.reports.table_queries import (
     EVIDENCE_INPUTS,
     MATCH_DERIVED,
@@ -64,40 +64,48 @@ class FrameQuery:
 
 _MATCH_FRAME_COLUMNS = ("id", "page_id", "source_id", *TABLES["matches"][0])
 
+
+def _frame(
+    name: str,
+    query: Callable[[], Select[*tuple[Any, ...]]],
+    columns: tuple[str, ...] | None = None,
+    time: str | None = None,
+    computed: dict[str, tuple[str, ...]] | None = None,
+    rows: Callable[[dict[str, Any], set[str]], Iterator[dict[str, Any]]] | None = None,
+) -> FrameQuery:
+    """Frame ``name``: the export table's columns, and its ``--site`` and ``--since``
+    columns (:data:`~spintrace.reports.selection.TABLE_FILTERS`), unless given."""
+    filters = TABLE_FILTERS[name]
+    return FrameQuery(
+        columns or TABLES[name][0],
+        query,
+        filters.sites,
+        time or filters.time,
+        computed or {},
+        rows,
+    )
+
+
 #: Every frame, by name.
 FRAMES: dict[str, FrameQuery] = {
-    "matches": FrameQuery(
-        _MATCH_FRAME_COLUMNS,
+    "matches": _frame(
+        "matches", matches_query, _MATCH_FRAME_COLUMNS, None, dict(MATCH_DERIVED), _derive_matches
+    ),
+    "pages": _frame("pages", lambda: documents_query("page")),
+    "sources": _frame("sources", lambda: documents_query("source")),
+    "evidence": _frame(
+        "evidence",
         matches_query,
-        ("page_site", "source_site"),
-        "matched_at",
-        dict(MATCH_DERIVED),
-        _derive_matches,
+        time="matched_at",  # of the link the substitution was found in (not an export column)
+        computed=dict.fromkeys(TABLES["evidence"][0], EVIDENCE_INPUTS),
+        rows=lambda row, _wanted: evidence_rows(row),
     ),
-    "pages": FrameQuery(TABLES["pages"][0], lambda: documents_query("page"), ("site",), "added_at"),
-    "sources": FrameQuery(
-        TABLES["sources"][0], lambda: documents_query("source"), ("site",), "added_at"
-    ),
-    "evidence": FrameQuery(
-        TABLES["evidence"][0],
-        matches_query,
-        ("page_site",),
-        "matched_at",  # of the link the substitution was found in
-        dict.fromkeys(TABLES["evidence"][0], EVIDENCE_INPUTS),
-        lambda row, _wanted: evidence_rows(row),
-    ),
-    "sites": FrameQuery(TABLES["sites"][0], sites_query, ("site",), "first_seen"),
-    "indicators": FrameQuery(TABLES["indicators"][0], indicators_query, ("site",), "last_seen"),
-    "spin_pairs": FrameQuery(
-        TABLES["spin_pairs"][0], spin_pairs_query, ("page_a_site", "page_b_site"), "found_at"
-    ),
-    "substitutions": FrameQuery(
-        TABLES["substitutions"][0], substitutions_query, ("site",), "last_seen"
-    ),
-    "captures": FrameQuery(TABLES["captures"][0], captures_query, ("site",), "fetched_at"),
-    "match_checks": FrameQuery(
-        TABLES["match_checks"][0], match_checks_query, ("site",), "checked_at"
-    ),
+    "sites": _frame("sites", sites_query),
+    "indicators": _frame("indicators", indicators_query),
+    "spin_pairs": _frame("spin_pairs", spin_pairs_query),
+    "substitutions": _frame("substitutions", substitutions_query),
+    "captures": _frame("captures", captures_query),
+    "match_checks": _frame("match_checks", match_checks_query),
 }
 
 
