@@ -308,3 +308,177 @@ def test_queueing_commands_print_json_when_asked(pg_url: str) -> None:
     assert queued["queued"] == "match" and len(queued["run"]) == 32  # a uuid4 hex
     process = json.loads(_cli(pg_url, "captures", "process", "--queue", "--json"))
     assert process == {"queued": "process", "captures": 0, "jobs": 0}
+
+
+def test_a_stopping_worker_beats_until_its_job_ends(
+    pg_url: str, request: pytest.FixtureRequest
+) -> None:
+    """Review: asked to stop, procrastinate cancels its heartbeat first and then waits for the
+    running job, so a long job (a crawl, the finish step) looked stalled and another worker's
+    sweep queued it again while it still ran. The worker now beats until the job ends."""
+    engine = _fresh(pg_url)
+    server = LoopbackServer()
+    server.__enter__()
+    request.addfinalizer(lambda: server.__exit__(None, None, None))
+    server.routes.update(news_site(server.url, articles=12, per_page=20))
+    for path, reply in list(server.routes.items()):
+        if path.startswith("/news/"):  # one at a time, 0.4 s each: the crawl takes seconds
+            server.routes[path] = type(reply)(reply.body, reply.status, reply.headers, 0.4)
+    _cli(pg_url, "crawl", "--queue", server.url + "/", *CRAWL, "-s", "CONCURRENT_REQUESTS=1")
+    worker = _worker(pg_url)
+    request.addfinalizer(worker.kill)
+    _wait(lambda: any(p.startswith("/news/") for p in server.hits), "the crawl to start")
+    worker.send_signal(signal.SIGTERM)
+    time.sleep(2.5)  # five heartbeats
+    assert worker.poll() is None, "the worker stopped before its job ended: nothing tested"
+    with engine.connect() as c:
+        age = c.scalar(
+            text(
+                "SELECT max(extract(epoch FROM now() - last_heartbeat)) FROM procrastinate_workers"
+            )
+        )
+    assert age is not None and float(age) < 1.5, f"no heartbeat for {age} s"
+    assert worker.wait(timeout=120) == 0
+    assert _jobs(engine, "crawl_site", "succeeded") == 1
+    engine.dispose()
+
+
+def test_a_stalled_job_that_a_newer_one_replaces_is_aborted(pg_url: str) -> None:
+    """Review: a watch round whose worker died while the next tick queued the same site again
+    could not be requeued (the newer job holds its queueing lock), so it stayed 'doing' and its
+    job lock kept the newer one from ever starting. The sweep now aborts the stalled one."""
+    from spintrace.jobs.queue import ensure_schema, open_app
+    from spintrace.jobs.watching import watch_site
+
+    engine = _fresh(pg_url)
+    ensure_schema(engine)
+    lock = "watch:gone:site.example"
+    with open_app(engine):
+        first = watch_site.configure(queueing_lock=lock, lock=lock).defer(
+            name="gone", site="site.example"
+        )
+        with engine.begin() as c:  # a worker took it and died an hour ago
+            dead = c.scalar(
+                text(
+                    "INSERT INTO procrastinate_workers (last_heartbeat) "
+                    "VALUES (now() - interval '1 hour') RETURNING id"
+                )
+            )
+            c.execute(
+                text(
+                    "UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w WHERE id = :j"
+                ),
+                {"w": dead, "j": first},
+            )
+        second = watch_site.configure(queueing_lock=lock, lock=lock).defer(
+            name="gone", site="site.example"
+        )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "spintrace",
+            "--db",
+            pg_url,
+            "worker",
+            "--burst",
+            "--heartbeat",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ENV,
+    )
+    assert done.returncode == 0, done.stderr
+    with engine.connect() as c:
+        status = dict(
+            c.execute(
+                text("SELECT id, status::text FROM procrastinate_jobs WHERE id IN (:a, :b)"),
+                {"a": first, "b": second},
+            ).all()
+        )
+    assert status == {first: "aborted", second: "succeeded"}
+    engine.dispose()
+
+
+def test_a_crawl_cut_short_is_tried_again_not_recorded_as_done(
+    pg_url: str, request: pytest.FixtureRequest
+) -> None:
+    """Review: a crawl process stopped by a signal (systemd stopping the unit, a Ctrl-C that
+    reached the whole process group) ended Scrapy's way, with finish reason 'shutdown' and
+    exit status 0, and its job was recorded as done with the site half crawled. It is now
+    tried again and resumes."""
+    engine = _fresh(pg_url)
+    server = LoopbackServer()
+    server.__enter__()
+    request.addfinalizer(lambda: server.__exit__(None, None, None))
+    server.routes.update(news_site(server.url, articles=12, per_page=20))
+    for path, reply in list(server.routes.items()):
+        if path.startswith("/news/"):
+            server.routes[path] = type(reply)(reply.body, reply.status, reply.headers, 0.3)
+    _cli(pg_url, "crawl", "--queue", server.url + "/", *CRAWL, "-s", "CONCURRENT_REQUESTS=1")
+    worker = _worker(pg_url)
+    request.addfinalizer(worker.kill)
+    _wait(lambda: any(p.startswith("/news/") for p in server.hits), "the crawl to start")
+    crawls = _children(worker.pid)
+    assert crawls, "no crawl process"
+    for pid in crawls:
+        os.kill(pid, signal.SIGTERM)
+    _wait(lambda: _pending(engine) == 0, "the crawl job to end")
+    with engine.connect() as c:
+        status, attempts = c.execute(
+            text(
+                "SELECT status::text, attempts FROM procrastinate_jobs "
+                "WHERE task_name LIKE '%crawl_site'"
+            )
+        ).one()
+    assert (status, attempts) == ("succeeded", 2)
+    articles = [p for p in _captures(engine) if "/news/article-" in p]
+    assert len(articles) == 12, articles
+    engine.dispose()
+
+
+def test_a_refused_queued_recheck_forgets_nothing(runner: object, sqlite_url: str) -> None:
+    """Review: `match --queue --recheck` forgot every page's check before it found that the
+    queue needs PostgreSQL (or that a run was already going), then refused the run."""
+    from click.testing import CliRunner
+
+    from spintrace.cli import cli
+
+    assert isinstance(runner, CliRunner)
+    data = Path(__file__).resolve().parent.parent / "spintrace" / "demo" / "data"
+    for args in (
+        ["db", "upgrade"],
+        ["sources", "import", str(data / "sources.jsonl")],
+        ["pages", "import", str(data / "pages.jsonl")],
+        ["match"],
+    ):
+        assert runner.invoke(cli, ["--db", sqlite_url, *args]).exit_code == 0, args
+    engine = open_engine(sqlite_url)
+    with engine.connect() as c:
+        before = c.scalar(text("SELECT count(*) FROM match_checks"))
+    assert before
+    result = runner.invoke(cli, ["--db", sqlite_url, "match", "--queue", "--recheck"])
+    assert result.exit_code == 1 and "needs a PostgreSQL database" in result.output
+    with engine.connect() as c:
+        assert c.scalar(text("SELECT count(*) FROM match_checks")) == before
+    engine.dispose()
+
+
+def test_a_plain_crawl_waits_its_turn_too(pg_url: str) -> None:
+    """Review: `spintrace crawl` in process took no site lock, so it could crawl a site while
+    a worker's crawl of it ran. It now takes the same lock and says who holds it."""
+    engine = _fresh(pg_url)
+    with host_lock(engine, ["127.0.0.1:9"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "spintrace", "--db", pg_url, "crawl", "http://127.0.0.1:9/"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=ENV,
+        )
+    assert done.returncode != 0
+    assert "127.0.0.1:9 is being crawled by another process" in done.stderr
+    assert "Traceback" not in done.stderr
+    engine.dispose()

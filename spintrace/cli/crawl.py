@@ -140,6 +140,8 @@ def crawl(
     requests per site at a time); see docs/crawling.md.
     """
     from spintrace.crawler import CrawlError, CrawlOptions, run_crawl
+    from spintrace.db.locks import HostBusy, host_lock
+    from spintrace.db.urls import site_domain
     from spintrace.ingest.captures import process_captures
 
     all_urls = list(urls)
@@ -172,7 +174,15 @@ def crawl(
         return
     settings = load_settings()
     with app.engine() as engine:
-        report = run_crawl(options)
+        try:
+            # One crawl per site anywhere: the lock the workers' crawls take (PostgreSQL).
+            with host_lock(engine, [site_domain(url) for url in options.urls]):
+                report = run_crawl(options)
+        except HostBusy as busy:
+            raise CrawlError(
+                f"{busy.host} is being crawled by another process (a worker, a watch round or "
+                "another command); try again when that crawl ends"
+            ) from None
         interrupted = report.finish_reason == "shutdown"
         if not as_json:
             _echo_crawl(app, report)

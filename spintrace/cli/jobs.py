@@ -120,12 +120,12 @@ def queue_processing(app: App, *, as_json: bool = False) -> None:
     click.echo(f"queued {plural(captures, 'capture')} for extraction in {plural(parts, 'job')}")
 
 
-def queue_match(app: App, *, as_json: bool = False) -> None:
-    """``match --queue``."""
+def queue_match(app: App, *, as_json: bool = False, recheck: bool = False) -> None:
+    """``match --queue`` (``--recheck``: every page's check forgotten once the run may start)."""
     from spintrace.jobs import enqueue_match
 
     with app.engine() as engine:
-        run = enqueue_match(engine)
+        run = enqueue_match(engine, recheck=recheck)
     if as_json:
         echo_json({"queued": "match", "run": run})
         return

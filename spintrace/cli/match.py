@@ -68,12 +68,7 @@ def match(app: App, workers: int, queued: bool, recheck: bool, as_json: bool) ->
                 "setting flags do not go with --queue: workers use their own settings "
                 "(SPINTRACE_* variables or spintrace.toml where they run)"
             )
-        if recheck:
-            from spintrace.linking.match import forget_checks
-
-            with app.engine() as engine:
-                forget_checks(engine)
-        queue_match(app, as_json=as_json)
+        queue_match(app, as_json=as_json, recheck=recheck)
         return
     settings = load_settings()
     with app.engine() as engine:

@@ -10,7 +10,12 @@ on stdin and prints its report as one JSON line on stdout. The child
   child dies, however it dies, so a dead worker's crawl never blocks the site and a site is
   never crawled by two processes at once, even while a dead worker's job waits to be retried;
 - dies with its worker: on Linux it asks the kernel for SIGKILL when its parent dies
-  (``PR_SET_PDEATHSIG``), so a worker killed with SIGKILL leaves no orphan crawl behind;
+  (``PR_SET_PDEATHSIG``), so a worker killed with SIGKILL leaves no orphan crawl behind; it
+  runs in a session of its own, so a Ctrl-C meant for the worker (which then stops after the
+  running job) does not cut the crawl short;
+- says when it was cut short (a signal, Scrapy's "shutdown" finish): it exits with
+  :data:`EX_INTERRUPTED` or dies by the signal, and the job raises :class:`CrawlInterrupted`,
+  which is retried (a partial crawl is never recorded as a finished one);
 - resumes: the crawl replays from the database every page of the site stored since the job
   was queued (:class:`spintrace.crawler.resume.ReplayMiddleware`), so a retried job fetches no
   stored page again and, walking the site from its start again, loses none.
@@ -19,11 +24,8 @@ on stdin and prints its report as one JSON line on stdout. The child
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
 import logging
-import os
-import signal
 import sys
 from dataclasses import asdict
 from datetime import datetime
@@ -31,41 +33,45 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from spintrace.crawler.child import die_with_parent
 from spintrace.db.locks import EX_HOST_BUSY, HostBusy, host_lock
 
-__all__ = ["EX_HOST_BUSY", "CrawlJobError", "crawl_in_subprocess", "main"]
+__all__ = [
+    "EX_HOST_BUSY",
+    "EX_INTERRUPTED",
+    "CrawlInterrupted",
+    "CrawlJobError",
+    "crawl_in_subprocess",
+    "main",
+]
 
-PR_SET_PDEATHSIG = 1
+EX_INTERRUPTED = 75  # EX_TEMPFAIL: the crawl was stopped before its end; try again
 
 
 class CrawlJobError(Exception):
     """A crawl job failed for a reason a retry would not remove (its message says which)."""
 
 
-def _die_with_parent(parent: int) -> None:
-    """In the child, before it runs: SIGKILL when the parent (the worker) dies."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the worker died before the request took effect
-        os._exit(1)
+class CrawlInterrupted(Exception):
+    """The crawl was stopped before its end (a signal, its process killed): a retry resumes it."""
 
 
 async def crawl_in_subprocess(engine: Engine, options: dict[str, Any]) -> dict[str, Any]:
     """Run the crawl job ``options`` in a child process and return its report.
 
-    :class:`HostBusy` when another process is crawling the site; :class:`CrawlJobError` when
-    the crawl failed. Cancelling the coroutine kills the child.
+    :class:`HostBusy` when another process is crawling the site; :class:`CrawlInterrupted`
+    when the crawl was stopped before its end; :class:`CrawlJobError` when it failed.
+    Cancelling the coroutine kills the child.
     """
     payload = {"db_url": engine.url.render_as_string(hide_password=False), **options}
-    parent = os.getpid()
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "spintrace.jobs.crawl",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
-        preexec_fn=lambda: _die_with_parent(parent),
+        preexec_fn=die_with_parent(),
+        start_new_session=True,
     )
     try:
         out, _ = await child.communicate(json.dumps(payload).encode())
@@ -82,6 +88,9 @@ async def crawl_in_subprocess(engine: Engine, options: dict[str, Any]) -> dict[s
             result = {}
     if child.returncode == EX_HOST_BUSY:
         raise HostBusy(str(result.get("host", options["urls"][0])))
+    if child.returncode == EX_INTERRUPTED or (child.returncode or 0) < 0:
+        how = "was stopped" if child.returncode == EX_INTERRUPTED else "was killed"
+        raise CrawlInterrupted(f"the crawl of {options['urls'][0]} {how} before its end")
     if child.returncode != 0 or "error" in result:
         reason = result.get("error") or f"the crawl process exited with {child.returncode}"
         raise CrawlJobError(str(reason))
@@ -129,7 +138,9 @@ def main() -> None:
         print(json.dumps({"host": busy.host}), flush=True)
         sys.exit(EX_HOST_BUSY)
     print(json.dumps(result, default=str), flush=True)
-    sys.exit(1 if "error" in result else 0)
+    if "error" in result:
+        sys.exit(1)
+    sys.exit(EX_INTERRUPTED if result.get("finish_reason") == "shutdown" else 0)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ from typing import Any
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.types import JSONDict, JSONValue
 from sqlalchemy import Engine
+from sqlalchemy import text as sql_text
 
+from spintrace.db.locks import lock_key
 from spintrace.db.models import utcnow
 from spintrace.db.urls import site_domain
 from spintrace.errors import ConfigError
@@ -19,6 +21,7 @@ from spintrace.jobs.batches import chunks, pending_jobs, unprocessed_captures, w
 from spintrace.jobs.queue import open_app, require_postgresql
 from spintrace.jobs.tasks import CAPTURE_BATCH, crawl_site, match_run, process_batch
 from spintrace.jobs.watching import due_sites, watch_sellers, watch_site
+from spintrace.linking.match import forget_checks
 from spintrace.watch import WatchList
 from spintrace.watch.store import save_watch_list
 
@@ -29,6 +32,9 @@ __all__ = [
     "enqueue_processing",
     "enqueue_watch",
 ]
+
+
+_MATCH_RUN_LOCK = lock_key("spintrace:match-run")  # held while a run is checked for and queued
 
 
 @dataclass(frozen=True)
@@ -80,18 +86,29 @@ def enqueue_processing(engine: Engine) -> tuple[int, int]:
     return len(ids), len(parts)
 
 
-def enqueue_match(engine: Engine) -> str:
+def enqueue_match(engine: Engine, *, recheck: bool = False) -> str:
     """Queue a match run; returns its id. One run at a time: :class:`ConfigError` while
-    another is queued or running."""
+    another is queued or running (checked under a lock, so two commands at once cannot both
+    queue one). ``recheck`` forgets every page's check first, once the run may start."""
     require_postgresql(engine)
-    with open_app(engine):
-        busy = sum(pending_jobs(engine, task) for task in ("match_run", "match_batch"))
-        if busy:
-            raise ConfigError(
-                "a match run is already queued or running; `spintrace jobs` shows its progress"
-            )
-        run = uuid.uuid4().hex
-        match_run.defer(run=run, stage="start", since=utcnow().isoformat())
+    with engine.connect() as guard:
+        guard.execute(sql_text("SELECT pg_advisory_lock(:k)"), {"k": _MATCH_RUN_LOCK})
+        guard.commit()
+        try:
+            with open_app(engine):
+                busy = sum(pending_jobs(engine, task) for task in ("match_run", "match_batch"))
+                if busy:
+                    raise ConfigError(
+                        "a match run is already queued or running; `spintrace jobs` shows "
+                        "its progress"
+                    )
+                if recheck:
+                    forget_checks(engine)
+                run = uuid.uuid4().hex
+                match_run.defer(run=run, stage="start", since=utcnow().isoformat())
+        finally:
+            guard.execute(sql_text("SELECT pg_advisory_unlock(:k)"), {"k": _MATCH_RUN_LOCK})
+            guard.commit()
     return run
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from procrastinate import Blueprint, JobContext, RetryStrategy
-from procrastinate.jobs import Job
+from procrastinate.jobs import Job, Status
 from procrastinate.retry import RetryDecision
 from procrastinate.types import JSONDict, TimeDeltaParams
 from sqlalchemy import Engine
@@ -28,7 +28,7 @@ from spintrace.config import Settings
 from spintrace.db.locks import HostBusy
 from spintrace.ingest.captures import process_captures
 from spintrace.jobs.batches import chunks, failed_jobs_of, pending_jobs, unprocessed_captures
-from spintrace.jobs.crawl import crawl_in_subprocess
+from spintrace.jobs.crawl import CrawlInterrupted, crawl_in_subprocess
 from spintrace.linking.index import compact_index
 from spintrace.linking.steps import (
     JudgeCache,
@@ -64,6 +64,22 @@ class RunStopped(Exception):
 # whose host is busy (a crawl of it still running somewhere) waits as long as it takes.
 RETRY = RetryStrategy(max_attempts=3, exponential_wait=2)
 RETRY_HOST = RetryStrategy(wait=5, retry_exceptions={HostBusy})
+# Attempts count the busy-host ones too, hence the high cap (about 15 minutes of retries).
+_RETRY_INTERRUPTED = RetryStrategy(max_attempts=200, wait=5, retry_exceptions={CrawlInterrupted})
+
+
+class _CrawlRetry(RetryStrategy):
+    """A crawl job: tried again as long as its host is busy, and when its crawl was cut short
+    (a signal, the process killed: the retry resumes it); a crawl that failed (its start page
+    unreachable, a bad option) fails at once."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, HostBusy):
+            return RETRY_HOST.get_retry_decision(exception=exception, job=job)
+        return _RETRY_INTERRUPTED.get_retry_decision(exception=exception, job=job)
+
+
+RETRY_CRAWL = _CrawlRetry()
 
 
 class _RetryUnlessStopped(RetryStrategy):
@@ -99,7 +115,7 @@ def _state(context: JobContext) -> WorkerState:
     return state
 
 
-@blueprint.task(name="crawl_site", queue="crawl", pass_context=True, retry=RETRY_HOST)
+@blueprint.task(name="crawl_site", queue="crawl", pass_context=True, retry=RETRY_CRAWL)
 async def crawl_site(context: JobContext, /, **options: Any) -> dict[str, Any]:
     """Crawl one site in a subprocess holding the site's lock; queue the extraction of what
     it stored."""
@@ -240,6 +256,19 @@ async def retry_stalled(context: JobContext, timestamp: int) -> int:
             continue
         if job.task_name.endswith("retry_stalled"):
             continue  # the next sweep comes anyway; requeueing it could meet its queueing lock
+        if job.queueing_lock and await manager.list_jobs_async(
+            queueing_lock=job.queueing_lock, status="todo"
+        ):
+            # A newer job waits to do the same work (a watch round queued again while this
+            # one was stalled): requeueing this one would break the queueing lock, and
+            # leaving it 'doing' would hold its job lock against the newer one for good.
+            await manager.finish_job(job, status=Status.ABORTED, delete_job=False)
+            logger.warning(
+                "job %s (%s) lost its worker; a newer job waits to do its work: aborted",
+                job.id,
+                job.task_name,
+            )
+            continue
         try:
             await manager.retry_job(job)
         except Exception as exc:  # one job that cannot be requeued must not stop the sweep

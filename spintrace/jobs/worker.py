@@ -3,15 +3,20 @@
 A worker runs one job at a time (run one worker per core); it beats a heartbeat every
 ``heartbeat`` seconds, and any worker queues again the jobs of a worker silent for three
 heartbeats (the periodic task :func:`spintrace.jobs.tasks.retry_stalled`). SIGTERM or Ctrl-C
-stops it after the running job.
+stops it after the running job, and the heartbeat goes on until that job ends
+(:func:`beat_while_running`): procrastinate stops its own heartbeat first when it stops, and
+a long job (a crawl, the finish step) would otherwise be queued again while it still ran.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
+from procrastinate import JobContext
+from procrastinate.worker import Worker
 from sqlalchemy import Engine
 
 from spintrace.config import Settings
@@ -19,12 +24,36 @@ from spintrace.jobs.batches import pending_jobs
 from spintrace.jobs.queue import QUEUES, ensure_schema, make_app
 from spintrace.jobs.tasks import WorkerState
 
-__all__ = ["UPKEEP_QUEUE", "run_worker"]
+__all__ = ["UPKEEP_QUEUE", "beat_while_running", "run_worker"]
 
 logger = logging.getLogger(__name__)
 
 UPKEEP_QUEUE = "maintenance"
 """Every worker takes the queue's upkeep jobs (requeueing stalled jobs) besides its queues."""
+
+
+async def beat_while_running(
+    call_next: Callable[[], Awaitable[Any]], context: JobContext, worker: Worker
+) -> Any:
+    """A procrastinate worker middleware: beat the worker's heartbeat for as long as the job
+    runs, whatever procrastinate's own heartbeat does (it is cancelled first when the worker
+    is asked to stop, while the job it waits for may run for minutes)."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(worker.update_heartbeat_interval)
+            if worker.worker_id is None:
+                continue
+            try:
+                await worker.app.job_manager.update_heartbeat(worker.worker_id)
+            except Exception as exc:  # a database hiccup: the next beat tries again
+                logger.warning("could not beat the heartbeat: %s", exc)
+
+    beating = asyncio.create_task(beat(), name="spintrace-heartbeat")
+    try:
+        return await call_next()
+    finally:
+        beating.cancel()
 
 
 async def _until_idle(engine: Engine, worker: asyncio.Task[None], poll: float) -> None:
@@ -63,6 +92,7 @@ def run_worker(
                     stalled_worker_timeout=3 * heartbeat,
                     additional_context={"spintrace": state},
                     install_signal_handlers=True,
+                    worker_middleware=[beat_while_running],
                 )
             )
             if burst:

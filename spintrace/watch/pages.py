@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
 
+from spintrace.crawler.child import die_with_parent
 from spintrace.db.locks import EX_HOST_BUSY
 from spintrace.db.models import Capture
 from spintrace.db.urls import canonical_url, url_key
@@ -110,6 +111,7 @@ def _crawl(
         input=json.dumps(options).encode(),
         capture_output=True,
         check=False,
+        preexec_fn=die_with_parent(),  # a killed worker leaves no orphan crawl
     )
     lines = child.stdout.decode("utf-8", "replace").strip().splitlines()
     try:
