@@ -482,3 +482,41 @@ def test_a_plain_crawl_waits_its_turn_too(pg_url: str) -> None:
     assert "127.0.0.1:9 is being crawled by another process" in done.stderr
     assert "Traceback" not in done.stderr
     engine.dispose()
+
+
+def test_one_match_run_at_a_time(pg_url: str) -> None:
+    """Review: a match in a process (`spintrace match`, a watch round) could run while a queued
+    run was going, and learn substitutions in the middle of it (a queued run's links must equal
+    one process's). A match in a process now refuses while a queued run is pending, and
+    `match --queue` refuses while a match runs in a process."""
+    from spintrace.db.locks import MATCH_RUN_KEY, QUEUED_RUN_TASKS, take_lock
+    from spintrace.jobs.batches import TASK_PREFIX
+
+    assert (f"{TASK_PREFIX}match_run", f"{TASK_PREFIX}match_batch") == QUEUED_RUN_TASKS
+    engine = _fresh(pg_url)
+    _cli(pg_url, "match", "--queue")  # no worker: the run waits
+    done = subprocess.run(
+        [sys.executable, "-m", "spintrace", "--db", pg_url, "match"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ENV,
+    )
+    assert done.returncode == 1
+    assert "a queued match run is waiting or going" in done.stderr
+    assert "Traceback" not in done.stderr
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM procrastinate_jobs"))
+    _cli(pg_url, "match")  # nothing pending: runs
+    with engine.connect() as holder:  # a match running in another process
+        assert take_lock(holder, MATCH_RUN_KEY, wait=0)
+        done = subprocess.run(
+            [sys.executable, "-m", "spintrace", "--db", pg_url, "match", "--queue"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=ENV,
+        )
+    assert done.returncode == 1
+    assert "a match is running in a process" in done.stderr
+    engine.dispose()

@@ -116,6 +116,12 @@ def _echo(report: object, err: bool = False) -> None:
             f"{plural(report.sellers, 'seller')} loaded",
             err=err,
         )
+    if report.matching_left_to_queued_run:
+        click.echo(
+            "matching left to the queued match run that is waiting or going (its alerts are "
+            "delivered by the next round)",
+            err=err,
+        )
     for site, reason in report.failed.items():
         click.echo(f"skipped {site}: {reason}", err=True)
     for error in report.delivery_errors:

@@ -1,4 +1,5 @@
-"""Locks that outlive a transaction: one crawl per site anywhere (PostgreSQL advisory locks).
+"""Locks that outlive a transaction (PostgreSQL advisory locks): one crawl per site anywhere,
+one match run at a time.
 
 A crawl holds its host's lock on a connection of its own for as long as it runs. The lock is a
 PostgreSQL *session* advisory lock: it is released when the connection closes, and the server
@@ -6,19 +7,41 @@ closes it when the process dies, even by SIGKILL (the kernel closes its socket).
 never crawled by two processes at once, whichever machines they run on, and a dead crawl never
 keeps its host locked.
 
-SQLite has one process per database in practice (no workers): there the lock is always free.
+A match run in a process (``spintrace match``, a watch round) holds the match-run lock while it
+runs (:func:`match_run_lock`): a second one waits for it, and none starts while a queued run
+(``match --queue``, driven by workers across many jobs) is waiting or going, since the
+learned substitutions must stay frozen for a run and learning happens after its last batch.
+
+SQLite has one process per database in practice (no workers): there the locks are always free.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy import text as sql_text
 
-__all__ = ["EX_HOST_BUSY", "HostBusy", "host_lock", "lock_key"]
+from spintrace.errors import SpintraceError
+
+__all__ = [
+    "EX_HOST_BUSY",
+    "MATCH_RUN_KEY",
+    "QUEUED_RUN_TASKS",
+    "HostBusy",
+    "MatchBusy",
+    "host_lock",
+    "lock_key",
+    "match_run_lock",
+    "queued_run_pending",
+    "take_lock",
+]
+
+logger = logging.getLogger(__name__)
 
 # The exit status of a crawl child that found its site locked (EX_TEMPFAIL: try again later).
 EX_HOST_BUSY = 75
@@ -62,4 +85,74 @@ def host_lock(engine: Engine, hosts: Iterable[str]) -> Iterator[None]:
         finally:
             for key in taken:
                 connection.execute(sql_text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            connection.commit()
+
+
+MATCH_RUN_KEY = lock_key("spintrace:match-run")
+"""The advisory lock key of the one match run at a time."""
+
+QUEUED_RUN_TASKS = ("spintrace:match_run", "spintrace:match_batch")
+"""The job queue's task names of a queued match run (``spintrace.jobs``; checked by a test)."""
+
+
+class MatchBusy(SpintraceError):
+    """A queued match run is waiting or going: a match in process would mix with it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a queued match run is waiting or going (`spintrace jobs` shows it); it will match "
+            "these pages too: run `match` again when it is done"
+        )
+
+
+def queued_run_pending(connection: Connection) -> bool:
+    """Whether a queued match run has jobs waiting or running (PostgreSQL)."""
+    if connection.scalar(sql_text("SELECT to_regclass('procrastinate_jobs')")) is None:
+        return False
+    return bool(
+        connection.scalar(
+            sql_text(
+                "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE status IN ('todo', "
+                "'doing') AND task_name = ANY(:tasks))"
+            ),
+            {"tasks": list(QUEUED_RUN_TASKS)},
+        )
+    )
+
+
+def take_lock(connection: Connection, key: int, wait: float | None = None) -> bool:
+    """Take the session advisory lock ``key`` on ``connection``: wait for it (``wait`` None),
+    or try for ``wait`` seconds; returns whether it was taken."""
+    if wait is None:
+        connection.execute(sql_text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        connection.commit()
+        return True
+    deadline = time.monotonic() + wait
+    while True:
+        got = connection.scalar(sql_text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+        connection.commit()
+        if got or time.monotonic() >= deadline:
+            return bool(got)
+        time.sleep(0.2)
+
+
+@contextmanager
+def match_run_lock(engine: Engine) -> Iterator[None]:
+    """Hold the match-run lock while a match runs in this process (PostgreSQL): waits for
+    another process's match to end; :class:`MatchBusy` when a queued run is pending."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        if not take_lock(connection, MATCH_RUN_KEY, wait=0):
+            logger.warning("another match is running (here or on another machine): waiting")
+            take_lock(connection, MATCH_RUN_KEY)
+        try:
+            busy = queued_run_pending(connection)
+            connection.commit()
+            if busy:
+                raise MatchBusy()
+            yield
+        finally:
+            connection.execute(sql_text("SELECT pg_advisory_unlock(:k)"), {"k": MATCH_RUN_KEY})
             connection.commit()

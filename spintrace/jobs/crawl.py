@@ -45,7 +45,7 @@ __all__ = [
     "main",
 ]
 
-EX_INTERRUPTED = 75  # EX_TEMPFAIL: the crawl was stopped before its end; try again
+EX_INTERRUPTED = 86  # the crawl was stopped before its end (not EX_HOST_BUSY's 75): try again
 
 
 class CrawlJobError(Exception):

@@ -13,7 +13,7 @@ from procrastinate.types import JSONDict, JSONValue
 from sqlalchemy import Engine
 from sqlalchemy import text as sql_text
 
-from spintrace.db.locks import lock_key
+from spintrace.db.locks import MATCH_RUN_KEY, take_lock
 from spintrace.db.models import utcnow
 from spintrace.db.urls import site_domain
 from spintrace.errors import ConfigError
@@ -32,9 +32,6 @@ __all__ = [
     "enqueue_processing",
     "enqueue_watch",
 ]
-
-
-_MATCH_RUN_LOCK = lock_key("spintrace:match-run")  # held while a run is checked for and queued
 
 
 @dataclass(frozen=True)
@@ -88,12 +85,16 @@ def enqueue_processing(engine: Engine) -> tuple[int, int]:
 
 def enqueue_match(engine: Engine, *, recheck: bool = False) -> str:
     """Queue a match run; returns its id. One run at a time: :class:`ConfigError` while
-    another is queued or running (checked under a lock, so two commands at once cannot both
-    queue one). ``recheck`` forgets every page's check first, once the run may start."""
+    another is queued or running, or a match runs in a process (checked under the match-run
+    lock, :func:`spintrace.db.locks.match_run_lock`, so two commands at once cannot both queue
+    one). ``recheck`` forgets every page's check first, once the run may start."""
     require_postgresql(engine)
     with engine.connect() as guard:
-        guard.execute(sql_text("SELECT pg_advisory_lock(:k)"), {"k": _MATCH_RUN_LOCK})
-        guard.commit()
+        if not take_lock(guard, MATCH_RUN_KEY, wait=10.0):
+            raise ConfigError(
+                "a match is running in a process (`spintrace match` or a watch round), here "
+                "or on another machine; queue the run when it ends"
+            )
         try:
             with open_app(engine):
                 busy = sum(pending_jobs(engine, task) for task in ("match_run", "match_batch"))
@@ -107,7 +108,7 @@ def enqueue_match(engine: Engine, *, recheck: bool = False) -> str:
                 run = uuid.uuid4().hex
                 match_run.defer(run=run, stage="start", since=utcnow().isoformat())
         finally:
-            guard.execute(sql_text("SELECT pg_advisory_unlock(:k)"), {"k": _MATCH_RUN_LOCK})
+            guard.execute(sql_text("SELECT pg_advisory_unlock(:k)"), {"k": MATCH_RUN_KEY})
             guard.commit()
     return run
 

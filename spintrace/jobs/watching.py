@@ -46,6 +46,7 @@ def _report(report: RoundReport) -> dict[str, Any]:
         "failed": report.failed,
         "pages_new": report.pages_new,
         "alerts": report.alerts,
+        "matching_left_to_queued_run": report.matching_left_to_queued_run,
         "delivered": report.delivered,
     }
 

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from spintrace.config import Settings, setting_flag, verdict_settings
 from spintrace.db.alerts import record_alerts
+from spintrace.db.locks import match_run_lock
 from spintrace.db.models import Document, Match, MatchCheck, utcnow
 from spintrace.db.writes import claim, driver_message, retry_on_conflict
 from spintrace.linking.duplicates import find_spin_pairs, group_works, sign_pages
@@ -259,12 +260,23 @@ def match_pages(
 ) -> MatchReport:
     """Index new sources, link every page not yet matched, and learn from the new links.
 
+    One match run at a time (:func:`spintrace.db.locks.match_run_lock`): on PostgreSQL a
+    second one waits for the first, and :class:`~spintrace.db.locks.MatchBusy` is raised
+    while a queued run (``match --queue``) is waiting or going.
+
     ``progress(done, total)`` is called after every batch. With ``workers`` > 1, pages are
     judged in that many local processes and written by this one
     (:mod:`spintrace.linking.workers`); the links are the same. ``recheck`` judges every page
     again, checked or not (:func:`forget_checks`).
     """
     settings = settings or Settings()
+    with match_run_lock(engine):
+        return _match_pages(engine, settings, progress, workers, recheck)
+
+
+def _match_pages(
+    engine: Engine, settings: Settings, progress: Progress | None, workers: int, recheck: bool
+) -> MatchReport:
     if recheck:
         forget_checks(engine)
     despinner = load_despinner(engine)

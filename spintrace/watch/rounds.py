@@ -37,6 +37,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
+from spintrace.db.locks import MatchBusy
 from spintrace.db.models import Site, utcnow
 from spintrace.db.watch import WatchResource
 from spintrace.ingest.adstxt import ads_txt_url, parse_ads_txt, parse_sellers_json
@@ -81,6 +82,7 @@ class RoundReport:
     documents: int = 0
     links: int = 0
     alerts: int = 0
+    matching_left_to_queued_run: bool = False
     delivered: int = 0
     delivery_errors: list[str] = field(default_factory=list)
     ads_txt_records: int = 0
@@ -284,8 +286,13 @@ def run_round(
     report.pages_not_modified, report.pages_failed = fetched.not_modified, fetched.failed
     report.pages_postponed = fetched.busy
     report.documents = process_captures(engine, settings).documents_new
-    matched = match_pages(engine, settings)
-    report.links, report.alerts = matched.links, matched.alerts
+    try:
+        matched = match_pages(engine, settings)
+    except MatchBusy:  # a queued run is going: it matches these pages (and raises the alerts)
+        logger.info("matching left to the queued match run that is waiting or going")
+        report.matching_left_to_queued_run = True
+    else:
+        report.links, report.alerts = matched.links, matched.alerts
     farms = [t for t in targets if t.role == "page" and t.site not in report.failed]
     _ads_txt(engine, farms, report, hosts)
     if targets or force:
