@@ -438,3 +438,27 @@ def test_the_unindexed_sources_are_found_by_an_anti_join(pg_url: str) -> None:
         assert "Anti Join" in plan and "SubPlan" not in plan, plan
     finally:
         engine.dispose()
+
+
+def test_a_queued_run_finishes_every_page_it_judged(migrated: Engine) -> None:
+    """Review: a queued run's finish step took the pages it judged from the links stored since
+    it started, so a page judged again that lost its every link kept its old same-spin pairs
+    (one process drops them). It now takes every page checked since the run started."""
+    from datetime import timedelta
+
+    from spintrace.db import MatchCheck
+    from spintrace.linking.steps import judged_since
+
+    import_file(migrated, DEMO / "sources.jsonl", "source")
+    import_file(migrated, DEMO / "pages.jsonl", "page")
+    match_pages(migrated)
+    with Session(migrated) as session, session.begin():
+        checks = session.scalars(select(MatchCheck).order_by(MatchCheck.page_id)).all()
+        since = max(c.checked_at for c in checks) + timedelta(seconds=1)
+        linked = set(session.scalars(select(Match.page_id)))
+        unlinked = next(c for c in checks if c.page_id not in linked)
+        again = next(c for c in checks if c.page_id in linked)
+        for check in (unlinked, again):  # judged again by this run
+            check.checked_at = since + timedelta(seconds=1)
+        expected = {unlinked.page_id, again.page_id}
+    assert judged_since(migrated, since) == expected

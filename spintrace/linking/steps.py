@@ -30,7 +30,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
-from spintrace.db.models import Document, Match
+from spintrace.db.models import Document, MatchCheck
 from spintrace.db.writes import claim, retry_on_conflict
 from spintrace.linking.index import (
     index_sources,
@@ -55,6 +55,7 @@ __all__ = [
     "RunSources",
     "finish",
     "index_batch",
+    "judged_since",
     "match_batch",
     "run_sources",
     "stale_page_ids",
@@ -155,12 +156,20 @@ def match_batch(
     return report
 
 
+def judged_since(engine: Engine, since: datetime) -> set[int]:
+    """The pages judged afresh since ``since``, linked or not: a page that lost its every link
+    is among them, so the finish step drops its old same-spin pairs as one process does."""
+    with Session(engine) as session:
+        return set(
+            session.scalars(select(MatchCheck.page_id).where(MatchCheck.checked_at >= since))
+        )
+
+
 def finish(engine: Engine, settings: Settings, since: datetime) -> MatchReport:
     """The end of a queued run that started at ``since``: who came first, near-duplicates and
     learning, for the links stored since then."""
     report = MatchReport()
-    with Session(engine) as session:
-        judged = set(session.scalars(select(Match.page_id).where(Match.matched_at >= since)))
+    judged = judged_since(engine, since)
     thesaurus = load_despinner(engine).thesaurus
     assert thesaurus is not None
     finish_run(engine, settings, thesaurus, judged, report)
