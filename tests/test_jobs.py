@@ -30,6 +30,17 @@ CRAWL = ("-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "RE
 ENV = {**os.environ, "SPINTRACE_BATCH_SIZE": "6"}
 
 
+def _spintrace(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``spintrace --db db_url ARGS`` in a subprocess, its exit status not checked."""
+    return subprocess.run(
+        [sys.executable, "-m", "spintrace", "--db", db_url, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ENV,
+    )
+
+
 def _cli(db_url: str, *args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "spintrace", "--db", db_url, *args],
@@ -266,13 +277,7 @@ def test_a_failed_job_is_counted_and_listed(pg_url: str) -> None:
     `spintrace jobs` and `spintrace jobs --failed`; the burst worker then stops by itself."""
     _fresh(pg_url).dispose()
     _cli(pg_url, "crawl", "--queue", "http://127.0.0.1:9/", *CRAWL)
-    done = subprocess.run(
-        [sys.executable, "-m", "spintrace", "--db", pg_url, "worker", "--burst"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=ENV,
-    )
+    done = _spintrace(pg_url, "worker", "--burst")
     assert done.returncode == 0, done.stderr
     assert "could not fetch http://127.0.0.1:9/" in done.stderr  # the worker's log says why
     counts = _cli(pg_url, "jobs")
@@ -310,6 +315,25 @@ def test_queueing_commands_print_json_when_asked(pg_url: str) -> None:
     assert process == {"queued": "process", "captures": 0, "jobs": 0}
 
 
+def _slow_crawl_started(
+    pg_url: str, request: pytest.FixtureRequest, delay: float
+) -> subprocess.Popen[bytes]:
+    """A site of 12 articles served one at a time, ``delay`` seconds each, queued for a crawl
+    that a worker has started (the crawl takes seconds)."""
+    server = LoopbackServer()
+    server.__enter__()
+    request.addfinalizer(lambda: server.__exit__(None, None, None))
+    server.routes.update(news_site(server.url, articles=12, per_page=20))
+    for path, reply in list(server.routes.items()):
+        if path.startswith("/news/"):
+            server.routes[path] = type(reply)(reply.body, reply.status, reply.headers, delay)
+    _cli(pg_url, "crawl", "--queue", server.url + "/", *CRAWL, "-s", "CONCURRENT_REQUESTS=1")
+    worker = _worker(pg_url)
+    request.addfinalizer(worker.kill)
+    _wait(lambda: any(p.startswith("/news/") for p in server.hits), "the crawl to start")
+    return worker
+
+
 def test_a_stopping_worker_beats_until_its_job_ends(
     pg_url: str, request: pytest.FixtureRequest
 ) -> None:
@@ -317,17 +341,7 @@ def test_a_stopping_worker_beats_until_its_job_ends(
     running job, so a long job (a crawl, the finish step) looked stalled and another worker's
     sweep queued it again while it still ran. The worker now beats until the job ends."""
     engine = _fresh(pg_url)
-    server = LoopbackServer()
-    server.__enter__()
-    request.addfinalizer(lambda: server.__exit__(None, None, None))
-    server.routes.update(news_site(server.url, articles=12, per_page=20))
-    for path, reply in list(server.routes.items()):
-        if path.startswith("/news/"):  # one at a time, 0.4 s each: the crawl takes seconds
-            server.routes[path] = type(reply)(reply.body, reply.status, reply.headers, 0.4)
-    _cli(pg_url, "crawl", "--queue", server.url + "/", *CRAWL, "-s", "CONCURRENT_REQUESTS=1")
-    worker = _worker(pg_url)
-    request.addfinalizer(worker.kill)
-    _wait(lambda: any(p.startswith("/news/") for p in server.hits), "the crawl to start")
+    worker = _slow_crawl_started(pg_url, request, 0.4)
     worker.send_signal(signal.SIGTERM)
     time.sleep(2.5)  # five heartbeats
     assert worker.poll() is None, "the worker stopped before its job ended: nothing tested"
@@ -410,17 +424,7 @@ def test_a_crawl_cut_short_is_tried_again_not_recorded_as_done(
     exit status 0, and its job was recorded as done with the site half crawled. It is now
     tried again and resumes."""
     engine = _fresh(pg_url)
-    server = LoopbackServer()
-    server.__enter__()
-    request.addfinalizer(lambda: server.__exit__(None, None, None))
-    server.routes.update(news_site(server.url, articles=12, per_page=20))
-    for path, reply in list(server.routes.items()):
-        if path.startswith("/news/"):
-            server.routes[path] = type(reply)(reply.body, reply.status, reply.headers, 0.3)
-    _cli(pg_url, "crawl", "--queue", server.url + "/", *CRAWL, "-s", "CONCURRENT_REQUESTS=1")
-    worker = _worker(pg_url)
-    request.addfinalizer(worker.kill)
-    _wait(lambda: any(p.startswith("/news/") for p in server.hits), "the crawl to start")
+    worker = _slow_crawl_started(pg_url, request, 0.3)
     crawls = _children(worker.pid)
     assert crawls, "no crawl process"
     for pid in crawls:
@@ -471,13 +475,7 @@ def test_a_plain_crawl_waits_its_turn_too(pg_url: str) -> None:
     a worker's crawl of it ran. It now takes the same lock and says who holds it."""
     engine = _fresh(pg_url)
     with host_lock(engine, ["127.0.0.1:9"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "spintrace", "--db", pg_url, "crawl", "http://127.0.0.1:9/"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=ENV,
-        )
+        done = _spintrace(pg_url, "crawl", "http://127.0.0.1:9/")
     assert done.returncode != 0
     assert "127.0.0.1:9 is being crawled by another process" in done.stderr
     assert "Traceback" not in done.stderr
@@ -495,13 +493,7 @@ def test_one_match_run_at_a_time(pg_url: str) -> None:
     assert (f"{TASK_PREFIX}match_run", f"{TASK_PREFIX}match_batch") == QUEUED_RUN_TASKS
     engine = _fresh(pg_url)
     _cli(pg_url, "match", "--queue")  # no worker: the run waits
-    done = subprocess.run(
-        [sys.executable, "-m", "spintrace", "--db", pg_url, "match"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=ENV,
-    )
+    done = _spintrace(pg_url, "match")
     assert done.returncode == 1
     assert "a queued match run is waiting or going" in done.stderr
     assert "Traceback" not in done.stderr
@@ -510,13 +502,7 @@ def test_one_match_run_at_a_time(pg_url: str) -> None:
     _cli(pg_url, "match")  # nothing pending: runs
     with engine.connect() as holder:  # a match running in another process
         assert take_lock(holder, MATCH_RUN_KEY, wait=0)
-        done = subprocess.run(
-            [sys.executable, "-m", "spintrace", "--db", pg_url, "match", "--queue"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=ENV,
-        )
+        done = _spintrace(pg_url, "match", "--queue")
     assert done.returncode == 1
     assert "a match is running in a process" in done.stderr
     engine.dispose()
