@@ -98,7 +98,9 @@ class Settings:
         flag="max-candidates",
         verdict=True,
     )
-    batch_size: int = _setting(500, "Rows written per database transaction during imports and matching.")
+    batch_size: int = _setting(
+        500, "Rows written per database transaction during imports and matching."
+    )
     max_html_bytes: int = _setting(
         5_000_000, "HTML larger than this many UTF-8 bytes is rejected instead of extracted."
     )

@@ -443,7 +443,8 @@ def test_the_unindexed_sources_are_found_by_an_anti_join(pg_url: str) -> None:
 def test_a_queued_run_finishes_every_page_it_judged(migrated: Engine) -> None:
     """Review: a queued run's finish step took the pages it judged from the links stored since
     it started, so a page judged again that lost its every link kept its old same-spin pairs
-    (one process drops them). It now takes every page checked since the run started."""
+    (one process drops them). It now also takes the pages checked since then that have no
+    link, and still not those checked again whose links stood (as one process)."""
     from datetime import timedelta
 
     from spintrace.db import MatchCheck
@@ -457,8 +458,10 @@ def test_a_queued_run_finishes_every_page_it_judged(migrated: Engine) -> None:
         since = max(c.checked_at for c in checks) + timedelta(seconds=1)
         linked = set(session.scalars(select(Match.page_id)))
         unlinked = next(c for c in checks if c.page_id not in linked)
-        again = next(c for c in checks if c.page_id in linked)
-        for check in (unlinked, again):  # judged again by this run
+        stood, relinked = [c for c in checks if c.page_id in linked][:2]
+        for check in (unlinked, stood, relinked):  # checked again by this run
             check.checked_at = since + timedelta(seconds=1)
-        expected = {unlinked.page_id, again.page_id}
+        for match in session.scalars(select(Match).where(Match.page_id == relinked.page_id)):
+            match.matched_at = since + timedelta(seconds=1)  # its links were stored again
+        expected = {unlinked.page_id, relinked.page_id}
     assert judged_since(migrated, since) == expected

@@ -175,8 +175,10 @@ def crawl(
     settings = load_settings()
     with app.engine() as engine:
         try:
-            # One crawl per site anywhere: the lock the workers' crawls take (PostgreSQL).
-            with host_lock(engine, [site_domain(url) for url in options.urls]):
+            # One crawl per site anywhere: the lock the workers' crawls take (PostgreSQL). A
+            # list of URLs (--list, any number of hosts) fetches each once: not locked.
+            hosts = [] if list_mode else [site_domain(url) for url in options.urls]
+            with host_lock(engine, hosts):
                 report = run_crawl(options)
         except HostBusy as busy:
             raise CrawlError(

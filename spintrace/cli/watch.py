@@ -118,8 +118,8 @@ def _echo(report: object, err: bool = False) -> None:
         )
     if report.matching_left_to_queued_run:
         click.echo(
-            "matching left to the queued match run that is waiting or going (its alerts are "
-            "delivered by the next round)",
+            "matching left for later: a queued match run is waiting or going (it or the next "
+            "round matches the new pages; alerts are delivered by the next round)",
             err=err,
         )
     for site, reason in report.failed.items():

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy import text as sql_text
+from sqlalchemy.exc import OperationalError
 
 from spintrace.errors import SpintraceError
 
@@ -42,6 +42,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE when lock_timeout ends a wait
 
 # The exit status of a crawl child that found its site locked (EX_TEMPFAIL: try again later).
 EX_HOST_BUSY = 75
@@ -100,8 +102,8 @@ class MatchBusy(SpintraceError):
 
     def __init__(self) -> None:
         super().__init__(
-            "a queued match run is waiting or going (`spintrace jobs` shows it); it will match "
-            "these pages too: run `match` again when it is done"
+            "a queued match run is waiting or going (`spintrace jobs` shows it): run `match` "
+            "again when it is done (for the pages it did not take)"
         )
 
 
@@ -121,19 +123,26 @@ def queued_run_pending(connection: Connection) -> bool:
 
 
 def take_lock(connection: Connection, key: int, wait: float | None = None) -> bool:
-    """Take the session advisory lock ``key`` on ``connection``: wait for it (``wait`` None),
-    or try for ``wait`` seconds; returns whether it was taken."""
-    if wait is None:
-        connection.execute(sql_text("SELECT pg_advisory_lock(:k)"), {"k": key})
-        connection.commit()
-        return True
-    deadline = time.monotonic() + wait
-    while True:
+    """Take the session advisory lock ``key`` on ``connection`` (PostgreSQL): wait for it as
+    long as it takes (``wait`` None; the statement timeout does not cut the wait short), try
+    once (``wait`` 0), or wait up to ``wait`` seconds, in line with the other waiters (a
+    lock timeout, not polling); returns whether it was taken."""
+    if wait == 0:
         got = connection.scalar(sql_text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
         connection.commit()
-        if got or time.monotonic() >= deadline:
-            return bool(got)
-        time.sleep(0.2)
+        return bool(got)
+    limit = 0 if wait is None else max(1, int(wait * 1000))
+    try:
+        connection.execute(sql_text("SET LOCAL statement_timeout = 0"))
+        connection.execute(sql_text(f"SET LOCAL lock_timeout = {limit}"))
+        connection.execute(sql_text("SELECT pg_advisory_lock(:k)"), {"k": key})
+    except OperationalError as exc:
+        connection.rollback()
+        if getattr(exc.orig, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            return False
+        raise
+    connection.commit()
+    return True
 
 
 @contextmanager

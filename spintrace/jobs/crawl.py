@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import sys
 from dataclasses import asdict
 from datetime import datetime
@@ -45,6 +46,9 @@ __all__ = [
     "main",
 ]
 
+# Signals that stop a process on purpose (the child then dies by it): the crawl was cut short,
+# not broken. Any other death (a crash, the out-of-memory killer) fails the job.
+_STOPPED = frozenset(-s for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
 EX_INTERRUPTED = 86  # the crawl was stopped before its end (not EX_HOST_BUSY's 75): try again
 
 
@@ -88,9 +92,8 @@ async def crawl_in_subprocess(engine: Engine, options: dict[str, Any]) -> dict[s
             result = {}
     if child.returncode == EX_HOST_BUSY:
         raise HostBusy(str(result.get("host", options["urls"][0])))
-    if child.returncode == EX_INTERRUPTED or (child.returncode or 0) < 0:
-        how = "was stopped" if child.returncode == EX_INTERRUPTED else "was killed"
-        raise CrawlInterrupted(f"the crawl of {options['urls'][0]} {how} before its end")
+    if child.returncode == EX_INTERRUPTED or child.returncode in _STOPPED:
+        raise CrawlInterrupted(f"the crawl of {options['urls'][0]} was stopped before its end")
     if child.returncode != 0 or "error" in result:
         reason = result.get("error") or f"the crawl process exited with {child.returncode}"
         raise CrawlJobError(str(reason))

@@ -64,8 +64,9 @@ class RunStopped(Exception):
 # whose host is busy (a crawl of it still running somewhere) waits as long as it takes.
 RETRY = RetryStrategy(max_attempts=3, exponential_wait=2)
 RETRY_HOST = RetryStrategy(wait=5, retry_exceptions={HostBusy})
-# Attempts count the busy-host ones too, hence the high cap (about 15 minutes of retries).
-_RETRY_INTERRUPTED = RetryStrategy(max_attempts=200, wait=5, retry_exceptions={CrawlInterrupted})
+# No cap: attempts count the busy-host ones too (a queued crawl may wait an hour behind a
+# long one), and a crawl is interrupted only by a signal someone sent.
+_RETRY_INTERRUPTED = RetryStrategy(wait=5, retry_exceptions={CrawlInterrupted})
 
 
 class _CrawlRetry(RetryStrategy):
@@ -262,7 +263,11 @@ async def retry_stalled(context: JobContext, timestamp: int) -> int:
             # A newer job waits to do the same work (a watch round queued again while this
             # one was stalled): requeueing this one would break the queueing lock, and
             # leaving it 'doing' would hold its job lock against the newer one for good.
-            await manager.finish_job(job, status=Status.ABORTED, delete_job=False)
+            try:
+                await manager.finish_job(job, status=Status.ABORTED, delete_job=False)
+            except Exception as exc:  # another sweep got there first
+                logger.info("job %s (%s) not aborted: %s", job.id, job.task_name, exc)
+                continue
             logger.warning(
                 "job %s (%s) lost its worker; a newer job waits to do its work: aborted",
                 job.id,

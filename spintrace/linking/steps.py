@@ -30,7 +30,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
-from spintrace.db.models import Document, MatchCheck
+from spintrace.db.models import Document, Match, MatchCheck
 from spintrace.db.writes import claim, retry_on_conflict
 from spintrace.linking.index import (
     index_sources,
@@ -157,12 +157,17 @@ def match_batch(
 
 
 def judged_since(engine: Engine, since: datetime) -> set[int]:
-    """The pages judged afresh since ``since``, linked or not: a page that lost its every link
-    is among them, so the finish step drops its old same-spin pairs as one process does."""
+    """The pages whose verdict a run that started at ``since`` made anew, as one process
+    counts them: those with links stored since then, and those checked since then that have
+    no link (one that lost its every link drops its old same-spin pairs). A page checked again
+    whose links stood is not among them."""
+    unlinked = ~select(Match.id).where(Match.page_id == MatchCheck.page_id).exists()
     with Session(engine) as session:
-        return set(
-            session.scalars(select(MatchCheck.page_id).where(MatchCheck.checked_at >= since))
+        linked = session.scalars(select(Match.page_id).where(Match.matched_at >= since))
+        lost = session.scalars(
+            select(MatchCheck.page_id).where(MatchCheck.checked_at >= since, unlinked)
         )
+        return set(linked) | set(lost)
 
 
 def finish(engine: Engine, settings: Settings, since: datetime) -> MatchReport:

@@ -112,6 +112,7 @@ def _crawl(
         capture_output=True,
         check=False,
         preexec_fn=die_with_parent(),  # a killed worker leaves no orphan crawl
+        start_new_session=True,  # a Ctrl-C meant for a worker does not cut its crawl short
     )
     lines = child.stdout.decode("utf-8", "replace").strip().splitlines()
     try:

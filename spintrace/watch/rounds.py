@@ -288,8 +288,8 @@ def run_round(
     report.documents = process_captures(engine, settings).documents_new
     try:
         matched = match_pages(engine, settings)
-    except MatchBusy:  # a queued run is going: it matches these pages (and raises the alerts)
-        logger.info("matching left to the queued match run that is waiting or going")
+    except MatchBusy:  # a queued run is going: the next round matches what it did not take
+        logger.info("matching left for later: a queued match run is waiting or going")
         report.matching_left_to_queued_run = True
     else:
         report.links, report.alerts = matched.links, matched.alerts
