@@ -13,7 +13,9 @@ nothing downloaded. Then, in a fresh database:
    per worker process and of the PostgreSQL server processes, peak RSS per worker, and
    whether both runs stored the same links;
 3. the stored sizes per source (containment index, frequency tables, tokens, signatures, band
-   table) and candidate-query latency (p50/p99 over 2,000 pages, index in memory).
+   table) and candidate-query latency (p50/p99 over 2,000 pages, index in memory);
+4. per run, recall against what the generator made: copies and excerpts linked to the source
+   they copy, pages that copy nothing linked at all, links to another source.
 
 Usage: ``python bench/scale.py [--sources 100000] [--pages 10000] [--runs 1,2] [--data DIR]
 [--pg ADMIN_URL]``; ``--data`` keeps the generated files for the next run of the same sizes.
@@ -134,6 +136,49 @@ def generate(folder: Path, sources: int, pages: int) -> tuple[Path, Path]:
                 json.dumps({"url": f"https://farm{j % 40}.example/p/{j}", "text": body}) + "\n"
             )
     return source_file, page_file
+
+
+def page_truth(sources: int, pages: int) -> dict[str, tuple[str, str]]:
+    """What :func:`generate` made each page of: page URL -> (kind, URL of the source it copies,
+    empty for none), drawn again from the same seed (only the corpus and the draw of copied
+    sources, not the articles: a second)."""
+    rng = np.random.default_rng(20261130)
+    Corpus(rng)
+    keys = sorted(set(rng.choice(sources, size=pages // 2, replace=False).tolist()))
+    truth = {}
+    for j in range(pages):
+        kind = j % 6
+        url = f"https://farm{j % 40}.example/p/{j}"
+        if kind in (0, 1) and keys:
+            i = keys[j % len(keys)]
+            truth[url] = ("spun copy", f"https://publisher{i % 500}.example/{i}")
+        elif kind == 2 and keys:
+            i = keys[(j * 7) % len(keys)]
+            truth[url] = ("excerpt", f"https://publisher{i % 500}.example/{i}")
+        else:
+            truth[url] = ("no copy", "")
+    return truth
+
+
+def recall(links: set[tuple[str, ...]], truth: dict[str, tuple[str, str]]) -> str:
+    """Per kind of page: how many are linked to the source they copy (or, for pages that copy
+    nothing, linked at all), and links to any other source."""
+    linked: dict[str, set[str]] = {}
+    for page, source, *_ in links:
+        linked.setdefault(page, set()).add(source)
+    parts = []
+    for kind in ("spun copy", "excerpt", "no copy"):
+        urls = [u for u, (k, _) in truth.items() if k == kind]
+        if kind == "no copy":
+            hit = sum(1 for u in urls if u in linked)
+            parts.append(f"{kind} {hit}/{len(urls)} linked (false links)")
+        else:
+            hit = sum(1 for u in urls if truth[u][1] in linked.get(u, ()))
+            parts.append(f"{kind} {hit}/{len(urls)} linked to their source")
+    other = sum(
+        1 for u, found in linked.items() for s in found if truth.get(u, ("", ""))[1] not in ("", s)
+    )
+    return "; ".join(parts) + f"; {other} links to another source"
 
 
 def generated(tmp: Path, sources: int, pages: int, keep: Path | None) -> tuple[Path, Path]:
@@ -346,6 +391,7 @@ def main() -> None:
             f"{time.perf_counter() - started:.0f} s"
             + (f" (kept in {args.data})" if args.data else "")
         )
+        truth = page_truth(args.sources, args.pages)
         engine = open_engine(url, create=True)
         upgrade(engine)
         for role, file, count in (
@@ -373,6 +419,7 @@ def main() -> None:
                 f"{run['pg_cpu']:.0f}; peak RSS MB [{rss}]; {len(run['links']):,} links; "
                 f"failed jobs {run['failed']}"
             )
+            print(f"  recall: {recall(run['links'], truth)}")  # type: ignore[arg-type]
             if workers == counts[0]:
                 sizes(engine, args.sources)
         if 1 in runs and 2 in runs:
