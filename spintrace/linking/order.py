@@ -35,17 +35,19 @@ def order_links(engine: Engine) -> int:
             rows = session.execute(query).all()
             if not rows:
                 return done
+            values = []
             for row in rows:
                 page_time, source_time = link_times(row)
-                session.execute(
-                    update(Match)
-                    .where(Match.id == row.id)
-                    .values(
-                        page_time=page_time.at if page_time else None,
-                        page_time_basis=page_time.basis if page_time else None,
-                        source_time=source_time.at if source_time else None,
-                        source_time_basis=source_time.basis if source_time else None,
-                        order=order_of(page_time, source_time),
-                    )
+                values.append(
+                    {
+                        "id": row.id,
+                        "page_time": page_time.at if page_time else None,
+                        "page_time_basis": page_time.basis if page_time else None,
+                        "source_time": source_time.at if source_time else None,
+                        "source_time_basis": source_time.basis if source_time else None,
+                        "order": order_of(page_time, source_time),
+                    }
                 )
+            # One executemany by primary key (ORM bulk UPDATE), not a statement per link.
+            session.execute(update(Match), values)
             done += len(rows)
