@@ -38,6 +38,7 @@ __all__ = [
     "lock_key",
     "match_run_lock",
     "queued_run_pending",
+    "release_lock",
     "take_lock",
 ]
 
@@ -78,16 +79,13 @@ def host_lock(engine: Engine, hosts: Iterable[str]) -> Iterator[None]:
         try:
             for host in wanted:
                 key = lock_key(host)
-                got = connection.scalar(sql_text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
-                connection.commit()
-                if not got:
+                if not take_lock(connection, key, wait=0):
                     raise HostBusy(host)
                 taken.append(key)
             yield
         finally:
             for key in taken:
-                connection.execute(sql_text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            connection.commit()
+                release_lock(connection, key)
 
 
 MATCH_RUN_KEY = lock_key("spintrace:match-run")
@@ -145,6 +143,12 @@ def take_lock(connection: Connection, key: int, wait: float | None = None) -> bo
     return True
 
 
+def release_lock(connection: Connection, key: int) -> None:
+    """Release the session advisory lock ``key`` taken on ``connection``."""
+    connection.execute(sql_text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    connection.commit()
+
+
 @contextmanager
 def match_run_lock(engine: Engine) -> Iterator[None]:
     """Hold the match-run lock while a match runs in this process (PostgreSQL): waits for
@@ -163,5 +167,4 @@ def match_run_lock(engine: Engine) -> Iterator[None]:
                 raise MatchBusy()
             yield
         finally:
-            connection.execute(sql_text("SELECT pg_advisory_unlock(:k)"), {"k": MATCH_RUN_KEY})
-            connection.commit()
+            release_lock(connection, MATCH_RUN_KEY)

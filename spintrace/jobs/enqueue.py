@@ -11,9 +11,8 @@ from typing import Any
 from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.types import JSONDict, JSONValue
 from sqlalchemy import Engine
-from sqlalchemy import text as sql_text
 
-from spintrace.db.locks import MATCH_RUN_KEY, take_lock
+from spintrace.db.locks import MATCH_RUN_KEY, release_lock, take_lock
 from spintrace.db.models import utcnow
 from spintrace.db.urls import site_domain
 from spintrace.errors import ConfigError
@@ -108,8 +107,7 @@ def enqueue_match(engine: Engine, *, recheck: bool = False) -> str:
                 run = uuid.uuid4().hex
                 match_run.defer(run=run, stage="start", since=utcnow().isoformat())
         finally:
-            guard.execute(sql_text("SELECT pg_advisory_unlock(:k)"), {"k": MATCH_RUN_KEY})
-            guard.commit()
+            release_lock(guard, MATCH_RUN_KEY)
     return run
 
 
