@@ -275,3 +275,42 @@ def test_segments_with_different_parameters_do_not_mix(entries: list[tuple[int, 
         Segment.merge([a, b])
     with pytest.raises(ValueError, match="body_k"):
         IndexParams(body_k=0)
+
+
+@pytest.mark.parametrize("sources", [20_000, 70_000])
+def test_a_merge_by_ranges_of_buckets_equals_a_merge_by_one_sort(
+    monkeypatch: pytest.MonkeyPatch, sources: int
+) -> None:
+    """The large-merge path (a range of hash buckets at a time) builds the very segment one
+    sort of every posting builds: small and bucketed inputs, replaced keys, 16- and 32-bit
+    ordinals."""
+    from spintrace.matcher import segment as segment_module
+
+    rng = np.random.default_rng(5)
+
+    def entries(keys: range) -> list[tuple[int, Sketch]]:
+        return [
+            (
+                k,
+                Sketch(
+                    np.unique(rng.integers(0, 2**32, 12, dtype=np.uint64)).astype(np.uint32),
+                    7 << 16,
+                ),
+            )
+            for k in keys
+        ]
+
+    cut = sources // 3
+    segments = [
+        Segment.build(entries(range(0, cut)), PARAMS),
+        Segment.build(entries(range(cut - 5, cut + 8)), PARAMS),  # small; replaces 5 keys
+        Segment.build(entries(range(cut + 8, sources)), PARAMS),
+    ]
+    assert {s.prefix_bits for s in segments} == {0, 16}
+    index = ContainmentIndex(segments, params=PARAMS)
+    by_sort = index.merged().segments[0]
+    monkeypatch.setattr(segment_module, "_MERGE_BY_SORT", 0)
+    monkeypatch.setattr(segment_module, "_MERGE_SLICES", 8)
+    by_ranges = index.merged().segments[0]
+    assert len(by_ranges) == len(by_sort) == sources
+    assert by_ranges.to_bytes() == by_sort.to_bytes()

@@ -50,3 +50,42 @@ def test_counts_past_16_bits_and_keys_at_the_top_of_the_range() -> None:
     assert merged.keys.tolist() == keys.tolist()
     assert merged.counts.tolist() == [70_000, 6, 4_000_000_000]
     assert merged.documents == 30
+
+
+def test_a_table_without_singletons_weighs_every_text_the_same() -> None:
+    """Dropping the keys one document holds (what a judge keeps in memory) changes no weight:
+    an unseen key counts as held by one document."""
+    documents = _documents(300)
+    full = DocumentFrequencies.build(documents)
+    pruned = full.without_singletons()
+    assert 0 < len(pruned) < len(full) and pruned.documents == full.documents
+    for words in [*documents[:20], ["w1"], ["never", "seen", "w3"], []]:
+        assert np.array_equal(pruned.token_weights(words), full.token_weights(words))
+        assert np.array_equal(pruned.idf(words), full.idf(words))
+
+
+def test_a_stored_table_reads_back_from_a_buffer_without_a_copy() -> None:
+    table = DocumentFrequencies.build(_documents(50))
+    data = bytearray(table.to_bytes())
+    read = DocumentFrequencies.from_bytes(data)
+    assert np.array_equal(read.keys, table.keys) and np.array_equal(read.counts, table.counts)
+    assert read.documents == 50 and np.shares_memory(read.keys, np.frombuffer(data, np.uint8))
+    data[-1] ^= 1
+    with pytest.raises(ValueError, match="CRC"):
+        DocumentFrequencies.from_bytes(data)
+
+
+def test_weights_follow_the_share_of_the_corpus_not_its_size() -> None:
+    """Regression (bench/scale.py, a million sources: 443 of 1,667 excerpts linked): weights
+    from plain counts shrank as sources were added, so the same pasted paragraph stopped being
+    a rare passage. A corpus 100 times larger in which every pair is 100 times commoner weighs
+    every text the same; at or under RATE_BASE documents weights stay 1 / sqrt(df)."""
+    documents = _documents(300)
+    small = DocumentFrequencies.build(documents)
+    small = DocumentFrequencies(small.keys, small.counts * 20, 5_000)
+    large = DocumentFrequencies(small.keys, small.counts * 100, 500_000)
+    words = documents[0]
+    assert np.allclose(large.token_weights(words), small.token_weights(words))
+    assert np.allclose(large.token_weights(words[:1]), small.token_weights(words[:1]))
+    pair = small.lookup(rarity.bigram_keys(words[:2]))[0]
+    assert small.token_weights(words[:2])[0] == pytest.approx(1 / np.sqrt(pair))

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Engine, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
+from spintrace.db.blobs import read_index_data
 from spintrace.db.models import Document, DocumentTokens, IndexSegment, LshBand
 from spintrace.db.models import Signature as SignatureRow
 from spintrace.db.writes import (
@@ -244,47 +245,67 @@ def compact_index(engine: Engine) -> None:
         session.execute(
             delete(IndexSegment).where(IndexSegment.name.not_in([INDEX_NAME, RARITY_NAME]))
         )
-        segments = session.scalars(
-            select(IndexSegment).where(IndexSegment.name == INDEX_NAME).order_by(IndexSegment.id)
-        ).all()
-        if len(segments) > MAX_SEGMENTS:
-            merged = ContainmentIndex([_segment(s.id, s.data) for s in segments]).merged()
-            (segment,) = merged.segments
-            _replace(session, segments, segment.to_bytes(), len(segment))
-        tables = session.execute(
-            select(IndexSegment.id, IndexSegment.first_document_id, IndexSegment.last_document_id)
-            .where(IndexSegment.name == RARITY_NAME)
-            .order_by(IndexSegment.id)
-        ).all()
-        if len(tables) > MAX_SEGMENTS:
-            table = DocumentFrequencies.merge(_stored_rarity(session, [t.id for t in tables]))
-            session.execute(delete(IndexSegment).where(IndexSegment.id.in_([t.id for t in tables])))
-            session.add(
-                IndexSegment(
-                    name=RARITY_NAME,
-                    first_document_id=min(t.first_document_id for t in tables),
-                    last_document_id=max(t.last_document_id for t in tables),
-                    items=table.documents,
-                    data=table.to_bytes(),
-                )
-            )
+        _compact_segments(session)  # one at a time: each merge's memory is freed after it
+        _compact_rarity(session)
 
 
-def _replace(session: Session, rows: Sequence[IndexSegment], data: bytes, items: int) -> None:
-    """Replace stored ``rows`` (segments or tables of one name) by one row of ``data``."""
+def _compact_segments(session: Session) -> None:
+    segments = _stored_rows(session, INDEX_NAME)
+    if len(segments) > MAX_SEGMENTS:
+        # The inputs are freed once merged: only the merged segment is kept while written.
+        (segment,) = ContainmentIndex(_read_all(session, segments, _segment)).merged().segments
+        _replace(session, INDEX_NAME, segments, segment.to_bytes, len(segment))
+
+
+def _compact_rarity(session: Session) -> None:
+    tables = _stored_rows(session, RARITY_NAME)
+    if len(tables) > MAX_SEGMENTS:
+        table = DocumentFrequencies.merge(_stored_rarity(session, [t.id for t in tables]))
+        _replace(session, RARITY_NAME, tables, table.to_bytes, table.documents)
+
+
+def _stored_rows(session: Session, name: str) -> Sequence[Any]:
+    """The stored index rows of ``name`` (their ids and document ranges, not their data)."""
+    return session.execute(
+        select(IndexSegment.id, IndexSegment.first_document_id, IndexSegment.last_document_id)
+        .where(IndexSegment.name == name)
+        .order_by(IndexSegment.id)
+    ).all()
+
+
+def _replace(
+    session: Session, name: str, rows: Sequence[Any], data: Callable[[], bytes], items: int
+) -> None:
+    """Replace stored index ``rows`` of ``name`` by one row of ``data()``, serialised only
+    when it is written."""
     session.execute(delete(IndexSegment).where(IndexSegment.id.in_([r.id for r in rows])))
     session.add(
         IndexSegment(
-            name=rows[0].name,
+            name=name,
             first_document_id=min(r.first_document_id for r in rows),
             last_document_id=max(r.last_document_id for r in rows),
             items=items,
-            data=data,
+            data=data(),
         )
     )
+    session.flush()  # the serialised bytes go now, not at commit
 
 
-def _rarity(row_id: int, data: bytes) -> DocumentFrequencies:
+def _read_all(
+    session: Session, rows: Sequence[Any], parse: Callable[[int, bytearray], T]
+) -> list[T]:
+    """Each of ``rows`` read (in slices) and parsed, in order; the caller holds a lock that
+    keeps them from being deleted meanwhile."""
+    out = []
+    for row in rows:
+        data = read_index_data(session, row.id)
+        if data is None:
+            raise DatabaseError(f"index row {row.id} was deleted while the index was merged")
+        out.append(parse(row.id, data))
+    return out
+
+
+def _rarity(row_id: int, data: bytes | bytearray) -> DocumentFrequencies:
     return _parsed(
         DocumentFrequencies.from_bytes, data, f"the document frequencies are damaged (row {row_id}"
     )
@@ -312,7 +333,7 @@ def _stored_rarity(
     a thousand of them: held all at once, their bytes alone were gigabytes). Rows gone since
     the ids were read are appended to ``missing``."""
     for row_id in row_ids:
-        data = session.scalar(select(IndexSegment.data).where(IndexSegment.id == row_id))
+        data = read_index_data(session, row_id)
         if data is None:
             if missing is not None:
                 missing.append(row_id)
@@ -328,13 +349,19 @@ def _stale_rarity(table: DocumentFrequencies, indexed: int) -> bool:
 
 
 def load_rarity(engine: Engine, despinner: Despinner) -> DocumentFrequencies:
-    """The document frequencies of every indexed source.
+    """The document frequencies of every indexed source, for judging: without the keys one
+    source holds (:meth:`~spintrace.matcher.rarity.DocumentFrequencies.without_singletons`:
+    the same weights, in less than half the memory at a million sources; bench/memory.py).
 
     When the stored tables no longer describe the indexed sources (:func:`_stale_rarity`), they
     are counted afresh from the stored tokens, once, by one process at a time, in a transaction
     that sees one consistent state: the tables it replaces are exactly those of the sources it
     counts, and a batch another process indexes meanwhile keeps its own table.
     """
+    return _load_rarity(engine, despinner).without_singletons()
+
+
+def _load_rarity(engine: Engine, despinner: Despinner) -> DocumentFrequencies:
     with Session(engine) as session:
         _, table, indexed = _rarity_state(session)
     if not _stale_rarity(table, indexed):
@@ -370,13 +397,13 @@ def load_rarity(engine: Engine, despinner: Despinner) -> DocumentFrequencies:
         return counted
 
 
-def _segment(segment_id: int, data: bytes) -> Segment:
+def _segment(segment_id: int, data: bytes | bytearray) -> Segment:
     return _parsed(
         Segment.from_bytes, data, f"the containment index is damaged (segment {segment_id}"
     )
 
 
-def _parsed(parse: Callable[[bytes], T], data: bytes, subject: str, where: str = "") -> T:
+def _parsed(parse: Callable[[Any], T], data: bytes | bytearray, subject: str, where: str = "") -> T:
     """``parse(data)``, or a :class:`DatabaseError` saying ``subject`` is damaged (``where``,
     and why) and how to recover: index, frequency tables and tokens are rebuilt from texts."""
     try:
@@ -388,13 +415,19 @@ def _parsed(parse: Callable[[bytes], T], data: bytes, subject: str, where: str =
 
 
 def load_index(session: Session) -> ContainmentIndex:
-    """The current containment index: every segment of this feature version, oldest first."""
-    rows = session.execute(
-        select(IndexSegment.id, IndexSegment.data)
-        .where(IndexSegment.name == INDEX_NAME)
-        .order_by(IndexSegment.id)
-    ).all()
-    return ContainmentIndex([_segment(segment_id, data) for segment_id, data in rows])
+    """The current containment index: every segment of this feature version, oldest first,
+    each read in slices (:mod:`spintrace.db.blobs`). A merge that replaced segments while they
+    were read (one was deleted) makes it read the new set."""
+    for _ in range(5):
+        segments = []
+        for row in _stored_rows(session, INDEX_NAME):
+            data = read_index_data(session, row.id)
+            if data is None:
+                break
+            segments.append(_segment(row.id, data))
+        else:
+            return ContainmentIndex(segments)
+    raise DatabaseError("the index kept changing while it was read; try again")
 
 
 def drop_index(engine: Engine) -> int:

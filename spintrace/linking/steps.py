@@ -88,13 +88,17 @@ class JudgeCache:
 
     def get(self, engine: Engine, settings: Settings) -> Judge:
         """The judge for the database's current index and substitutions."""
-        if self._judge is None or self._state(engine, settings) != self._key:
+        state = self._state(engine, settings)  # before loading: a change meanwhile reloads
+        if self._judge is None or state != self._key:
+            # The old judge goes first: held while the new one loads, a worker would need
+            # room for two indexes and two frequency tables.
+            self._judge = self._key = None
             despinner = load_despinner(engine)
-            rarity = load_rarity(engine, despinner)  # may store a recount: a new segment id
+            rarity = load_rarity(engine, despinner)  # a recount stored here reloads once more
             with Session(engine) as session:
                 index = load_index(session)
             self._judge = Judge(engine, index, despinner, rarity, settings)
-            self._key = self._state(engine, settings)
+            self._key = state
             self.loads += 1
         return self._judge
 

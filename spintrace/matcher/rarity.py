@@ -11,7 +11,13 @@ strengthens it.
 Two weights come from it:
 
 - :meth:`DocumentFrequencies.token_weights`: per token, ``1 / sqrt(df)`` of the rarer of the two
-  bigrams it belongs to (a word inside one rare pair is rare text), at most 1;
+  bigrams it belongs to (a word inside one rare pair is rare text), at most 1. Past
+  :data:`RATE_BASE` documents, ``df`` is read per that many (``df * RATE_BASE / N``): rarity is a
+  share of the corpus, and the link rule's absolute bar (``passage_weight``, a sum of weights)
+  was calibrated on corpora of that size. Counted plainly, every weight would shrink as the
+  corpus grows (a pair in 0.1% of the sources weighs 1/2.2 at 5,000 sources, 1/32 at a million),
+  and the same pasted paragraph would stop being a rare passage as sources are added
+  (bench/scale.py: excerpts linked 443 of 1,667 at a million sources that way);
 - :meth:`DocumentFrequencies.idf`: per word, ``log(N / df)`` (the paraphrase channel's weights).
 """
 
@@ -26,16 +32,20 @@ import numpy.typing as npt
 
 from spintrace.matcher.hashing import fmix32, token_hashes
 
-__all__ = ["DocumentFrequencies", "bigram_keys", "word_keys"]
+__all__ = ["RATE_BASE", "DocumentFrequencies", "bigram_keys", "word_keys"]
 
 U32 = npt.NDArray[np.uint32]
 F64 = npt.NDArray[np.float64]
 _WORD_SALT = np.uint32(0x5EED_0001)
 _PAIR_SALT = np.uint32(0x5EED_0002)
 _GOLDEN = np.uint32(0x9E37_79B1)
+# Token weights read a document frequency per this many documents: the corpus size of the sets
+# the link rule was calibrated on (1,500-4,383 sources, docs/accuracy.md), see the module.
+RATE_BASE = 5_000
 _CHUNK = 2000  # documents counted before their keys are folded into a table
-# Keys of batch tables gathered before they are summed into the running total of a merge.
-_MERGE_KEYS = 1 << 24
+# Keys of batch tables summed at once before their sum is added into a merge's running total
+# (about 40 bytes each while summed).
+_MERGE_KEYS = 1 << 23
 _MAGIC = b"SPDF"
 _VERSION = 1
 _HEADER = struct.Struct("<4sHIII")  # magic, version, documents, keys, CRC-32 of the payload
@@ -97,9 +107,10 @@ class DocumentFrequencies:
     def merge(cls, tables: Iterable[DocumentFrequencies]) -> DocumentFrequencies:
         """The sum of several tables (of disjoint sets of documents).
 
-        Streams: tables are summed into a running total a group at a time, so memory follows
-        the total's distinct keys plus one group (:data:`_MERGE_KEYS`), not every table at once
-        (a 1M-source index has a thousand batch tables).
+        Streams: tables are summed a group at a time (:data:`_MERGE_KEYS` keys) and each
+        group's sum is added into the running total (:meth:`_add`), so memory follows twice
+        the total's distinct keys plus one group, not every table at once (a 1M-source index
+        has hundreds of batch tables).
         """
         total: DocumentFrequencies | None = None
         group: list[DocumentFrequencies] = []
@@ -108,11 +119,33 @@ class DocumentFrequencies:
             group.append(table)
             held += len(table)
             if held >= _MERGE_KEYS:
-                total = cls._sum(group if total is None else [total, *group])
+                total = cls._add(total, cls._sum(group))
                 group, held = [], 0
         if group:
-            total = cls._sum(group if total is None else [total, *group])
+            total = cls._add(total, cls._sum(group))
         return cls.empty() if total is None else total
+
+    @classmethod
+    def _add(
+        cls, total: DocumentFrequencies | None, other: DocumentFrequencies
+    ) -> DocumentFrequencies:
+        """``total + other``: ``other``'s counts added where ``total`` has the key, its other
+        keys inserted in order (one new array of each kind, not a sort of both)."""
+        if total is None or not len(total):
+            return (
+                other
+                if total is None
+                else cls(other.keys, other.counts, other.documents + total.documents)
+            )
+        at = np.searchsorted(total.keys, other.keys)
+        held = at < len(total.keys)
+        held[held] = total.keys[at[held]] == other.keys[held]
+        counts = total.counts.copy()
+        counts[at[held]] += other.counts[held]  # ``at`` is distinct where held: keys are
+        new = ~held
+        keys = np.insert(total.keys, at[new], other.keys[new])
+        counts = np.insert(counts, at[new], other.counts[new])
+        return cls(keys, counts, total.documents + other.documents)
 
     @classmethod
     def _sum(cls, tables: list[DocumentFrequencies]) -> DocumentFrequencies:
@@ -137,6 +170,14 @@ class DocumentFrequencies:
             sum(t.documents for t in tables),
         )
 
+    def without_singletons(self) -> DocumentFrequencies:
+        """The table without the keys one document holds (most of a large corpus's word
+        pairs): for :meth:`lookup` they become unseen keys, and every weight here counts an
+        unseen key as held by one document, so the weights do not change. Summing such a
+        table with another would undercount: only for judging, never stored."""
+        common = self.counts > 1
+        return DocumentFrequencies(self.keys[common], self.counts[common], self.documents)
+
     def __len__(self) -> int:
         return len(self.keys)
 
@@ -148,7 +189,8 @@ class DocumentFrequencies:
         return np.where(self.keys[at] == keys, self.counts[at], 0).astype(np.uint32)
 
     def token_weights(self, words: Sequence[str]) -> F64:
-        """Per word: ``1 / sqrt(df)`` of the rarer bigram it belongs to (a lone word: its own)."""
+        """Per word: ``1 / sqrt(df)`` of the rarer bigram it belongs to (a lone word: its own),
+        ``df`` counted per :data:`RATE_BASE` documents once there are more (see the module)."""
         n = len(words)
         if n == 0:
             return np.empty(0, dtype=np.float64)
@@ -157,7 +199,8 @@ class DocumentFrequencies:
         else:
             pair = np.maximum(self.lookup(bigram_keys(words)), 1).astype(np.float64)
             df = np.minimum(np.append(pair, np.inf), np.insert(pair, 0, np.inf))
-        out: F64 = 1.0 / np.sqrt(np.maximum(df, 1.0))
+        per_base = df * min(1.0, RATE_BASE / max(self.documents, 1))
+        out: F64 = 1.0 / np.sqrt(np.maximum(per_base, 1.0))
         return out
 
     def idf(self, words: Sequence[str]) -> F64:
@@ -167,12 +210,14 @@ class DocumentFrequencies:
         return out
 
     def to_bytes(self) -> bytes:
-        payload = self.keys.astype("<u4").tobytes() + self.counts.astype("<u4").tobytes()
-        header = _HEADER.pack(_MAGIC, _VERSION, self.documents, len(self.keys), zlib.crc32(payload))
-        return header + payload
+        """The table as bytes: a header, then the keys and the counts (little-endian)."""
+        parts = [np.ascontiguousarray(a, dtype="<u4").data for a in (self.keys, self.counts)]
+        crc = zlib.crc32(parts[1], zlib.crc32(parts[0]))
+        header = _HEADER.pack(_MAGIC, _VERSION, self.documents, len(self.keys), crc)
+        return b"".join([header, *parts])  # one copy of the arrays, however large
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> DocumentFrequencies:
+    def from_bytes(cls, data: bytes | bytearray) -> DocumentFrequencies:
         """Inverse of :meth:`to_bytes`; :class:`ValueError` if it is not such a table."""
         if len(data) < _HEADER.size:
             raise ValueError("not a document-frequency table (too short)")
@@ -186,6 +231,9 @@ class DocumentFrequencies:
         payload = memoryview(data)[_HEADER.size :]
         if zlib.crc32(payload) != crc:
             raise ValueError("document-frequency table is corrupt (CRC-32 mismatch)")
+        # Views over ``data`` (no copy on a little-endian machine): a merged table is large.
         keys = np.frombuffer(data, dtype="<u4", count=n, offset=_HEADER.size)
         counts = np.frombuffer(data, dtype="<u4", count=n, offset=_HEADER.size + 4 * n)
-        return cls(keys.astype(np.uint32), counts.astype(np.uint32), documents)
+        return cls(
+            keys.astype(np.uint32, copy=False), counts.astype(np.uint32, copy=False), documents
+        )

@@ -1,0 +1,106 @@
+"""How the stored index reaches a worker's memory: large values read in slices, one judge
+held at a time, and a judge that notices every change made while it loaded."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from spintrace.config import Settings
+from spintrace.db import IndexSegment, Match, blobs
+from spintrace.db.blobs import read_index_data
+from spintrace.ingest.imports import import_file
+from spintrace.linking import steps
+from spintrace.linking.index import INDEX_NAME
+from spintrace.linking.match import match_pages
+
+DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo" / "data"
+
+
+def _links(engine: Engine) -> set[tuple[int, int, float]]:
+    with Session(engine) as session:
+        rows = session.execute(select(Match.page_id, Match.source_id, Match.score)).all()
+    return {(p, s, round(x, 9)) for p, s, x in rows}
+
+
+def test_index_rows_read_in_slices_are_the_stored_values(migrated: Engine) -> None:
+    payload = bytes(range(256)) * 41 + b"tail"
+    with Session(migrated) as session, session.begin():
+        row = IndexSegment(
+            name="test", first_document_id=1, last_document_id=1, items=0, data=payload
+        )
+        session.add(row)
+        session.flush()
+        row_id = row.id
+    with Session(migrated) as session:
+        for size in (1, 7, 1000, len(payload), 10 * len(payload)):
+            assert read_index_data(session, row_id, size) == payload
+        assert read_index_data(session, row_id + 1) is None
+
+
+def test_matching_with_the_index_read_in_tiny_slices_gives_the_same_links(
+    migrated: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Segments and frequency tables read (and merged) in 500-byte slices: the same links as
+    a run that reads them whole."""
+    import spintrace.linking.index as index_module
+
+    monkeypatch.setattr(index_module, "MAX_SEGMENTS", 1)  # every run merges what it added
+    import_file(migrated, DEMO / "sources.jsonl", "source")
+    import_file(migrated, DEMO / "pages.jsonl", "page")
+    match_pages(migrated)
+    whole = _links(migrated)
+    assert len(whole) == 7
+    monkeypatch.setattr(blobs, "SLICE", 500)
+    match_pages(migrated, recheck=True)
+    assert _links(migrated) == whole
+
+
+def test_a_worker_holds_one_judge_and_reloads_after_a_change_made_while_it_loaded(
+    migrated: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: the old judge (its index and frequency tables) stayed referenced while the
+    new one loaded, so a reload needed room for two; and the key of what was loaded was read
+    after loading, so a segment added meanwhile was never loaded."""
+    import_file(migrated, DEMO / "sources.jsonl", "source")
+    match_pages(migrated)
+    settings = Settings()
+    cache = steps.JudgeCache()
+    first = weakref.ref(cache.get(migrated, settings))
+    assert cache.get(migrated, settings) is first() and cache.loads == 1
+    real_load_index = steps.load_index
+    seen_old: list[bool] = []
+
+    def load_index_while_a_segment_is_added(session: Session):  # type: ignore[no-untyped-def]
+        gc.collect()
+        seen_old.append(first() is not None)
+        index = real_load_index(session)
+        if len(seen_old) == 1:  # another process adds a segment after this one was read
+            with Session(migrated) as other, other.begin():
+                other.add(
+                    IndexSegment(
+                        name=INDEX_NAME + "-other",
+                        first_document_id=0,
+                        last_document_id=0,
+                        items=0,
+                        data=b"",
+                    )
+                )
+        return index
+
+    monkeypatch.setattr(steps, "load_index", load_index_while_a_segment_is_added)
+    with Session(migrated) as session, session.begin():  # a change: the cache reloads
+        session.add(
+            IndexSegment(name="other", first_document_id=0, last_document_id=0, items=0, data=b"")
+        )
+    cache.get(migrated, settings)
+    assert cache.loads == 2 and seen_old == [False]
+    cache.get(migrated, settings)  # the segment added while it loaded: loaded now
+    assert cache.loads == 3
+    cache.get(migrated, settings)
+    assert cache.loads == 3
