@@ -6,6 +6,7 @@ multi-gigabyte export imports in constant memory, and a bad byte spoils only its
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import json
@@ -13,7 +14,7 @@ import os
 import sys
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -49,9 +50,14 @@ class FieldMap:
     title: str = "title"
     published: str = "published"
 
+    def names(self) -> dict[str, str]:
+        """Each value's own name and the field that holds it (``asdict`` deep-copies: it was
+        a tenth of an import's time)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def values(self, obj: Mapping[str, object]) -> dict[str, object]:
         """The record's values under their own names (``url``, ``text``, ...)."""
-        return {name: obj.get(field) for name, field in asdict(self).items()}
+        return {name: obj.get(field) for name, field in self.names().items()}
 
 
 def validate_url(url: object, field: str = "url") -> str:
@@ -181,8 +187,8 @@ def parse_object(
     """One record of an import file (a JSON object, a CSV row) as an :class:`InputRecord`;
     :class:`InputError` says what is wrong, naming the fields as the file names them."""
     fields = fields or FieldMap()
-    names = asdict(fields)
-    values = fields.values(obj)
+    names = fields.names()
+    values = {name: obj.get(field) for name, field in names.items()}
 
     def fail(reason: str) -> InputError:
         return InputError(reason, path=path, line=line)
