@@ -104,3 +104,54 @@ def test_a_worker_holds_one_judge_and_reloads_after_a_change_made_while_it_loade
     assert cache.loads == 3
     cache.get(migrated, settings)
     assert cache.loads == 3
+
+
+def test_a_cleared_cache_lets_its_judge_go_and_loads_again(migrated: Engine) -> None:
+    """A worker clears its judge before an index merge and a run's finish step, which need the
+    memory and change what the judge holds."""
+    import_file(migrated, DEMO / "sources.jsonl", "source")
+    match_pages(migrated)
+    cache = steps.JudgeCache()
+    judge = weakref.ref(cache.get(migrated, Settings()))
+    cache.clear()
+    gc.collect()
+    assert judge() is None
+    cache.get(migrated, Settings())
+    assert cache.loads == 2
+
+
+def test_learning_sent_in_small_chunks_learns_the_same(
+    any_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Learning sends its rows a chunk at a time (a large run's rows were all held at once):
+    chunks of one row learn exactly what one executemany learned."""
+    from spintrace.db import LearnedSubstitution, SubstitutionSite, open_engine, upgrade
+    from spintrace.linking import substitutions
+
+    def learned(url: str) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+        engine = open_engine(url, create=True)
+        upgrade(engine)
+        import_file(engine, DEMO / "sources.jsonl", "source")
+        import_file(engine, DEMO / "pages.jsonl", "page")
+        match_pages(engine)
+        with Session(engine) as session:
+            pairs = session.execute(
+                select(
+                    LearnedSubstitution.spun,
+                    LearnedSubstitution.original,
+                    LearnedSubstitution.pairs,
+                    LearnedSubstitution.occurrences,
+                ).order_by(LearnedSubstitution.spun, LearnedSubstitution.original)
+            ).all()
+            sites = session.execute(
+                select(LearnedSubstitution.spun, SubstitutionSite.site_id, SubstitutionSite.pairs)
+                .join(LearnedSubstitution)
+                .order_by(LearnedSubstitution.spun, SubstitutionSite.site_id)
+            ).all()
+        engine.dispose()
+        return [tuple(r) for r in pairs], [tuple(r) for r in sites]
+
+    whole = learned(any_db_url)
+    assert len(whole[0]) > 10 and len(whole[1]) > 10
+    monkeypatch.setattr(substitutions, "EXECUTE_CHUNK", 1)
+    assert learned(f"sqlite:///{tmp_path / 'chunked.db'}") == whole

@@ -208,6 +208,7 @@ async def match_run(context: JobContext, run: str, stage: str, since: str) -> st
                 f"{failed} index batches of match run {run} failed (see the workers' logs); "
                 "queue `spintrace match --queue` again"
             )
+        state.cache.clear()  # the merge replaces the segments this worker's judge holds
         await asyncio.to_thread(compact_index, engine)
         sources = await asyncio.to_thread(run_sources, engine)
         ids = await asyncio.to_thread(stale_page_ids, engine, sources, state.settings)
@@ -228,6 +229,7 @@ async def match_run(context: JobContext, run: str, stage: str, since: str) -> st
     if stage == "matched":
         if await _waiting(engine, "match_batch", run, stage, since):
             return "waiting for the match batches"
+        state.cache.clear()  # learning changes what the judge holds: the memory is needed now
         report = await asyncio.to_thread(
             finish, engine, state.settings, datetime.fromisoformat(since)
         )

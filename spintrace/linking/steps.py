@@ -86,6 +86,11 @@ class JudgeCache:
         with Session(engine) as session:
             return (str(engine.url), segment_ids(session), learned_version(session), settings)
 
+    def clear(self) -> None:
+        """Forget the judge: before a step that changes what it holds (an index merge, the
+        learning of a run's finish step) and needs the memory meanwhile."""
+        self._judge = self._key = None
+
     def get(self, engine: Engine, settings: Settings) -> Judge:
         """The judge for the database's current index and substitutions."""
         state = self._state(engine, settings)  # before loading: a change meanwhile reloads

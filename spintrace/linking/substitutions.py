@@ -104,34 +104,36 @@ def harvest(engine: Engine, thesaurus: Thesaurus | None = None) -> int:
         # Claim the unharvested matches in one statement, so that two concurrent runs never
         # count the same match twice; then read back exactly the claimed ones.
         session.execute(update(Match).where(Match.learned_at.is_(None)).values(learned_at=claim))
+        # Streamed: a run's links with their evidence were most of a worker's memory when
+        # read at once (775 MB for 4,964 links, bench/memory.py's finish probe).
         rows = session.execute(
-            select(Match, Document.site_id)
+            select(Match.evidence, Document.site_id)
             .join(Document, Document.id == Match.page_id)
             .where(Match.learned_at == claim)
             .order_by(Match.id)
-        ).all()
-        if not rows:
-            return 0
+            .execution_options(yield_per=500)
+        )
         per_pair: Counter[tuple[str, str]] = Counter()
         occurrences: Counter[tuple[str, str]] = Counter()
         sites: defaultdict[tuple[str, str], Counter[int]] = defaultdict(Counter)
         now = claim
-        for match, site_id in rows:
-            found = _pairs_of(match.evidence)
-            for pair, count in found.items():
+        harvested = 0
+        for evidence, site_id in rows:
+            harvested += 1
+            for pair, count in _pairs_of(evidence).items():
                 per_pair[pair] += 1
                 occurrences[pair] += count
                 sites[pair][site_id] += 1
         if not per_pair:
-            # Verbatim copies: the matches are harvested, and there is nothing to count (an
-            # executemany with no rows would run once with no values at all).
-            return len(rows)
+            # None, or verbatim copies: the matches are harvested, and there is nothing to
+            # count (an executemany with no rows would run once with no values at all).
+            return harvested
         # Atomic ``x = x + n`` updates (one executemany per statement): concurrent runs never
         # lose a count.
         ids = _add_new_pairs(session, thesaurus, per_pair, now)
         _add_pair_counts(session, ids, per_pair, occurrences, now)
         _add_site_counts(session, ids, sites)
-        return len(rows)
+        return harvested
 
 
 def _add_new_pairs(
@@ -142,7 +144,7 @@ def _add_new_pairs(
     spuns = {spun for spun, _ in pairs}
     columns = (LearnedSubstitution.id, LearnedSubstitution.spun, LearnedSubstitution.original)
     known = {(spun, original) for _, spun, original in _rows_of(session, columns, spuns)}
-    new = [
+    new = (
         {
             "spun": spun,
             "original": original,
@@ -153,13 +155,30 @@ def _add_new_pairs(
             "last_seen": now,
         }
         for spun, original in pairs - known
-    ]
-    if new:
-        # A concurrent run may insert the same pair first: then its row is the one counted.
-        session.execute(insert_ignoring_conflicts(session, LearnedSubstitution), new)
+    )
+    # A concurrent run may insert the same pair first: then its row is the one counted.
+    _execute_chunked(session, insert_ignoring_conflicts(session, LearnedSubstitution), new)
     return {
         (spun, original): row_id for row_id, spun, original in _rows_of(session, columns, spuns)
     }
+
+
+# Parameter rows per executemany of learning: a run's rows are made as they are sent, not all
+# held at once (a 10,000-page run of bench/scale.py learns 700,000 (pair, site) rows).
+EXECUTE_CHUNK = 5_000
+
+
+def _execute_chunked(session: Session, statement: Any, rows: Iterable[dict[str, Any]]) -> None:
+    """``statement`` executed for every parameter row of ``rows``, :data:`EXECUTE_CHUNK` rows
+    per executemany (none when there are no rows)."""
+    chunk: list[dict[str, Any]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == EXECUTE_CHUNK:
+            session.execute(statement, chunk)
+            chunk = []
+    if chunk:
+        session.execute(statement, chunk)
 
 
 # Values per IN list: a database takes a bounded number of parameters per statement
@@ -184,9 +203,10 @@ def _add_pair_counts(
     occurrences: Counter[tuple[str, str]],
     now: datetime,
 ) -> None:
-    """``pairs`` and ``occurrences`` grow by this run's counts, in one executemany."""
+    """``pairs`` and ``occurrences`` grow by this run's counts, in chunked executemanys."""
     table = cast(Table, LearnedSubstitution.__table__)
-    session.execute(
+    _execute_chunked(
+        session,
         update(table)
         .where(table.c.id == bindparam("row_id"))
         .values(
@@ -194,7 +214,7 @@ def _add_pair_counts(
             occurrences=table.c.occurrences + bindparam("add_occurrences"),
             last_seen=bindparam("seen"),
         ),
-        [
+        (
             {
                 "row_id": ids[pair],
                 "add_pairs": count,
@@ -202,7 +222,7 @@ def _add_pair_counts(
                 "seen": now,
             }
             for pair, count in per_pair.items()
-        ],
+        ),
     )
 
 
@@ -212,27 +232,27 @@ def _add_site_counts(
     sites: defaultdict[tuple[str, str], Counter[int]],
 ) -> None:
     """Each (pair, site) row is added if missing, then grows by this run's count."""
-    rows = [
-        {"substitution_id": ids[pair], "site_id": site_id, "add": n}
-        for pair, per_site in sites.items()
-        for site_id, n in per_site.items()
-    ]
-    session.execute(
+
+    def rows() -> Iterator[tuple[int, int, int]]:
+        for pair, per_site in sites.items():
+            for site_id, n in per_site.items():
+                yield ids[pair], site_id, n
+
+    _execute_chunked(
+        session,
         insert_ignoring_conflicts(session, SubstitutionSite),
-        [
-            {"substitution_id": r["substitution_id"], "site_id": r["site_id"], "pairs": 0}
-            for r in rows
-        ],
+        ({"substitution_id": sub, "site_id": site, "pairs": 0} for sub, site, _ in rows()),
     )
     links = cast(Table, SubstitutionSite.__table__)
-    session.execute(
+    _execute_chunked(
+        session,
         update(links)
         .where(
             links.c.substitution_id == bindparam("sub_id"),
             links.c.site_id == bindparam("site"),
         )
         .values(pairs=links.c.pairs + bindparam("add")),
-        [{"sub_id": r["substitution_id"], "site": r["site_id"], "add": r["add"]} for r in rows],
+        ({"sub_id": sub, "site": site, "add": n} for sub, site, n in rows()),
     )
 
 
