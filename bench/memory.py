@@ -51,9 +51,10 @@ def main() -> None:
     from spintrace.config import Settings
     from spintrace.db import open_engine
     from spintrace.db.models import Document
-    from spintrace.linking.index import load_index, load_rarity
+    from spintrace.linking.index import load_rarity
     from spintrace.linking.judge import Judge
     from spintrace.linking.match import load_despinner
+    from spintrace.linking.stored import load_index
 
     show("spintrace imported", started)
     engine = open_engine(args.db)

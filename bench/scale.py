@@ -338,8 +338,9 @@ def sizes(engine: object, sources: int) -> None:
 def query_latency(url: str, page_file: Path) -> None:
     from sqlalchemy.orm import Session
 
-    from spintrace.linking.index import load_index, text_tokens_and_features
+    from spintrace.linking.index import text_tokens_and_features
     from spintrace.linking.match import load_despinner
+    from spintrace.linking.stored import load_index
 
     engine = open_engine(url)
     despinner = load_despinner(engine)

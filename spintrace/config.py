@@ -74,8 +74,8 @@ class Settings:
     passage_weight: float = _setting(
         36.0,
         "A rare exact passage whose words weigh at least this much (each word 1/sqrt of the "
-        "number of sources holding its rarer word pair) is a link on its own: a paragraph "
-        "pasted into otherwise original text (docs/matching.md).",
+        "number of sources holding its rarer word pair, per 5,000 sources past that) is a "
+        "link on its own: a paragraph pasted into otherwise original text (docs/matching.md).",
         flag="passage-weight",
         verdict=True,
     )

@@ -48,7 +48,7 @@ def test_matching_with_the_index_read_in_tiny_slices_gives_the_same_links(
 ) -> None:
     """Segments and frequency tables read (and merged) in 500-byte slices: the same links as
     a run that reads them whole."""
-    import spintrace.linking.index as index_module
+    import spintrace.linking.stored as index_module
 
     monkeypatch.setattr(index_module, "MAX_SEGMENTS", 1)  # every run merges what it added
     import_file(migrated, DEMO / "sources.jsonl", "source")

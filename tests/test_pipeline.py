@@ -89,7 +89,7 @@ def test_new_sources_make_every_page_eligible_again(migrated: Engine, tmp_path: 
 def test_new_sources_get_a_segment_and_segments_are_merged(
     migrated: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import spintrace.linking.index as index_module
+    import spintrace.linking.stored as index_module
 
     monkeypatch.setattr(index_module, "MAX_SEGMENTS", 2)
     sources = [json.loads(line) for line in (DEMO / "sources.jsonl").open(encoding="utf-8")]

@@ -70,6 +70,7 @@ def test_a_stored_table_reads_back_from_a_buffer_without_a_copy() -> None:
     read = DocumentFrequencies.from_bytes(data)
     assert np.array_equal(read.keys, table.keys) and np.array_equal(read.counts, table.counts)
     assert read.documents == 50 and np.shares_memory(read.keys, np.frombuffer(data, np.uint8))
+    assert read.keys.flags.aligned and read.counts.flags.aligned  # searched without a copy
     data[-1] ^= 1
     with pytest.raises(ValueError, match="CRC"):
         DocumentFrequencies.from_bytes(data)
@@ -89,3 +90,16 @@ def test_weights_follow_the_share_of_the_corpus_not_its_size() -> None:
     assert np.allclose(large.token_weights(words[:1]), small.token_weights(words[:1]))
     pair = small.lookup(rarity.bigram_keys(words[:2]))[0]
     assert small.token_weights(words[:2])[0] == pytest.approx(1 / np.sqrt(pair))
+
+
+def test_a_table_stored_by_the_previous_format_still_reads() -> None:
+    """Version 1 (an 18-byte header, arrays unaligned) is what databases already hold."""
+    import struct
+    import zlib
+
+    table = DocumentFrequencies.build(_documents(40))
+    payload = table.keys.astype("<u4").tobytes() + table.counts.astype("<u4").tobytes()
+    header = struct.pack("<4sHIII", b"SPDF", 1, 40, len(table), zlib.crc32(payload))
+    read = DocumentFrequencies.from_bytes(header + payload)
+    assert np.array_equal(read.keys, table.keys) and np.array_equal(read.counts, table.counts)
+    assert read.documents == 40 and read.keys.flags.aligned

@@ -132,7 +132,9 @@ def test_no_network_and_no_disk_for_the_suffix_list(
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("TLDEXTRACT_CACHE", str(tmp_path / "tld"))
-    urls._suffixes.cache_clear()  # a fresh extractor loads its list now
+    # A fresh extractor loads its list now, and no cached answer stands in for it.
+    for cached in (urls._suffixes, urls._registered, urls.site_domain):
+        cached.cache_clear()
     try:
         assert site_domain("https://news.bbc.co.uk/") == "bbc.co.uk"
         assert site_domain("https://alice.blogspot.com/") == "alice.blogspot.com"

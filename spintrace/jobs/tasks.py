@@ -29,7 +29,6 @@ from spintrace.db.locks import HostBusy
 from spintrace.ingest.captures import process_captures
 from spintrace.jobs.batches import chunks, failed_jobs_of, pending_jobs, unprocessed_captures
 from spintrace.jobs.crawl import CrawlInterrupted, crawl_in_subprocess
-from spintrace.linking.index import compact_index
 from spintrace.linking.steps import (
     JudgeCache,
     RunSources,
@@ -40,6 +39,7 @@ from spintrace.linking.steps import (
     stale_page_ids,
     unindexed_source_ids,
 )
+from spintrace.linking.stored import compact_index, release_freed_memory
 
 __all__ = ["STALLED_CRON", "RunStopped", "WorkerState", "blueprint"]
 
@@ -230,9 +230,11 @@ async def match_run(context: JobContext, run: str, stage: str, since: str) -> st
         if await _waiting(engine, "match_batch", run, stage, since):
             return "waiting for the match batches"
         state.cache.clear()  # learning changes what the judge holds: the memory is needed now
+        release_freed_memory()
         report = await asyncio.to_thread(
             finish, engine, state.settings, datetime.fromisoformat(since)
         )
+        release_freed_memory()
         return (
             f"finished: {report.spin_pairs} same-spin pairs, {report.works_joined} sources "
             f"joined works, learned from {report.learned_from} links"

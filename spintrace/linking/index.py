@@ -5,20 +5,19 @@ alignment compares), a sketch in a new immutable segment of the containment inde
 and word pairs counted in the batch's document-frequency table (how rare a passage is: see
 :mod:`spintrace.matcher.rarity`), and a MinHash signature of its content shingles (it marks
 the source as indexed, and its band keys find the source's near-duplicate editions). Past
-:data:`MAX_SEGMENTS` segments, each kind is merged into one.
+:data:`~spintrace.linking.stored.MAX_SEGMENTS` segments, each kind is merged into one
+(:mod:`spintrace.linking.stored`).
 """
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Engine, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
-from spintrace.db.blobs import read_index_data
 from spintrace.db.models import Document, DocumentTokens, IndexSegment, LshBand
 from spintrace.db.models import Signature as SignatureRow
 from spintrace.db.writes import (
@@ -28,12 +27,18 @@ from spintrace.db.writes import (
     retry_on_conflict,
     without_statement_timeout,
 )
-from spintrace.errors import DatabaseError
+from spintrace.linking.stored import (
+    COMPACT_LOCK,
+    INDEX_NAME,
+    RARITY_NAME,
+    compact_index,
+    parsed,
+    rarity_row,
+    stored_rarity,
+)
 from spintrace.matcher.despin import Despinner
 from spintrace.matcher.index import (
     FEATURE_VERSION,
-    FORMAT_VERSION,
-    ContainmentIndex,
     Features,
     IndexParams,
     Segment,
@@ -48,14 +53,11 @@ __all__ = [
     "INDEX_NAME",
     "RARITY_NAME",
     "TOKENS_KIND",
-    "compact_index",
     "drop_index",
     "index_sources",
     "indexed_sources",
-    "load_index",
     "load_rarity",
     "not_indexed",
-    "segment_ids",
     "stored_tokens",
     "text_tokens_and_features",
     "unindexed_sources",
@@ -63,15 +65,9 @@ __all__ = [
 
 T = TypeVar("T")
 
-# One version drives every stored derivative of a source: changing the features re-indexes all.
-INDEX_NAME = f"containment-f{FORMAT_VERSION}.{FEATURE_VERSION}"
-# Document frequencies of the sources' lemmas and lemma pairs, one table per indexed batch.
-RARITY_NAME = f"rarity-f{FEATURE_VERSION}"
 # The content signature marks a source as indexed and finds its near-duplicate editions
 # (spintrace.linking.duplicates). Earlier releases also stored a skeleton signature nobody read.
 SIGNATURE_KINDS = (f"content-f{FEATURE_VERSION}",)
-# Segments beyond this many are merged into one: each one costs every query a lookup.
-MAX_SEGMENTS = 8
 # Sources indexed per transaction (and per new segment).
 INDEX_BATCH = 5000
 
@@ -151,12 +147,6 @@ def unindexed_sources() -> Any:
     return select(Document.id).where(Document.role == "source", not_indexed()).order_by(Document.id)
 
 
-def segment_ids(session: Session) -> tuple[int, ...]:
-    """The ids of the current index's segments and frequency tables: they change whenever
-    sources are indexed or segments merged (a long-lived worker then reloads the index)."""
-    return tuple(session.scalars(select(IndexSegment.id).order_by(IndexSegment.id)))
-
-
 def _index_batch(
     session: Session, rows: Sequence[Any], despinner: Despinner, settings: Settings
 ) -> None:
@@ -185,7 +175,7 @@ def _index_batch(
             data=segment.to_bytes(),
         )
     )
-    session.add(_rarity_row(DocumentFrequencies.build(words), rows[0][0], rows[-1][0]))
+    session.add(rarity_row(DocumentFrequencies.build(words), rows[0][0], rows[-1][0]))
     for kind, sets in zip(SIGNATURE_KINDS, (content,), strict=True):
         values = minhash_many(sets, settings.num_perm, settings.seed)
         insert_rows(
@@ -214,100 +204,8 @@ def stored_tokens(
     indexed it; :class:`DatabaseError` when the stored table is damaged."""
     if data is None:
         return TokenTable.from_tokens(despinner.tokens(tokenize(text), undo_spin=False))
-    return _parsed(
+    return parsed(
         TokenTable.from_bytes, data, f"the stored tokens of source {document_id} are damaged ("
-    )
-
-
-def _rarity_row(table: DocumentFrequencies, first: int, last: int) -> IndexSegment:
-    return IndexSegment(
-        name=RARITY_NAME,
-        first_document_id=first,
-        last_document_id=last,
-        items=table.documents,
-        data=table.to_bytes(),
-    )
-
-
-# Key of the PostgreSQL advisory lock that lets one match run at a time compact the index.
-_COMPACT_LOCK = 0x5EED_1DE5
-
-
-def compact_index(engine: Engine) -> None:
-    """Merge the index segments (and frequency tables) of each kind into one when there are
-    more than :data:`MAX_SEGMENTS` of them."""
-    with Session(engine) as session, session.begin():
-        # Before the lock: waiting behind another run's merge may outlast the timeout too.
-        without_statement_timeout(session)  # a large merge may outlast db_statement_timeout
-        # Two runs merging the same segments would each insert a merged copy.
-        lock_transaction(session, _COMPACT_LOCK)
-        # Segments of older feature versions can never be queried again.
-        session.execute(
-            delete(IndexSegment).where(IndexSegment.name.not_in([INDEX_NAME, RARITY_NAME]))
-        )
-        _compact_segments(session)  # one at a time: each merge's memory is freed after it
-        _compact_rarity(session)
-
-
-def _compact_segments(session: Session) -> None:
-    segments = _stored_rows(session, INDEX_NAME)
-    if len(segments) > MAX_SEGMENTS:
-        # The inputs are freed once merged: only the merged segment is kept while written.
-        (segment,) = ContainmentIndex(_read_all(session, segments, _segment)).merged().segments
-        _replace(session, INDEX_NAME, segments, segment.to_bytes, len(segment))
-
-
-def _compact_rarity(session: Session) -> None:
-    tables = _stored_rows(session, RARITY_NAME)
-    if len(tables) > MAX_SEGMENTS:
-        table = DocumentFrequencies.merge(_stored_rarity(session, [t.id for t in tables]))
-        _replace(session, RARITY_NAME, tables, table.to_bytes, table.documents)
-
-
-def _stored_rows(session: Session, name: str) -> Sequence[Any]:
-    """The stored index rows of ``name`` (their ids and document ranges, not their data)."""
-    return session.execute(
-        select(IndexSegment.id, IndexSegment.first_document_id, IndexSegment.last_document_id)
-        .where(IndexSegment.name == name)
-        .order_by(IndexSegment.id)
-    ).all()
-
-
-def _replace(
-    session: Session, name: str, rows: Sequence[Any], data: Callable[[], bytes], items: int
-) -> None:
-    """Replace stored index ``rows`` of ``name`` by one row of ``data()``, serialised only
-    when it is written."""
-    session.execute(delete(IndexSegment).where(IndexSegment.id.in_([r.id for r in rows])))
-    session.add(
-        IndexSegment(
-            name=name,
-            first_document_id=min(r.first_document_id for r in rows),
-            last_document_id=max(r.last_document_id for r in rows),
-            items=items,
-            data=data(),
-        )
-    )
-    session.flush()  # the serialised bytes go now, not at commit
-
-
-def _read_all(
-    session: Session, rows: Sequence[Any], parse: Callable[[int, bytearray], T]
-) -> list[T]:
-    """Each of ``rows`` read (in slices) and parsed, in order; the caller holds a lock that
-    keeps them from being deleted meanwhile."""
-    out = []
-    for row in rows:
-        data = read_index_data(session, row.id)
-        if data is None:
-            raise DatabaseError(f"index row {row.id} was deleted while the index was merged")
-        out.append(parse(row.id, data))
-    return out
-
-
-def _rarity(row_id: int, data: bytes | bytearray) -> DocumentFrequencies:
-    return _parsed(
-        DocumentFrequencies.from_bytes, data, f"the document frequencies are damaged (row {row_id}"
     )
 
 
@@ -318,27 +216,12 @@ def _rarity_state(session: Session) -> tuple[list[int], DocumentFrequencies, int
             session.scalars(select(IndexSegment.id).where(IndexSegment.name == RARITY_NAME))
         )
         missing: list[int] = []
-        table = DocumentFrequencies.merge(_stored_rarity(session, row_ids, missing))
+        table = DocumentFrequencies.merge(stored_rarity(session, row_ids, missing))
         if not missing:
             break
         # A compaction replaced tables between the two reads: read the new ones.
     indexed = session.scalar(select(func.count()).select_from(indexed_sources().subquery()))
     return row_ids, table, indexed or 0
-
-
-def _stored_rarity(
-    session: Session, row_ids: Sequence[int], missing: list[int] | None = None
-) -> Iterator[DocumentFrequencies]:
-    """The stored frequency tables of ``row_ids``, read one at a time (a 1M-source index has
-    a thousand of them: held all at once, their bytes alone were gigabytes). Rows gone since
-    the ids were read are appended to ``missing``."""
-    for row_id in row_ids:
-        data = read_index_data(session, row_id)
-        if data is None:
-            if missing is not None:
-                missing.append(row_id)
-            continue
-        yield _rarity(row_id, data)
 
 
 def _stale_rarity(table: DocumentFrequencies, indexed: int) -> bool:
@@ -369,7 +252,7 @@ def _load_rarity(engine: Engine, despinner: Despinner) -> DocumentFrequencies:
     with Session(engine) as session, session.begin():
         consistent_transaction(session)
         without_statement_timeout(session)
-        lock_transaction(session, _COMPACT_LOCK)
+        lock_transaction(session, COMPACT_LOCK)
         row_ids, table, indexed = _rarity_state(session)
         if not _stale_rarity(table, indexed):  # another process recounted while we waited
             return table
@@ -393,41 +276,8 @@ def _load_rarity(engine: Engine, despinner: Despinner) -> DocumentFrequencies:
         counted = DocumentFrequencies.build(words())
         session.execute(delete(IndexSegment).where(IndexSegment.id.in_(row_ids)))
         if ids:
-            session.add(_rarity_row(counted, ids[0], ids[-1]))
+            session.add(rarity_row(counted, ids[0], ids[-1]))
         return counted
-
-
-def _segment(segment_id: int, data: bytes | bytearray) -> Segment:
-    return _parsed(
-        Segment.from_bytes, data, f"the containment index is damaged (segment {segment_id}"
-    )
-
-
-def _parsed(parse: Callable[[Any], T], data: bytes | bytearray, subject: str, where: str = "") -> T:
-    """``parse(data)``, or a :class:`DatabaseError` saying ``subject`` is damaged (``where``,
-    and why) and how to recover: index, frequency tables and tokens are rebuilt from texts."""
-    try:
-        return parse(data)
-    except (ValueError, struct.error, UnicodeDecodeError) as exc:
-        raise DatabaseError(
-            f"{subject} damaged ({where}{exc}); run `spintrace index rebuild`"
-        ) from None
-
-
-def load_index(session: Session) -> ContainmentIndex:
-    """The current containment index: every segment of this feature version, oldest first,
-    each read in slices (:mod:`spintrace.db.blobs`). A merge that replaced segments while they
-    were read (one was deleted) makes it read the new set."""
-    for _ in range(5):
-        segments = []
-        for row in _stored_rows(session, INDEX_NAME):
-            data = read_index_data(session, row.id)
-            if data is None:
-                break
-            segments.append(_segment(row.id, data))
-        else:
-            return ContainmentIndex(segments)
-    raise DatabaseError("the index kept changing while it was read; try again")
 
 
 def drop_index(engine: Engine) -> int:

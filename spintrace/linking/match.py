@@ -50,11 +50,11 @@ from spintrace.linking.index import (
     drop_index,
     index_sources,
     indexed_sources,
-    load_index,
     load_rarity,
 )
 from spintrace.linking.judge import Judge
 from spintrace.linking.order import order_links
+from spintrace.linking.stored import load_index
 from spintrace.linking.substitutions import harvest, load_substitutions
 from spintrace.linking.workers import Job, judge_all, judge_pool
 from spintrace.matcher.despin import Despinner

@@ -35,9 +35,7 @@ from spintrace.db.writes import claim, retry_on_conflict
 from spintrace.linking.index import (
     index_sources,
     indexed_sources,
-    load_index,
     load_rarity,
-    segment_ids,
     unindexed_sources,
 )
 from spintrace.linking.judge import Judge
@@ -48,6 +46,7 @@ from spintrace.linking.match import (
     load_despinner,
     stale_pages,
 )
+from spintrace.linking.stored import load_index, segment_ids
 from spintrace.linking.substitutions import learned_version
 
 __all__ = [

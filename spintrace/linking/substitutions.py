@@ -128,8 +128,8 @@ def harvest(engine: Engine, thesaurus: Thesaurus | None = None) -> int:
             # None, or verbatim copies: the matches are harvested, and there is nothing to
             # count (an executemany with no rows would run once with no values at all).
             return harvested
-        # Atomic ``x = x + n`` updates (one executemany per statement): concurrent runs never
-        # lose a count.
+        # Atomic ``x = x + n`` updates (executemanys of EXECUTE_CHUNK rows): concurrent runs
+        # never lose a count.
         ids = _add_new_pairs(session, thesaurus, per_pair, now)
         _add_pair_counts(session, ids, per_pair, occurrences, now)
         _add_site_counts(session, ids, sites)

@@ -47,8 +47,11 @@ _CHUNK = 2000  # documents counted before their keys are folded into a table
 # (about 40 bytes each while summed).
 _MERGE_KEYS = 1 << 23
 _MAGIC = b"SPDF"
-_VERSION = 1
+_VERSION = 2
 _HEADER = struct.Struct("<4sHIII")  # magic, version, documents, keys, CRC-32 of the payload
+# Where the arrays start, by version: version 2 pads the header to 8 bytes, so the arrays read
+# in place are aligned (numpy copies an unaligned array to search it); version 1 is still read.
+_PAYLOAD_AT = {1: _HEADER.size, 2: 24}
 
 
 def word_keys(words: Sequence[str], hashes: U32 | None = None) -> U32:
@@ -108,8 +111,8 @@ class DocumentFrequencies:
         """The sum of several tables (of disjoint sets of documents).
 
         Streams: tables are summed a group at a time (:data:`_MERGE_KEYS` keys) and each
-        group's sum is added into the running total (:meth:`_add`), so memory follows twice
-        the total's distinct keys plus one group, not every table at once (a 1M-source index
+        group's sum is added into the running total (:meth:`_add`), so memory follows about
+        2.5 times the total's size plus one group, not every table at once (a 1M-source index
         has hundreds of batch tables).
         """
         total: DocumentFrequencies | None = None
@@ -130,7 +133,7 @@ class DocumentFrequencies:
         cls, total: DocumentFrequencies | None, other: DocumentFrequencies
     ) -> DocumentFrequencies:
         """``total + other``: ``other``'s counts added where ``total`` has the key, its other
-        keys inserted in order (one new array of each kind, not a sort of both)."""
+        keys inserted in order (new arrays of the total's size, not a sort of both)."""
         if total is None or not len(total):
             return (
                 other
@@ -214,26 +217,26 @@ class DocumentFrequencies:
         parts = [np.ascontiguousarray(a, dtype="<u4").data for a in (self.keys, self.counts)]
         crc = zlib.crc32(parts[1], zlib.crc32(parts[0]))
         header = _HEADER.pack(_MAGIC, _VERSION, self.documents, len(self.keys), crc)
-        return b"".join([header, *parts])  # one copy of the arrays, however large
+        # One copy of the arrays, however large.
+        return b"".join([header.ljust(_PAYLOAD_AT[_VERSION], b"\0"), *parts])
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray) -> DocumentFrequencies:
-        """Inverse of :meth:`to_bytes`; :class:`ValueError` if it is not such a table."""
+        """Inverse of :meth:`to_bytes` (views over ``data``, no copy, for the current version);
+        :class:`ValueError` if it is not such a table."""
         if len(data) < _HEADER.size:
             raise ValueError("not a document-frequency table (too short)")
         magic, version, documents, n, crc = _HEADER.unpack_from(data)
-        if magic != _MAGIC or version != _VERSION:
+        if magic != _MAGIC or version not in _PAYLOAD_AT:
             raise ValueError(f"not a version-{_VERSION} document-frequency table")
-        if len(data) != _HEADER.size + 8 * n:
-            raise ValueError(
-                f"document-frequency table is {len(data)} bytes, not {_HEADER.size + 8 * n}"
-            )
-        payload = memoryview(data)[_HEADER.size :]
-        if zlib.crc32(payload) != crc:
+        at = _PAYLOAD_AT[version]
+        if len(data) != at + 8 * n:
+            raise ValueError(f"document-frequency table is {len(data)} bytes, not {at + 8 * n}")
+        if zlib.crc32(memoryview(data)[at:]) != crc:
             raise ValueError("document-frequency table is corrupt (CRC-32 mismatch)")
-        # Views over ``data`` (no copy on a little-endian machine): a merged table is large.
-        keys = np.frombuffer(data, dtype="<u4", count=n, offset=_HEADER.size)
-        counts = np.frombuffer(data, dtype="<u4", count=n, offset=_HEADER.size + 4 * n)
+        keys = np.frombuffer(data, dtype="<u4", count=n, offset=at)
+        counts = np.frombuffer(data, dtype="<u4", count=n, offset=at + 4 * n)
+        copy = version == 1  # unaligned: copied once here, not at every search
         return cls(
-            keys.astype(np.uint32, copy=False), counts.astype(np.uint32, copy=False), documents
+            keys.astype(np.uint32, copy=copy), counts.astype(np.uint32, copy=copy), documents
         )

@@ -6,8 +6,9 @@ A page copies a source when, after alignment (:mod:`spintrace.matcher.align`):
    Containment is the share of the page aligned with the source, coverage the share of the
    source found in the page (what a rights holder asks: how much of *our* work was taken).
    Both are weighted by rarity: each token counts ``1 / sqrt(df)`` of the rarer word pair it
-   belongs to (:mod:`spintrace.matcher.rarity`), so a formula many sources share (a market
-   report's sentences, a disclaimer, a dateline) adds little, and a rare sentence a lot. Only
+   belongs to (``df`` per 5,000 sources in a larger corpus: :mod:`spintrace.matcher.rarity`),
+   so a formula many sources share (a market report's sentences, a disclaimer, a dateline)
+   adds little, and a rare sentence a lot. Only
    stretches of at least ``min(min_passage, max(min_passage_floor, shorter / 4))`` tokens count
    (``shorter``: the shorter text's length): a shared formula sentence never makes a copy of a
    brief, while a 40-word brief copied whole still can.
