@@ -155,3 +155,25 @@ def test_learning_sent_in_small_chunks_learns_the_same(
     assert len(whole[0]) > 10 and len(whole[1]) > 10
     monkeypatch.setattr(substitutions, "EXECUTE_CHUNK", 1)
     assert learned(f"sqlite:///{tmp_path / 'chunked.db'}") == whole
+
+
+def test_index_rows_are_stored_uncompressed_on_postgresql(pg_url: str) -> None:
+    """Migration 0014: a slice of an uncompressed value is read without the rest of it."""
+    from sqlalchemy import text
+
+    from spintrace.db import downgrade, open_engine, upgrade
+
+    engine = open_engine(pg_url, create=True)
+    storage = text(
+        "SELECT attstorage FROM pg_attribute "
+        "WHERE attrelid = 'index_segments'::regclass AND attname = 'data'"
+    )
+    try:
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert conn.scalar(storage) == "e"  # EXTERNAL: out of line, not compressed
+        downgrade(engine, "0013")
+        with engine.connect() as conn:
+            assert conn.scalar(storage) == "x"  # EXTENDED, the default
+    finally:
+        engine.dispose()
