@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,11 +50,11 @@ def main() -> None:
     show("python started", started)
     from spintrace.config import Settings
     from spintrace.db import open_engine
-    from spintrace.db.models import Document
+    from spintrace.db.models import Document, IndexSegment
     from spintrace.linking.index import load_rarity
     from spintrace.linking.judge import Judge
     from spintrace.linking.match import load_despinner
-    from spintrace.linking.stored import load_index
+    from spintrace.linking.stored import RARITY_NAME, load_index
 
     show("spintrace imported", started)
     engine = open_engine(args.db)
@@ -62,7 +62,12 @@ def main() -> None:
     show("de-spinner loaded", started)
     rarity = load_rarity(engine, despinner)
     mb = (rarity.keys.nbytes + rarity.counts.nbytes) / 2**20
-    show("frequency tables loaded", started, f"{len(rarity):,} keys, {mb:,.0f} MB")
+    with Session(engine) as session:
+        stored = session.scalar(
+            select(func.sum(func.length(IndexSegment.data))).where(IndexSegment.name == RARITY_NAME)
+        )
+    kept = f"{len(rarity):,} keys, {mb:,.0f} MB (stored: {(stored or 0) / 2**20:,.0f} MB)"
+    show("frequency tables loaded", started, kept)
     with Session(engine) as session:
         index = load_index(session)
     show(

@@ -13,7 +13,8 @@ nothing downloaded. Then, in a fresh database:
    per worker process and of the PostgreSQL server processes, peak RSS per worker, and
    whether both runs stored the same links;
 3. the stored sizes per source (containment index, frequency tables, tokens, signatures, band
-   table) and candidate-query latency (p50/p99 over 2,000 pages, index in memory);
+   table), candidate-query latency (p50/p99 over 2,000 pages, index in memory), and a matching
+   worker's memory step by step (``bench/memory.py``);
 4. per run, recall against what the generator made: copies and excerpts linked to the source
    they copy, pages that copy nothing linked at all, links to another source.
 
@@ -433,6 +434,11 @@ def main() -> None:
             )
         engine.dispose()
         query_latency(url, page_file)
+        # Where a matching worker's memory goes at this size (bench/memory.py, one process).
+        probe = [sys.executable, str(REPO / "bench" / "memory.py"), "--db", url, "--pages", "500"]
+        lines = subprocess.run(probe, capture_output=True, text=True, check=True).stdout
+        print("matching worker's memory by step (bench/memory.py --pages 500):")
+        print("".join(line + "\n" for line in lines.splitlines() if line.startswith("  ")), end="")
 
 
 if __name__ == "__main__":
