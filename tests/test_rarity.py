@@ -30,6 +30,12 @@ def test_merging_batch_tables_equals_counting_everything(
     assert np.array_equal(merged.keys, whole.keys)
     assert np.array_equal(merged.counts, whole.counts)
     assert np.all(np.diff(merged.keys.astype(np.int64)) > 0)
+    # Stored straight from its key ranges: the same bytes; for judging, without singletons.
+    data, documents = DocumentFrequencies.merged_bytes(iter(batches))
+    assert data == merged.to_bytes() and documents == 300
+    pruned = DocumentFrequencies.merge(iter(batches), singletons=False)
+    assert np.array_equal(pruned.keys, merged.without_singletons().keys)
+    assert np.array_equal(pruned.counts, merged.without_singletons().counts)
 
 
 def test_merge_of_nothing_and_of_empty_tables() -> None:

@@ -210,13 +210,15 @@ def stored_tokens(
 
 
 def _rarity_state(session: Session) -> tuple[list[int], DocumentFrequencies, int]:
-    """The stored frequency tables' row ids, their sum, and how many sources are indexed."""
+    """The stored frequency tables' row ids, their sum for judging (without singletons: see
+    :func:`load_rarity`), and how many sources are indexed."""
     for _ in range(5):
         row_ids = list(
             session.scalars(select(IndexSegment.id).where(IndexSegment.name == RARITY_NAME))
         )
         missing: list[int] = []
-        table = DocumentFrequencies.merge(stored_rarity(session, row_ids, missing))
+        tables = stored_rarity(session, row_ids, missing)
+        table = DocumentFrequencies.merge(tables, singletons=False)
         if not missing:
             break
         # A compaction replaced tables between the two reads: read the new ones.
@@ -234,17 +236,13 @@ def _stale_rarity(table: DocumentFrequencies, indexed: int) -> bool:
 def load_rarity(engine: Engine, despinner: Despinner) -> DocumentFrequencies:
     """The document frequencies of every indexed source, for judging: without the keys one
     source holds (:meth:`~spintrace.matcher.rarity.DocumentFrequencies.without_singletons`:
-    the same weights, in less than half the memory at a million sources; bench/memory.py).
+    the same weights in a quarter of the keys at 100,000 sources; bench/memory.py).
 
     When the stored tables no longer describe the indexed sources (:func:`_stale_rarity`), they
     are counted afresh from the stored tokens, once, by one process at a time, in a transaction
     that sees one consistent state: the tables it replaces are exactly those of the sources it
     counts, and a batch another process indexes meanwhile keeps its own table.
     """
-    return _load_rarity(engine, despinner).without_singletons()
-
-
-def _load_rarity(engine: Engine, despinner: Despinner) -> DocumentFrequencies:
     with Session(engine) as session:
         _, table, indexed = _rarity_state(session)
     if not _stale_rarity(table, indexed):
@@ -277,7 +275,7 @@ def _load_rarity(engine: Engine, despinner: Despinner) -> DocumentFrequencies:
         session.execute(delete(IndexSegment).where(IndexSegment.id.in_(row_ids)))
         if ids:
             session.add(rarity_row(counted, ids[0], ids[-1]))
-        return counted
+        return counted.without_singletons()
 
 
 def drop_index(engine: Engine) -> int:

@@ -71,6 +71,7 @@ def compact_index(engine: Engine) -> None:
         segments = _stored_rows(session, INDEX_NAME)
         if len(segments) > MAX_SEGMENTS:
             _replace(session, INDEX_NAME, segments, *_merged_segments(session, segments))
+            release_freed_memory()
         tables = _stored_rows(session, RARITY_NAME)
         if len(tables) > MAX_SEGMENTS:
             _replace(session, RARITY_NAME, tables, *_merged_tables(session, tables))
@@ -85,8 +86,7 @@ def _merged_segments(session: Session, rows: Sequence[Any]) -> tuple[bytes, int]
 
 def _merged_tables(session: Session, rows: Sequence[Any]) -> tuple[bytes, int]:
     """The stored frequency tables of ``rows`` summed: bytes and number of sources counted."""
-    table = DocumentFrequencies.merge(stored_rarity(session, [row.id for row in rows]))
-    return table.to_bytes(), table.documents
+    return DocumentFrequencies.merged_bytes(stored_rarity(session, [row.id for row in rows]))
 
 
 def _load_malloc_trim() -> Callable[[int], int] | None:

@@ -46,6 +46,13 @@ _CHUNK = 2000  # documents counted before their keys are folded into a table
 # Keys of batch tables summed at once before their sum is added into a merge's running total
 # (about 40 bytes each while summed).
 _MERGE_KEYS = 1 << 23
+# A merge keeps its running total in this many ranges of keys (by their top bits), replaced one
+# at a time, so adding to it takes one range's worth of new memory, not the total's.
+_RANGE_BITS = 4
+_RANGES = 1 << _RANGE_BITS
+_RANGE_STARTS = (np.arange(_RANGES, dtype=np.uint64) << np.uint64(32 - _RANGE_BITS)).astype(
+    np.uint32
+)
 _MAGIC = b"SPDF"
 _VERSION = 2
 _HEADER = struct.Struct("<4sHIII")  # magic, version, documents, keys, CRC-32 of the payload
@@ -107,39 +114,71 @@ class DocumentFrequencies:
         return cls(keys.astype(np.uint32), counts.astype(np.uint32), len(parts))
 
     @classmethod
-    def merge(cls, tables: Iterable[DocumentFrequencies]) -> DocumentFrequencies:
-        """The sum of several tables (of disjoint sets of documents).
+    def merge(
+        cls, tables: Iterable[DocumentFrequencies], *, singletons: bool = True
+    ) -> DocumentFrequencies:
+        """The sum of several tables (of disjoint sets of documents); without the keys one
+        document holds when ``singletons`` is false (:meth:`without_singletons`).
 
-        Streams: tables are summed a group at a time (:data:`_MERGE_KEYS` keys) and each
-        group's sum is added into the running total (:meth:`_add`), so memory follows about
-        2.5 times the total's size plus one group, not every table at once (a 1M-source index
-        has hundreds of batch tables).
+        Streams (:meth:`_merged_ranges`): memory follows the total plus one range of it and
+        one group of tables, not every table at once (a 1M-source index has a thousand).
         """
-        total: DocumentFrequencies | None = None
-        group: list[DocumentFrequencies] = []
-        held = 0
-        for table in tables:
-            group.append(table)
-            held += len(table)
-            if held >= _MERGE_KEYS:
-                total = cls._add(total, cls._sum(group))
-                group, held = [], 0
-        if group:
-            total = cls._add(total, cls._sum(group))
-        return cls.empty() if total is None else total
+        ranges, documents = cls._merged_ranges(tables)
+        if not singletons:
+            ranges = [r.without_singletons() for r in ranges]
+        if len(ranges) == 1:
+            return cls(ranges[0].keys, ranges[0].counts, documents)
+        keys = np.concatenate([r.keys for r in ranges])
+        counts = np.concatenate([r.counts for r in ranges])
+        return cls(keys, counts, documents)
 
     @classmethod
-    def _add(
-        cls, total: DocumentFrequencies | None, other: DocumentFrequencies
-    ) -> DocumentFrequencies:
-        """``total + other``: ``other``'s counts added where ``total`` has the key, its other
-        keys inserted in order (new arrays of the total's size, not a sort of both)."""
-        if total is None or not len(total):
-            return (
-                other
-                if total is None
-                else cls(other.keys, other.counts, other.documents + total.documents)
-            )
+    def merged_bytes(cls, tables: Iterable[DocumentFrequencies]) -> tuple[bytes, int]:
+        """The sum of ``tables`` as stored (:meth:`to_bytes`), made from its key ranges without
+        the summed arrays, and the number of documents it counts."""
+        ranges, documents = cls._merged_ranges(tables)
+        keys = [np.ascontiguousarray(r.keys, dtype="<u4").data for r in ranges]
+        counts = [np.ascontiguousarray(r.counts, dtype="<u4").data for r in ranges]
+        return _serialised(documents, sum(len(r) for r in ranges), [*keys, *counts]), documents
+
+    @classmethod
+    def _merged_ranges(
+        cls, tables: Iterable[DocumentFrequencies]
+    ) -> tuple[list[DocumentFrequencies], int]:
+        """The sum of ``tables`` in :data:`_RANGES` tables of consecutive key ranges, and the
+        number of documents. Tables are summed a group at a time (:data:`_MERGE_KEYS` keys)
+        and each group's sum is added into the running total range by range (:meth:`_add`),
+        so a merge holds the total, one new range and one group: measured at a million
+        sources, ``bench/merges.py``."""
+        ranges: list[DocumentFrequencies] = [cls.empty() for _ in range(_RANGES)]
+        documents = 0
+        group: list[DocumentFrequencies] = []
+        held = 0
+
+        def add(summed: DocumentFrequencies) -> None:
+            cuts = np.searchsorted(summed.keys, _RANGE_STARTS)
+            for i, (lo, hi) in enumerate(zip(cuts, [*cuts[1:], len(summed)], strict=True)):
+                if hi > lo:
+                    part = cls(summed.keys[lo:hi], summed.counts[lo:hi], 0)
+                    ranges[i] = cls._add(ranges[i], part)
+
+        for table in tables:
+            group.append(table)
+            documents += table.documents
+            held += len(table)
+            if held >= _MERGE_KEYS:
+                add(cls._sum(group))
+                group, held = [], 0
+        if group:
+            add(cls._sum(group))
+        return ranges, documents
+
+    @classmethod
+    def _add(cls, total: DocumentFrequencies, other: DocumentFrequencies) -> DocumentFrequencies:
+        """``total + other`` (keys only; documents are counted by the caller): ``other``'s
+        counts added where ``total`` has the key, its other keys inserted in order."""
+        if not len(total):
+            return cls(other.keys.copy(), other.counts.copy(), 0)  # not a view of a group
         at = np.searchsorted(total.keys, other.keys)
         held = at < len(total.keys)
         held[held] = total.keys[at[held]] == other.keys[held]
@@ -148,7 +187,7 @@ class DocumentFrequencies:
         new = ~held
         keys = np.insert(total.keys, at[new], other.keys[new])
         counts = np.insert(counts, at[new], other.counts[new])
-        return cls(keys, counts, total.documents + other.documents)
+        return cls(keys, counts, 0)
 
     @classmethod
     def _sum(cls, tables: list[DocumentFrequencies]) -> DocumentFrequencies:
@@ -215,10 +254,7 @@ class DocumentFrequencies:
     def to_bytes(self) -> bytes:
         """The table as bytes: a header, then the keys and the counts (little-endian)."""
         parts = [np.ascontiguousarray(a, dtype="<u4").data for a in (self.keys, self.counts)]
-        crc = zlib.crc32(parts[1], zlib.crc32(parts[0]))
-        header = _HEADER.pack(_MAGIC, _VERSION, self.documents, len(self.keys), crc)
-        # One copy of the arrays, however large.
-        return b"".join([header.ljust(_PAYLOAD_AT[_VERSION], b"\0"), *parts])
+        return _serialised(self.documents, len(self.keys), parts)
 
     @classmethod
     def from_bytes(cls, data: bytes | bytearray) -> DocumentFrequencies:
@@ -240,3 +276,13 @@ class DocumentFrequencies:
         return cls(
             keys.astype(np.uint32, copy=copy), counts.astype(np.uint32, copy=copy), documents
         )
+
+
+def _serialised(documents: int, keys: int, parts: Sequence[memoryview]) -> bytes:
+    """A stored table of ``keys`` keys: the header, then ``parts`` (the keys, then the counts,
+    little-endian, in as many pieces as they come), joined in one copy however large."""
+    crc = 0
+    for part in parts:
+        crc = zlib.crc32(part, crc)
+    header = _HEADER.pack(_MAGIC, _VERSION, documents, keys, crc)
+    return b"".join([header.ljust(_PAYLOAD_AT[_VERSION], b"\0"), *parts])
