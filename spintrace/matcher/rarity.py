@@ -178,7 +178,7 @@ class DocumentFrequencies:
         """``total + other`` (keys only; documents are counted by the caller): ``other``'s
         counts added where ``total`` has the key, its other keys inserted in order."""
         if not len(total):
-            return cls(other.keys.copy(), other.counts.copy(), 0)  # not a view of a group
+            return other  # a view of the group's sum: no copy of a large first table
         at = np.searchsorted(total.keys, other.keys)
         held = at < len(total.keys)
         held[held] = total.keys[at[held]] == other.keys[held]
