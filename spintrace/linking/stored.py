@@ -80,7 +80,12 @@ def compact_index(engine: Engine) -> None:
 
 def _merged_segments(session: Session, rows: Sequence[Any]) -> tuple[bytes, int]:
     """The stored segments of ``rows`` merged into one: its bytes and its number of sources."""
-    (segment,) = ContainmentIndex(_read_all(session, rows, _segment)).merged().segments
+    # No other merge or recount deletes them meanwhile: the caller holds their lock.
+    segments = _read_all(session, rows, _segment)
+    if segments is None:
+        raise DatabaseError("an index segment was deleted while the index was merged")
+    (segment,) = ContainmentIndex(segments).merged().segments
+    del segments  # the inputs go once merged: only the merged segment is kept while written
     return segment.to_bytes(), len(segment)
 
 
@@ -103,10 +108,10 @@ _MALLOC_TRIM = _load_malloc_trim()
 
 
 def release_freed_memory() -> None:
-    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``). A merge of a
-    thousand small segments leaves hundreds of megabytes freed but resident in the heap, under
-    whatever the worker loads next (its judge: measured 2.2 GB peak at a million sources
-    without this, bench/scale.py)."""
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``) after a merge
+    of a thousand small segments. At a million sources the merging worker still stayed near
+    1.9 GB resident afterwards (bench/scale.py, docs/scale-out.md): what it keeps is not
+    known yet."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
 
@@ -138,14 +143,14 @@ def _replace(session: Session, name: str, rows: Sequence[Any], data: bytes, item
 
 def _read_all(
     session: Session, rows: Sequence[Any], parse: Callable[[int, bytearray], T]
-) -> list[T]:
-    """Each of ``rows`` read (in slices) and parsed, in order, by a merge: no other merge or
-    recount deletes them meanwhile (the caller holds their lock; only `index rebuild` could)."""
+) -> list[T] | None:
+    """Each of ``rows`` read (in slices) and parsed, in order; ``None`` when one of them was
+    deleted meanwhile (a merge replaced it)."""
     out = []
     for row in rows:
         data = read_index_data(session, row.id)
         if data is None:
-            raise DatabaseError(f"index row {row.id} was deleted while the index was merged")
+            return None
         out.append(parse(row.id, data))
     return out
 
@@ -214,12 +219,7 @@ def load_index(session: Session) -> ContainmentIndex:
     each read in slices (:mod:`spintrace.db.blobs`). A merge that replaced segments while they
     were read (one was deleted) makes it read the new set."""
     for _ in range(5):
-        segments = []
-        for row in _stored_rows(session, INDEX_NAME):
-            data = read_index_data(session, row.id)
-            if data is None:
-                break
-            segments.append(_segment(row.id, data))
-        else:
+        segments = _read_all(session, _stored_rows(session, INDEX_NAME), _segment)
+        if segments is not None:
             return ContainmentIndex(segments)
     raise DatabaseError("the index kept changing while it was read; try again")
