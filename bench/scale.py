@@ -10,7 +10,8 @@ nothing downloaded. Then, in a fresh database:
 1. ``spintrace sources import`` and ``pages import`` (rows/s);
 2. ``spintrace match --queue`` run by 1 worker, then — the index, links and checks dropped —
    by 2 workers: index and match wall time from the jobs' own start and end times, CPU seconds
-   per worker process and of the PostgreSQL server processes, peak RSS per worker, and
+   per worker process and of the PostgreSQL server processes, peak RSS per worker (its own,
+   its children's — the index merge runs in one — and both together), and
    whether both runs stored the same links;
 3. the stored sizes per source (containment index, frequency tables, tokens, signatures, band
    table), candidate-query latency (p50/p99 over 2,000 pages, index in memory), and a matching
@@ -214,14 +215,30 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / TICKS
 
 
-def proc_rss_peak(pid: int) -> int:
+def proc_memory(pid: int, field: str) -> int:
+    """``VmHWM`` (peak resident size) or ``VmRSS`` (resident now) of ``pid``, in bytes."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
     return 0
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid`` started (a worker's merge and crawl children) and theirs."""
+    found = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return []
+    for task in tasks:
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found + [grandchild for c in found for grandchild in child_pids(c)]
 
 
 def postgres_cpu() -> float:
@@ -274,12 +291,21 @@ def queued_run(url: str, engine: object, workers: int) -> dict[str, object]:
         for _ in range(workers)
     ]
     cpu = dict.fromkeys(range(workers), 0.0)
+    # Peak resident size of each worker (its own, exact), of its children (the index merge
+    # runs in one), and of the worker and its children together (sampled every half second).
     rss = dict.fromkeys(range(workers), 0)
+    child_rss = dict.fromkeys(range(workers), 0)
+    together = dict.fromkeys(range(workers), 0)
     while any(p.poll() is None for p in procs):
         for i, p in enumerate(procs):
             if p.poll() is None:
                 cpu[i] = max(cpu[i], proc_cpu(p.pid))
-                rss[i] = max(rss[i], proc_rss_peak(p.pid))
+                rss[i] = max(rss[i], proc_memory(p.pid, "VmHWM"))
+                children = child_pids(p.pid)
+                for child in children:
+                    child_rss[i] = max(child_rss[i], proc_memory(child, "VmHWM"))
+                now = sum(proc_memory(pid, "VmRSS") for pid in [p.pid, *children])
+                together[i] = max(together[i], now)
         time.sleep(0.5)
     wall = time.perf_counter() - started
     with engine.connect() as c:  # type: ignore[attr-defined]
@@ -297,6 +323,8 @@ def queued_run(url: str, engine: object, workers: int) -> dict[str, object]:
         "finish": last_stage(engine),
         "cpu": cpu,
         "rss": rss,
+        "child_rss": child_rss,
+        "together": together,
         "pg_cpu": postgres_cpu() - pg_before,
         "links": {tuple(map(str, row)) for row in links},
         "failed": failed,
@@ -411,14 +439,23 @@ def main() -> None:
                 reset(engine)
             runs[workers] = run = queued_run(url, engine, workers)
             cpu = ", ".join(f"{v:.0f}" for v in run["cpu"].values())  # type: ignore[attr-defined]
-            rss = ", ".join(f"{v / 2**20:.0f}" for v in run["rss"].values())  # type: ignore[attr-defined]
+            rss = "; ".join(
+                f"worker {own / 2**20:.0f} MB, its children {child / 2**20:.0f} MB, together "
+                f"{both / 2**20:.0f} MB"
+                for own, child, both in zip(
+                    run["rss"].values(),  # type: ignore[attr-defined]
+                    run["child_rss"].values(),  # type: ignore[attr-defined]
+                    run["together"].values(),  # type: ignore[attr-defined]
+                    strict=True,
+                )
+            )
             print(
                 f"{workers} worker{'s' * (workers > 1)}: index {run['index']:.0f} s "
                 f"({args.sources / max(run['index'], 1e-9):,.0f} sources/s), match "
                 f"{run['match']:.0f} s ({args.pages / max(run['match'], 1e-9):,.0f} pages/s), "
                 f"finish (order, near-duplicates, learning) {run['finish']:.0f} s, "
                 f"wall {run['wall']:.0f} s; worker CPU s [{cpu}], PostgreSQL CPU s "
-                f"{run['pg_cpu']:.0f}; peak RSS MB [{rss}]; {len(run['links']):,} links; "
+                f"{run['pg_cpu']:.0f}; peak RSS [{rss}]; {len(run['links']):,} links; "
                 f"failed jobs {run['failed']}"
             )
             print(f"  recall: {recall(run['links'], truth)}")  # type: ignore[arg-type]

@@ -3,21 +3,26 @@ held at a time, and a judge that notices every change made while it loaded."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import json
+import random
 import weakref
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, make_url, select
 from sqlalchemy.orm import Session
 
 from spintrace.config import Settings
-from spintrace.db import IndexSegment, Match, blobs
+from spintrace.db import Document, IndexSegment, Match, blobs, open_engine, upgrade
 from spintrace.db.blobs import read_index_data
 from spintrace.ingest.imports import import_file
+from spintrace.jobs.merge import IndexMergeError, merge_in_subprocess
 from spintrace.linking import steps
 from spintrace.linking.index import INDEX_NAME
 from spintrace.linking.match import match_pages
+from spintrace.linking.stored import RARITY_NAME
 
 DEMO = Path(__file__).resolve().parent.parent / "spintrace" / "demo" / "data"
 
@@ -177,3 +182,55 @@ def test_index_rows_are_stored_uncompressed_on_postgresql(pg_url: str) -> None:
             assert conn.scalar(storage) == "x"  # EXTENDED, the default
     finally:
         engine.dispose()
+
+
+def _many_segments(engine: Engine, count: int, folder: Path) -> None:
+    """The demo's sources plus made-up ones, indexed one per segment (a queued run's batches
+    before their merge)."""
+    import_file(engine, DEMO / "sources.jsonl", "source")
+    words = [f"{a}{b}{c}" for a in "bdkmt" for b in "aeiou" for c in "lnrs"]
+    rng = random.Random(7)
+    extra = folder / "extra.jsonl"
+    with extra.open("w") as out:
+        for n in range(count - 8):
+            text = " ".join(rng.choice(words) for _ in range(300))
+            record = {"url": f"https://made-up.example/{n}", "title": f"Made up {n}", "text": text}
+            out.write(json.dumps(record) + "\n")
+    import_file(engine, extra, "source")
+    with Session(engine) as session:
+        ids = session.scalars(select(Document.id).where(Document.role == "source")).all()
+    for source_id in ids:
+        steps.index_batch(engine, [source_id], Settings())
+
+
+def _stored_names(engine: Engine) -> list[str]:
+    with Session(engine) as session:
+        return sorted(session.scalars(select(IndexSegment.name)).all())
+
+
+def test_a_worker_merges_the_index_in_a_child_process(pg_url: str, tmp_path: Path) -> None:
+    """A queued run's merge runs in a child process (its memory goes back to the system when
+    it ends), merges every stored row of each kind into one, and reports its peak size; the
+    merged index gives the links a single-process run gives."""
+    engine = open_engine(pg_url)
+    upgrade(engine)
+    try:
+        _many_segments(engine, 12, tmp_path)
+        assert len(_stored_names(engine)) == 24
+        report = asyncio.run(merge_in_subprocess(engine))
+        assert report["segments"] == 12 and report["tables"] == 12
+        assert report["peak_rss"] > 10 * 2**20
+        assert _stored_names(engine) == [INDEX_NAME, RARITY_NAME]
+        import_file(engine, DEMO / "pages.jsonl", "page")
+        match_pages(engine)
+        assert len(_links(engine)) == 7  # the demo's links, as a plain run stores them
+        again = asyncio.run(merge_in_subprocess(engine))  # nothing left to merge
+        assert again["segments"] == 0 and again["tables"] == 0
+    finally:
+        engine.dispose()
+
+
+def test_a_failed_merge_child_says_why(pg_url: str) -> None:
+    engine = create_engine(make_url(pg_url).set(database="spintrace_no_such_database"))
+    with pytest.raises(IndexMergeError, match="spintrace_no_such_database"):
+        asyncio.run(merge_in_subprocess(engine))

@@ -1,8 +1,8 @@
 """Crawl jobs: one site per job, crawled in a subprocess that holds the site's lock.
 
 Twisted's reactor cannot restart in one process, so a worker runs each crawl as a child
-process (as scrapyd does): ``python -m spintrace.jobs.crawl`` reads the job's options as JSON
-on stdin and prints its report as one JSON line on stdout. The child
+process (as scrapyd does; :mod:`spintrace.jobs.child`): :func:`main` in a new Python reads the
+job's options as JSON on stdin and prints its report as one JSON line on stdout. The child
 
 - takes the crawl lock of the site (:func:`spintrace.db.locks.host_lock`, a PostgreSQL session
   advisory lock): when another process is crawling the site, it exits with
@@ -23,7 +23,6 @@ on stdin and prints its report as one JSON line on stdout. The child
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import signal
@@ -34,8 +33,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from spintrace.crawler.child import die_with_parent
 from spintrace.db.locks import EX_HOST_BUSY, HostBusy, host_lock
+from spintrace.jobs.child import run_child
 
 __all__ = [
     "EX_HOST_BUSY",
@@ -68,34 +67,13 @@ async def crawl_in_subprocess(engine: Engine, options: dict[str, Any]) -> dict[s
     Cancelling the coroutine kills the child.
     """
     payload = {"db_url": engine.url.render_as_string(hide_password=False), **options}
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "spintrace.jobs.crawl",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        preexec_fn=die_with_parent(),
-        start_new_session=True,
-    )
-    try:
-        out, _ = await child.communicate(json.dumps(payload).encode())
-    finally:
-        if child.returncode is None:
-            child.kill()
-            await child.wait()
-    lines = out.decode("utf-8", "replace").strip().splitlines()
-    result: dict[str, Any] = {}
-    if lines:
-        try:
-            result = json.loads(lines[-1])
-        except ValueError:
-            result = {}
-    if child.returncode == EX_HOST_BUSY:
+    code, result = await run_child("spintrace.jobs.crawl", payload)
+    if code == EX_HOST_BUSY:
         raise HostBusy(str(result.get("host", options["urls"][0])))
-    if child.returncode == EX_INTERRUPTED or child.returncode in _STOPPED:
+    if code == EX_INTERRUPTED or code in _STOPPED:
         raise CrawlInterrupted(f"the crawl of {options['urls'][0]} was stopped before its end")
-    if child.returncode != 0 or "error" in result:
-        reason = result.get("error") or f"the crawl process exited with {child.returncode}"
+    if code != 0 or "error" in result:
+        reason = result.get("error") or f"the crawl process exited with {code}"
         raise CrawlJobError(str(reason))
     return result
 

@@ -29,6 +29,7 @@ from spintrace.db.locks import HostBusy
 from spintrace.ingest.captures import process_captures
 from spintrace.jobs.batches import chunks, failed_jobs_of, pending_jobs, unprocessed_captures
 from spintrace.jobs.crawl import CrawlInterrupted, crawl_in_subprocess
+from spintrace.jobs.merge import merge_in_subprocess
 from spintrace.linking.steps import (
     JudgeCache,
     RunSources,
@@ -39,7 +40,7 @@ from spintrace.linking.steps import (
     stale_page_ids,
     unindexed_source_ids,
 )
-from spintrace.linking.stored import compact_index, release_freed_memory
+from spintrace.linking.stored import release_freed_memory
 
 __all__ = ["STALLED_CRON", "RunStopped", "WorkerState", "blueprint"]
 
@@ -209,7 +210,9 @@ async def match_run(context: JobContext, run: str, stage: str, since: str) -> st
                 "queue `spintrace match --queue` again"
             )
         state.cache.clear()  # the merge replaces the segments this worker's judge holds
-        await asyncio.to_thread(compact_index, engine)
+        release_freed_memory()  # what indexing left: the merge child needs the room
+        # In a child process: the merge's gigabyte (at 1M sources) goes back whole.
+        await merge_in_subprocess(engine)
         sources = await asyncio.to_thread(run_sources, engine)
         ids = await asyncio.to_thread(stale_page_ids, engine, sources, state.settings)
         size = min(PAGE_BATCH, state.settings.batch_size)

@@ -54,9 +54,14 @@ MAX_SEGMENTS = 8
 COMPACT_LOCK = 0x5EED_1DE5
 
 
-def compact_index(engine: Engine) -> None:
+def compact_index(engine: Engine) -> dict[str, int]:
     """Merge the index segments (and frequency tables) of each kind into one when there are
-    more than :data:`MAX_SEGMENTS` of them."""
+    more than :data:`MAX_SEGMENTS` of them; returns how many rows of each kind were merged
+    (``segments``, ``tables``; 0 for a kind left as it was).
+
+    A worker runs it in a child process (:mod:`spintrace.jobs.merge`), so that the memory of
+    a merge goes back to the system whole when it ends."""
+    merged = {"segments": 0, "tables": 0}
     with Session(engine) as session, session.begin():
         # Before the lock: waiting behind another run's merge may outlast the timeout too.
         without_statement_timeout(session)  # a large merge may outlast db_statement_timeout
@@ -71,11 +76,14 @@ def compact_index(engine: Engine) -> None:
         segments = _stored_rows(session, INDEX_NAME)
         if len(segments) > MAX_SEGMENTS:
             _replace(session, INDEX_NAME, segments, *_merged_segments(session, segments))
+            merged["segments"] = len(segments)
             release_freed_memory()
         tables = _stored_rows(session, RARITY_NAME)
         if len(tables) > MAX_SEGMENTS:
             _replace(session, RARITY_NAME, tables, *_merged_tables(session, tables))
+            merged["tables"] = len(tables)
     release_freed_memory()
+    return merged
 
 
 def _merged_segments(session: Session, rows: Sequence[Any]) -> tuple[bytes, int]:
