@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from spintrace.db import (
     Base,
     Document,
+    Match,
     Site,
     current_revision,
     downgrade,
@@ -329,3 +331,26 @@ def test_naive_datetimes_are_refused(migrated: Engine) -> None:
         session.add(Site(domain="a.example", first_seen=datetime(2024, 3, 1, 12, 0)))
         with pytest.raises(StatementError, match="naive datetime"):
             session.commit()
+
+
+@pytest.mark.parametrize(
+    ("pending", "index"),
+    [
+        (Match.order.is_(None), "ix_matches_unordered"),
+        (Match.learned_at.is_(None), "ix_matches_unlearned"),
+    ],
+)
+def test_pending_links_are_found_by_a_partial_index(
+    migrated: Engine, pending: Any, index: str
+) -> None:
+    """The finish step's "links still to order / to learn from" are read through a partial
+    index (migration 0015), not by walking every stored link."""
+    query = select(Match.id).where(pending).order_by(Match.id).limit(1000)
+    with migrated.connect() as connection:
+        sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
+        if migrated.dialect.name == "postgresql":
+            connection.execute(text("SET enable_seqscan = off"))  # an empty table: no shortcut
+            plan = connection.execute(text(f"EXPLAIN {sql}")).scalars().all()
+        else:
+            plan = [row[-1] for row in connection.execute(text(f"EXPLAIN QUERY PLAN {sql}"))]
+    assert any(index in line for line in plan), plan

@@ -25,6 +25,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     select,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import (
@@ -281,7 +282,23 @@ class Match(Base):
     """A link from a page to the source it copies, with the evidence for it."""
 
     __tablename__ = "matches"
-    __table_args__ = (UniqueConstraint("page_id", "source_id"),)
+    __table_args__ = (
+        UniqueConstraint("page_id", "source_id"),
+        # The links each run's finish step still has to order and to learn from: found
+        # without reading every link stored before (partial indexes, SQLite and PostgreSQL).
+        Index(
+            "ix_matches_unordered",
+            "id",
+            sqlite_where=text('"order" IS NULL'),
+            postgresql_where=text('"order" IS NULL'),
+        ),
+        Index(
+            "ix_matches_unlearned",
+            "id",
+            sqlite_where=text("learned_at IS NULL"),
+            postgresql_where=text("learned_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     page_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
