@@ -25,12 +25,18 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from spintrace.db.models import Document, Site, SiteIndicator
+from spintrace.db.models import Document, Site
 from spintrace.errors import ReportError
 from spintrace.records import INDICATOR_KINDS, AdsAccount
 from spintrace.reports.network.evidence import suspect_sites
 from spintrace.reports.network.model import SellerEntry
-from spintrace.reports.network.money import PAGE, Listing, MoneyTrail, read_money_trail
+from spintrace.reports.network.money import (
+    PAGE,
+    Listing,
+    MoneyTrail,
+    indicator_rows,
+    read_money_trail,
+)
 from spintrace.reports.rendering import render_html
 
 __all__ = ["MAX_OTHERS", "dossier_name", "write_dossiers"]
@@ -130,19 +136,7 @@ class _Reader:
                 .group_by(Site.domain)
             )
             self.pages: dict[str, int] = {row.domain: row.pages for row in pages}
-            rows = connection.execute(
-                select(
-                    SiteIndicator.site_id,
-                    SiteIndicator.kind,
-                    SiteIndicator.value,
-                    SiteIndicator.evidence,
-                    SiteIndicator.first_seen,
-                    SiteIndicator.last_seen,
-                    SiteIndicator.captures,
-                )
-                .where(SiteIndicator.kind.in_((*_ID_KINDS, *_TEMPLATE_KINDS)))
-                .order_by(SiteIndicator.kind, SiteIndicator.value, SiteIndicator.site_id)
-            )
+            rows = connection.execute(indicator_rows((*_ID_KINDS, *_TEMPLATE_KINDS)))
             self.rows: dict[str, list[_Row]] = defaultdict(list)
             self.holders: dict[tuple[str, str], list[str]] = defaultdict(list)
             for row in rows:

@@ -31,7 +31,7 @@ from datetime import datetime
 from itertools import combinations
 from typing import Literal
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Select, select
 
 from spintrace.db.models import SiteIndicator
 from spintrace.db.watch import Seller
@@ -54,6 +54,7 @@ __all__ = [
     "DOMAIN_KINDS",
     "Listing",
     "MoneyTrail",
+    "indicator_rows",
     "money_evidence",
     "money_strength",
     "read_money_trail",
@@ -143,24 +144,33 @@ def _listing(
                    account.relationship, found_in, evidence, first_seen, last_seen)  # fmt: skip
 
 
+def indicator_rows(
+    kinds: Iterable[str],
+) -> Select[int, str, str, str, datetime, datetime, int]:
+    """A query of the stored indicators of ``kinds`` (site id, kind, value, evidence, first
+    and last seen, captures), by kind, value and site."""
+    return (
+        select(
+            SiteIndicator.site_id,
+            SiteIndicator.kind,
+            SiteIndicator.value,
+            SiteIndicator.evidence,
+            SiteIndicator.first_seen,
+            SiteIndicator.last_seen,
+            SiteIndicator.captures,
+        )
+        .where(SiteIndicator.kind.in_(list(kinds)))
+        .order_by(SiteIndicator.kind, SiteIndicator.value, SiteIndicator.site_id)
+    )
+
+
 def read_money_trail(engine: Engine, sites: Mapping[int, str]) -> MoneyTrail:
     """The money trail of ``sites`` (id -> domain): their stored ads.txt and app-ads.txt
     accounts, AdSense IDs, owner and manager domains, and their accounts' sellers."""
     kinds = [*ACCOUNT_KINDS, *DOMAIN_KINDS, "adsense"]
     listings: list[Listing] = []
     with engine.connect() as connection:
-        rows = connection.execute(
-            select(
-                SiteIndicator.site_id,
-                SiteIndicator.kind,
-                SiteIndicator.value,
-                SiteIndicator.evidence,
-                SiteIndicator.first_seen,
-                SiteIndicator.last_seen,
-            )
-            .where(SiteIndicator.kind.in_(kinds))
-            .order_by(SiteIndicator.kind, SiteIndicator.value, SiteIndicator.site_id)
-        )
+        rows = connection.execute(indicator_rows(kinds))
         for row in rows:
             site = sites.get(row.site_id)
             if site is None:
