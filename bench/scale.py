@@ -11,7 +11,7 @@ nothing downloaded. Then, in a fresh database:
 2. ``spintrace match --queue`` run by 1 worker, then — the index, links and checks dropped —
    by 2 workers: index and match wall time from the jobs' own start and end times, CPU seconds
    per worker process and of the PostgreSQL server processes, peak RSS per worker (its own,
-   its children's — the index merge runs in one — and both together), and
+   its index merge children's, and the largest sum of both at one moment), and
    whether both runs stored the same links;
 3. the stored sizes per source (containment index, frequency tables, tokens, signatures, band
    table), candidate-query latency (p50/p99 over 2,000 pages, index in memory), and a matching
@@ -29,6 +29,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,8 @@ sys.path.insert(0, str(REPO / "bench"))
 from common import CLI, PG_ADMIN, print_header, scratch_pg  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
+# The line a worker logs after an index merge (spintrace.jobs.merge.merge_in_subprocess).
+MERGE_PEAK = re.compile(r"merge process peak RSS (\d+) MB")
 
 
 def vocabulary(rng: np.random.Generator, size: int = 40_000) -> list[str]:
@@ -286,28 +289,35 @@ def queued_run(url: str, engine: object, workers: int) -> dict[str, object]:
     cli(url, "match", "--queue")
     pg_before = postgres_cpu()
     started = time.perf_counter()
+    # Each worker's log (-v: info) says the peak of each index merge child it ran.
+    logs = [tempfile.TemporaryFile() for _ in range(workers)]  # noqa: SIM115 (closed below)
     procs = [
-        subprocess.Popen([*CLI, "--db", url, "worker", "--burst"], stdout=subprocess.DEVNULL)
-        for _ in range(workers)
+        subprocess.Popen(
+            [*CLI, "-v", "--db", url, "worker", "--burst"], stdout=subprocess.DEVNULL, stderr=log
+        )
+        for log in logs
     ]
     cpu = dict.fromkeys(range(workers), 0.0)
-    # Peak resident size of each worker (its own, exact), of its children (the index merge
-    # runs in one), and of the worker and its children together (sampled every half second).
+    # Peak resident size of each worker (its own, exact: VmHWM), of its merge children (their
+    # VmHWM, as it reported it), and the largest sum of the resident sizes of the worker and
+    # its children at one moment (sampled every half second; shared pages count twice).
     rss = dict.fromkeys(range(workers), 0)
-    child_rss = dict.fromkeys(range(workers), 0)
     together = dict.fromkeys(range(workers), 0)
     while any(p.poll() is None for p in procs):
         for i, p in enumerate(procs):
             if p.poll() is None:
                 cpu[i] = max(cpu[i], proc_cpu(p.pid))
                 rss[i] = max(rss[i], proc_memory(p.pid, "VmHWM"))
-                children = child_pids(p.pid)
-                for child in children:
-                    child_rss[i] = max(child_rss[i], proc_memory(child, "VmHWM"))
-                now = sum(proc_memory(pid, "VmRSS") for pid in [p.pid, *children])
+                now = sum(proc_memory(pid, "VmRSS") for pid in [p.pid, *child_pids(p.pid)])
                 together[i] = max(together[i], now)
         time.sleep(0.5)
     wall = time.perf_counter() - started
+    merge_rss = dict.fromkeys(range(workers), 0)
+    for i, log in enumerate(logs):
+        log.seek(0)
+        for found in MERGE_PEAK.finditer(log.read().decode("utf-8", "replace")):
+            merge_rss[i] = max(merge_rss[i], int(found.group(1)) * 2**20)
+        log.close()
     with engine.connect() as c:  # type: ignore[attr-defined]
         links = c.execute(
             text(
@@ -323,7 +333,7 @@ def queued_run(url: str, engine: object, workers: int) -> dict[str, object]:
         "finish": last_stage(engine),
         "cpu": cpu,
         "rss": rss,
-        "child_rss": child_rss,
+        "merge_rss": merge_rss,
         "together": together,
         "pg_cpu": postgres_cpu() - pg_before,
         "links": {tuple(map(str, row)) for row in links},
@@ -440,11 +450,11 @@ def main() -> None:
             runs[workers] = run = queued_run(url, engine, workers)
             cpu = ", ".join(f"{v:.0f}" for v in run["cpu"].values())  # type: ignore[attr-defined]
             rss = "; ".join(
-                f"worker {own / 2**20:.0f} MB, its children {child / 2**20:.0f} MB, together "
+                f"worker {own / 2**20:.0f} MB, its merge children {child / 2**20:.0f} MB, together "
                 f"{both / 2**20:.0f} MB"
                 for own, child, both in zip(
                     run["rss"].values(),  # type: ignore[attr-defined]
-                    run["child_rss"].values(),  # type: ignore[attr-defined]
+                    run["merge_rss"].values(),  # type: ignore[attr-defined]
                     run["together"].values(),  # type: ignore[attr-defined]
                     strict=True,
                 )

@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,8 @@ from sqlalchemy.orm import Session, aliased
 from spintrace.db import Capture, Document, Match, open_engine, upgrade
 from spintrace.db.locks import HostBusy, host_lock
 from spintrace.demo.loopback import LoopbackServer, news_site
+from spintrace.jobs.child import exit_reason
+from spintrace.jobs.tasks import wait_before_look
 
 ARTICLES = 40
 CRAWL = ("-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "RETRY_TIMES=0")
@@ -506,3 +509,25 @@ def test_one_match_run_at_a_time(pg_url: str) -> None:
     assert done.returncode == 1
     assert "a match is running in a process" in done.stderr
     engine.dispose()
+
+
+def test_a_waiting_match_run_looks_less_often_as_it_ages() -> None:
+    """Each look of a waiting match run is a job row: looking every second added about 1,000
+    rows to a 16-minute indexing wait at a million sources. A young run looks every second
+    (a small run goes on at once); an old one every 10 s."""
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    elapsed = looks = 0
+    while elapsed < 16 * 60:
+        elapsed += wait_before_look(since.isoformat(), since + timedelta(seconds=elapsed))[
+            "seconds"
+        ]
+        looks += 1
+    assert looks <= 130  # looking every second: 960
+    assert wait_before_look(since.isoformat(), since) == {"seconds": 1}
+    assert wait_before_look(since.isoformat(), since + timedelta(hours=5)) == {"seconds": 10}
+
+
+def test_a_child_process_that_died_says_how() -> None:
+    assert exit_reason(1) == "exited with status 1"
+    assert "SIGKILL" in exit_reason(-signal.SIGKILL) and "memory" in exit_reason(-9)
+    assert exit_reason(-signal.SIGTERM) == "was stopped by SIGTERM"

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 from spintrace.db import (
     Base,
     Document,
-    Match,
     Site,
     current_revision,
     downgrade,
@@ -33,6 +32,8 @@ from spintrace.db import (
 )
 from spintrace.db.migrate import alembic_config, migrations_dir
 from spintrace.errors import DatabaseError, NotMigratedError
+from spintrace.linking.order import unordered_links
+from spintrace.linking.substitutions import harvest_statements
 
 SPINTRACE_TABLES = {
     "sites",
@@ -333,24 +334,24 @@ def test_naive_datetimes_are_refused(migrated: Engine) -> None:
             session.commit()
 
 
-@pytest.mark.parametrize(
-    ("pending", "index"),
-    [
-        (Match.order.is_(None), "ix_matches_unordered"),
-        (Match.learned_at.is_(None), "ix_matches_unlearned"),
-    ],
-)
-def test_pending_links_are_found_by_a_partial_index(
-    migrated: Engine, pending: Any, index: str
-) -> None:
-    """The finish step's "links still to order / to learn from" are read through a partial
-    index (migration 0015), not by walking every stored link."""
-    query = select(Match.id).where(pending).order_by(Match.id).limit(1000)
-    with migrated.connect() as connection:
-        sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
-        if migrated.dialect.name == "postgresql":
-            connection.execute(text("SET enable_seqscan = off"))  # an empty table: no shortcut
-            plan = connection.execute(text(f"EXPLAIN {sql}")).scalars().all()
-        else:
-            plan = [row[-1] for row in connection.execute(text(f"EXPLAIN QUERY PLAN {sql}"))]
-    assert any(index in line for line in plan), plan
+def _plan(engine: Engine, statement: Any) -> list[str]:
+    """The query plan of ``statement`` (its values written in), as lines of text."""
+    with engine.connect() as connection:
+        sql = str(statement.compile(connection, compile_kwargs={"literal_binds": True}))
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SET enable_seqscan = off"))  # empty tables: no shortcut
+            return list(connection.execute(text(f"EXPLAIN {sql}")).scalars())
+        return [row[-1] for row in connection.execute(text(f"EXPLAIN QUERY PLAN {sql}"))]
+
+
+def test_the_finish_step_finds_its_pending_links_through_an_index(migrated: Engine) -> None:
+    """Ordering and learning read the links still to do through indexes (migration 0015),
+    not by walking every link stored before."""
+    claiming, claimed = harvest_statements(datetime(2026, 1, 1, tzinfo=UTC))
+    for index, statement in (
+        ("ix_matches_unordered", unordered_links()),
+        ("ix_matches_learned_at", claiming),
+        ("ix_matches_learned_at", claimed),
+    ):
+        plan = _plan(migrated, statement)
+        assert any(index in line for line in plan), (index, plan)

@@ -278,26 +278,17 @@ class Signature(Base):
     hashvalues: Mapped[bytes] = mapped_column(LargeBinary, doc="little-endian uint32 values")
 
 
+_UNORDERED = text('"order" IS NULL')
+
+
 class Match(Base):
     """A link from a page to the source it copies, with the evidence for it."""
 
     __tablename__ = "matches"
     __table_args__ = (
         UniqueConstraint("page_id", "source_id"),
-        # The links each run's finish step still has to order and to learn from: found
-        # without reading every link stored before (partial indexes, SQLite and PostgreSQL).
-        Index(
-            "ix_matches_unordered",
-            "id",
-            sqlite_where=text('"order" IS NULL'),
-            postgresql_where=text('"order" IS NULL'),
-        ),
-        Index(
-            "ix_matches_unlearned",
-            "id",
-            sqlite_where=text("learned_at IS NULL"),
-            postgresql_where=text("learned_at IS NULL"),
-        ),
+        # The links a finish step has still to order, found without walking the rest.
+        Index("ix_matches_unordered", "id", sqlite_where=_UNORDERED, postgresql_where=_UNORDERED),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -318,7 +309,7 @@ class Match(Base):
     matcher: Mapped[str] = mapped_column(String(32))
     matched_at: Mapped[datetime] = mapped_column(default=utcnow)
     learned_at: Mapped[datetime | None] = mapped_column(
-        doc="when its substitutions were harvested into the learned table"
+        index=True, doc="when its substitutions were harvested into the learned table"
     )
     # Who came first (spintrace.db.times): each side's time and what it is, and the verdict.
     # Filled by the match stage for every link (NULL only until the next `match` after an

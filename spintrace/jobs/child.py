@@ -15,23 +15,20 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
-import sys
+import signal
 from typing import Any
 
-from spintrace.crawler.child import die_with_parent
+from spintrace.crawler.child import child_command, die_with_parent, last_json_line
 
-__all__ = ["peak_rss", "run_child"]
+__all__ = ["exit_reason", "peak_rss", "run_child"]
 
 
 async def run_child(module: str, options: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     """Run ``module.main()`` in a new Python with ``options`` on its stdin; return its exit
     code and the JSON object of its last stdout line (empty when there is none). Cancelling
     the coroutine kills the child."""
-    # Not ``python -m module``: the package imports the module first, and runpy warns.
     child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        f"from {module} import main; main()",
+        *child_command(module),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         preexec_fn=die_with_parent(),
@@ -44,18 +41,31 @@ async def run_child(module: str, options: dict[str, Any]) -> tuple[int, dict[str
             child.kill()
             await child.wait()
     assert child.returncode is not None
-    lines = out.decode("utf-8", "replace").strip().splitlines()
-    result: dict[str, Any] = {}
-    if lines:
-        try:
-            loaded = json.loads(lines[-1])
-        except ValueError:
-            loaded = None
-        if isinstance(loaded, dict):
-            result = loaded
-    return child.returncode, result
+    return child.returncode, last_json_line(out)
 
 
 def peak_rss() -> int:
-    """This process's peak resident size so far, in bytes (Linux counts kilobytes)."""
+    """This process's peak resident size so far, in bytes: ``VmHWM`` of its own address space
+    (``ru_maxrss`` would count the worker it was forked from, as the kernel keeps the larger
+    peak across ``exec``); ``ru_maxrss`` only where there is no ``/proc``."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def exit_reason(code: int) -> str:
+    """How a child process ended, in words, from its exit status (negative: a signal)."""
+    if code >= 0:
+        return f"exited with status {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    if -code == signal.SIGKILL:
+        return f"was killed by {name} (the out-of-memory killer, or someone's kill -9)"
+    return f"was stopped by {name}"

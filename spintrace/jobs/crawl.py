@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from spintrace.db.locks import EX_HOST_BUSY, HostBusy, host_lock
-from spintrace.jobs.child import run_child
+from spintrace.jobs.child import exit_reason, run_child
 
 __all__ = [
     "EX_HOST_BUSY",
@@ -73,7 +73,7 @@ async def crawl_in_subprocess(engine: Engine, options: dict[str, Any]) -> dict[s
     if code == EX_INTERRUPTED or code in _STOPPED:
         raise CrawlInterrupted(f"the crawl of {options['urls'][0]} was stopped before its end")
     if code != 0 or "error" in result:
-        reason = result.get("error") or f"the crawl process exited with {code}"
+        reason = result.get("error") or f"the crawl process {exit_reason(code)}"
         raise CrawlJobError(str(reason))
     return result
 

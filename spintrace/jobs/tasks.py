@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 
 from spintrace.config import Settings
 from spintrace.db.locks import HostBusy
+from spintrace.db.models import utcnow
 from spintrace.ingest.captures import process_captures
 from spintrace.jobs.batches import chunks, failed_jobs_of, pending_jobs, unprocessed_captures
 from spintrace.jobs.crawl import CrawlInterrupted, crawl_in_subprocess
@@ -54,7 +55,18 @@ CAPTURE_BATCH = 100
 # index between jobs, so a small job costs little more than its work).
 SOURCE_BATCH = 1000
 PAGE_BATCH = 100
-WAIT: TimeDeltaParams = {"seconds": 1}  # how often a waiting match run looks at its batches again
+# How often a waiting match run looks at its batches again: every second in its first 10 s,
+# then a tenth of its age, at most every 10 s (each look is a job row: a 16-minute wait adds
+# about 120 rows, not 1,000). Worked out from the run's start, which every stage carries: a
+# new job argument would break workers of an older release still running elsewhere.
+WAIT_MAX = 10
+
+
+def wait_before_look(since: str, now: datetime) -> TimeDeltaParams:
+    """How long a match run queued at ``since`` (ISO time) waits at ``now`` before it looks at
+    its batches again: 1 to :data:`WAIT_MAX` seconds."""
+    age = (now - datetime.fromisoformat(since)).total_seconds()
+    return {"seconds": int(min(max(age / 10, 1), WAIT_MAX))}
 
 
 class RunStopped(Exception):
@@ -184,7 +196,8 @@ async def _waiting(engine: Engine, task: str, run: str, stage: str, since: str) 
     queued to look again in a moment (a waiting run holds no worker)."""
     if not await asyncio.to_thread(pending_jobs, engine, task, run):
         return False
-    await match_run.configure(schedule_in=WAIT).defer_async(run=run, stage=stage, since=since)
+    wait = wait_before_look(since, utcnow())
+    await match_run.configure(schedule_in=wait).defer_async(run=run, stage=stage, since=since)
     return True
 
 

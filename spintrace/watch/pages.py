@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
 
-from spintrace.crawler.child import die_with_parent
+from spintrace.crawler.child import child_command, die_with_parent, last_json_line
 from spintrace.db.locks import EX_HOST_BUSY
 from spintrace.db.models import Capture
 from spintrace.db.urls import canonical_url, url_key
@@ -107,18 +106,14 @@ def _crawl(
         "settings": {**settings, "SPINTRACE_CONDITIONAL": validators},
     }  # fmt: skip
     child = subprocess.run(
-        [sys.executable, "-m", "spintrace.jobs.crawl"],
+        child_command("spintrace.jobs.crawl"),
         input=json.dumps(options).encode(),
         capture_output=True,
         check=False,
         preexec_fn=die_with_parent(),  # a killed worker leaves no orphan crawl
         start_new_session=True,  # a Ctrl-C meant for a worker does not cut its crawl short
     )
-    lines = child.stdout.decode("utf-8", "replace").strip().splitlines()
-    try:
-        result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
-    except ValueError:
-        result = {}
+    result = last_json_line(child.stdout)
     if child.returncode == EX_HOST_BUSY:
         return {"busy": result.get("host") or "a site"}
     if child.returncode != 0 and "failed_urls" not in result:
