@@ -222,7 +222,9 @@ def test_crawl_settings_and_start_urls(tmp_path: Path) -> None:
     custom = CrawlOptions(urls=(), db_url="sqlite://", settings={"DEPTH_LIMIT": 9})
     assert build_settings(custom, utcnow())["DEPTH_LIMIT"] == 9
     assert check_start_url("https://a.example:8080/x") == "https://a.example:8080/x"
-    for bad in ("a.example", "mailto:x@a.example", "http://", "http://a.example:99999/"):
+    assert check_start_url("https://bücher.example/a") == "https://bücher.example/a"
+    bad_urls = ("a.example", "mailto:x@a.example", "http://", "http://a.example:99999/")
+    for bad in (*bad_urls, "http://exa mple.com/", "https://a%20b.example/"):
         with pytest.raises(CrawlError):
             check_start_url(bad)
 

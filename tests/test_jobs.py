@@ -531,3 +531,53 @@ def test_a_child_process_that_died_says_how() -> None:
     assert exit_reason(1) == "exited with status 1"
     assert "SIGKILL" in exit_reason(-signal.SIGKILL) and "memory" in exit_reason(-9)
     assert exit_reason(-signal.SIGTERM) == "was stopped by SIGTERM"
+
+
+def test_queue_commands_without_a_database_ask_for_postgresql(
+    runner: object, tmp_path: Path
+) -> None:
+    """Regression: with no database given, `worker` and `--queue` said to create a SQLite
+    file, which then only got "needs PostgreSQL"."""
+    from click.testing import CliRunner
+
+    from spintrace.cli import cli
+
+    assert isinstance(runner, CliRunner)
+    missing = str(tmp_path / "spintrace.db")
+    for args in (["worker"], ["jobs"], ["match", "--queue"], ["captures", "process", "--queue"]):
+        result = runner.invoke(cli, ["--db", missing, *args])
+        assert result.exit_code == 1, (args, result.output)
+        assert "needs a PostgreSQL database" in result.output
+        assert "postgresql+psycopg://" in result.output and "no database at" not in result.output
+        assert ("leave out --queue" in result.output) == ("--queue" in args)
+
+
+def test_a_job_that_failed_for_a_stated_reason_is_logged_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Regression: a queued crawl whose start page could not be fetched printed a 20-line
+    traceback in the worker's output; the reason alone is what its user needs. A bug keeps its
+    traceback."""
+    import logging
+
+    from spintrace.jobs.crawl import CrawlJobError
+    from spintrace.jobs.worker import ExpectedFailures
+
+    logger = logging.getLogger("test.expected-failures")
+    handler = logging.StreamHandler()
+    logger.addHandler(handler)
+    logger.addFilter(ExpectedFailures())
+    logger.propagate = False
+    try:
+        for error in (CrawlJobError("could not fetch http://127.0.0.1:1/"), ValueError("a bug")):
+            try:
+                raise error
+            except Exception as exc:
+                logger.error("Job crawl_site[7] ended with status: Error", exc_info=exc)
+    finally:
+        logger.removeHandler(handler)
+    out = capsys.readouterr().err
+    expected, bug = out.split("Job crawl_site[7]")[1:]
+    assert "CrawlJobError: could not fetch http://127.0.0.1:1/" in expected
+    assert "Traceback" not in expected
+    assert "Traceback" in bug and "ValueError: a bug" in bug

@@ -170,6 +170,7 @@ def crawl(
         progress=not app.quiet and logging.getLogger().getEffectiveLevel() > logging.INFO,
     )
     if queued:
+        app.require_postgresql("crawl --queue")
         _queue_crawl(app, options, extract=not no_extract, as_json=as_json)
         return
     settings = load_settings()
@@ -265,6 +266,7 @@ def captures_process(app: App, queued: bool, as_json: bool) -> None:
     from spintrace.ingest.captures import process_captures
 
     if queued:
+        app.require_postgresql("captures process --queue")
         queue_processing(app, as_json=as_json)
         return
     with app.engine() as engine:

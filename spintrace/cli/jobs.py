@@ -49,6 +49,7 @@ def worker(
     from spintrace.jobs import run_worker
     from spintrace.jobs.queue import require_postgresql
 
+    app.require_postgresql("spintrace worker")
     settings = load_settings()
     with app.engine() as engine:
         require_postgresql(engine, "spintrace worker")
@@ -63,6 +64,7 @@ def jobs(app: App, show_failed: bool) -> None:
     from spintrace.jobs import job_counts
     from spintrace.jobs.queue import failed_jobs, require_postgresql
 
+    app.require_postgresql("spintrace jobs")
     with app.engine() as engine:
         require_postgresql(engine, "spintrace jobs")
         if show_failed:

@@ -61,6 +61,7 @@ def match(app: App, workers: int, queued: bool, recheck: bool, as_json: bool) ->
     or a setting flagged here changed since it was checked, and with --recheck.
     """
     if queued:
+        app.require_postgresql("match --queue")
         if workers != 1:
             raise click.UsageError("--workers and --queue do not go together: workers queue")
         if given_setting_flags():

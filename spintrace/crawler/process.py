@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,9 +95,14 @@ def check_start_url(url: str) -> str:
     except ValueError:
         port_ok = False
         parts = urlsplit("")
-    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+    host_ok = bool(parts.hostname) and not _BAD_HOST.search(parts.hostname or "")
+    if parts.scheme not in ("http", "https") or not host_ok or not port_ok:
         raise CrawlError(f"{url!r} is not an http(s) URL, e.g. https://example.com/", url=url)
     return url
+
+
+# Characters no host name holds (spaces, controls, URL delimiters); letters of any script may.
+_BAD_HOST = re.compile(r'[\s\x00-\x1f\x7f<>"{}|\\^`%]')
 
 
 def _job_start(jobdir: Path) -> datetime | None:

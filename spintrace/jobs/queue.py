@@ -43,9 +43,9 @@ _SCHEMA_LOCK = 0x5350494E54524143  # "SPINTRAC": one process creates the queue's
 def require_postgresql(engine: Engine, what: str = "--queue") -> None:
     """A :class:`ConfigError` unless ``engine`` is PostgreSQL: queues live there."""
     if engine.dialect.name != "postgresql":
+        hint = "; or leave out --queue to do the work here" if what.endswith("--queue") else ""
         raise ConfigError(
-            f"{what} needs a PostgreSQL database (workers on any machine share it); "
-            "on SQLite, run the command without it"
+            f"{what} needs a PostgreSQL database (workers on any machine share it){hint}"
         )
 
 

@@ -20,11 +20,15 @@ from procrastinate.worker import Worker
 from sqlalchemy import Engine
 
 from spintrace.config import Settings
+from spintrace.db.locks import HostBusy
+from spintrace.errors import SpintraceError
 from spintrace.jobs.batches import pending_jobs
+from spintrace.jobs.crawl import CrawlInterrupted, CrawlJobError
+from spintrace.jobs.merge import IndexMergeError
 from spintrace.jobs.queue import QUEUES, ensure_schema, make_app
-from spintrace.jobs.tasks import WorkerState
+from spintrace.jobs.tasks import RunStopped, WorkerState
 
-__all__ = ["UPKEEP_QUEUE", "beat_while_running", "run_worker"]
+__all__ = ["UPKEEP_QUEUE", "ExpectedFailures", "beat_while_running", "run_worker"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +60,26 @@ async def beat_while_running(
         beating.cancel()
 
 
+class ExpectedFailures(logging.Filter):
+    """Log a job that failed for a reason its message says (a crawl whose start page cannot
+    be fetched, a busy host, a stopped run, a failed merge, any spintrace error) as one line
+    with that reason, not a traceback; a traceback stays for anything else (a bug)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, _EXPECTED):
+            record.msg = f"{record.getMessage()}: {type(error).__name__}: {error}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_EXPECTED = (CrawlJobError, CrawlInterrupted, HostBusy, IndexMergeError, RunStopped, SpintraceError)
+# procrastinate logs each job's outcome on this logger, with the exception when it failed.
+_JOB_LOGGER = logging.getLogger("procrastinate.worker")
+
+
 async def _until_idle(engine: Engine, worker: asyncio.Task[None], poll: float) -> None:
     """Stop ``worker`` once no job is queued or running, seen twice ``poll`` seconds apart."""
     idle = 0
@@ -77,6 +101,8 @@ def run_worker(
 ) -> None:
     """Run jobs of ``queues`` (all of :data:`QUEUES` when empty) from ``engine``'s database."""
     ensure_schema(engine)
+    if not any(isinstance(f, ExpectedFailures) for f in _JOB_LOGGER.filters):
+        _JOB_LOGGER.addFilter(ExpectedFailures())
     app = make_app(engine)
     state = WorkerState(engine, settings, stalled_after=3 * heartbeat)
     wanted = [*(queues or QUEUES), UPKEEP_QUEUE]
