@@ -170,7 +170,6 @@ def crawl(
         progress=not app.quiet and logging.getLogger().getEffectiveLevel() > logging.INFO,
     )
     if queued:
-        app.require_postgresql("crawl --queue")
         _queue_crawl(app, options, extract=not no_extract, as_json=as_json)
         return
     settings = load_settings()
@@ -232,6 +231,7 @@ def _queue_crawl(app: App, options: Any, *, extract: bool, as_json: bool) -> Non
     if options.jobdir is not None:
         raise click.UsageError("--jobdir and --queue do not go together: queued crawls resume")
     urls = [check_start_url(url) for url in options.urls]
+    app.require_postgresql("crawl --queue")
     with app.engine() as engine:
         queued = enqueue_crawl(
             engine,

@@ -61,7 +61,6 @@ def match(app: App, workers: int, queued: bool, recheck: bool, as_json: bool) ->
     or a setting flagged here changed since it was checked, and with --recheck.
     """
     if queued:
-        app.require_postgresql("match --queue")
         if workers != 1:
             raise click.UsageError("--workers and --queue do not go together: workers queue")
         if given_setting_flags():
@@ -69,6 +68,7 @@ def match(app: App, workers: int, queued: bool, recheck: bool, as_json: bool) ->
                 "setting flags do not go with --queue: workers use their own settings "
                 "(SPINTRACE_* variables or spintrace.toml where they run)"
             )
+        app.require_postgresql("match --queue")
         queue_match(app, as_json=as_json, recheck=recheck)
         return
     settings = load_settings()
