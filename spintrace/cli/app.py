@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from spintrace._version import __version__
 from spintrace.config import (
@@ -34,7 +34,7 @@ from spintrace.config import (
 from spintrace.db.engine import database_url, open_engine, sqlite_path
 from spintrace.db.migrate import require_current_schema
 from spintrace.db.writes import driver_message
-from spintrace.errors import ConfigError, SpintraceError
+from spintrace.errors import SpintraceError
 
 __all__ = [
     "MAX_LISTED_ERRORS",
@@ -163,21 +163,6 @@ class App:
             yield engine
         finally:
             engine.dispose()
-
-    def require_postgresql(self, what: str) -> None:
-        """A user error unless the database is PostgreSQL, said before anything is opened (a
-        missing SQLite file's hint, to create it, would lead nowhere): the queue lives there."""
-        try:
-            backend = make_url(self.db_url).get_backend_name()
-        except (ArgumentError, ValueError):
-            return  # opening the database says what is wrong with the URL
-        if backend == "postgresql":
-            return
-        hint = "; or leave out --queue to do the work here" if what.endswith("--queue") else ""
-        raise ConfigError(
-            f"{what} needs a PostgreSQL database, which workers on any machine share: give one "
-            f"with --db or ${DB_ENV_VAR}, e.g. postgresql+psycopg://user@host/spintrace{hint}"
-        )
 
     def refuse_database_file(self, output: Path) -> None:
         """A user error if ``output`` is the SQLite database being read, or one of its journals

@@ -49,10 +49,9 @@ def worker(
     from spintrace.jobs import run_worker
     from spintrace.jobs.queue import require_postgresql
 
-    app.require_postgresql("spintrace worker")
+    require_postgresql(app.db_url, "spintrace worker")  # before opening: no SQLite hint
     settings = load_settings()
     with app.engine() as engine:
-        require_postgresql(engine, "spintrace worker")
         run_worker(engine, settings, queues=queues, burst=burst, heartbeat=heartbeat, name=name)
 
 
@@ -64,9 +63,8 @@ def jobs(app: App, show_failed: bool) -> None:
     from spintrace.jobs import job_counts
     from spintrace.jobs.queue import failed_jobs, require_postgresql
 
-    app.require_postgresql("spintrace jobs")
+    require_postgresql(app.db_url, "spintrace jobs")  # before opening: no SQLite hint
     with app.engine() as engine:
-        require_postgresql(engine, "spintrace jobs")
         if show_failed:
             failed = failed_jobs(engine)
             for job in failed:

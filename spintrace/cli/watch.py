@@ -64,7 +64,9 @@ def watch(
 
         if once or force:
             raise click.UsageError("--queue does not go with --once or --all: workers keep going")
-        app.require_postgresql("watch --queue")
+        from spintrace.jobs.queue import require_postgresql
+
+        require_postgresql(app.db_url, "watch --queue")
         list_name = name or str(watch_file.resolve())
         with app.engine() as engine:
             sites = enqueue_watch(engine, list_name, watch_list, scrapy)

@@ -16,7 +16,9 @@ from procrastinate import App, PsycopgConnector
 from procrastinate.schema import SchemaManager
 from sqlalchemy import Engine, make_url
 from sqlalchemy import text as sql_text
+from sqlalchemy.exc import ArgumentError
 
+from spintrace.config import DB_ENV_VAR
 from spintrace.errors import ConfigError
 from spintrace.jobs.batches import TASK_PREFIX
 from spintrace.jobs.tasks import blueprint
@@ -40,13 +42,24 @@ QUEUES = ("crawl", "process", "index", "match", "watch")
 _SCHEMA_LOCK = 0x5350494E54524143  # "SPINTRAC": one process creates the queue's tables
 
 
-def require_postgresql(engine: Engine, what: str = "--queue") -> None:
-    """A :class:`ConfigError` unless ``engine`` is PostgreSQL: queues live there."""
-    if engine.dialect.name != "postgresql":
-        hint = "; or leave out --queue to do the work here" if what.endswith("--queue") else ""
-        raise ConfigError(
-            f"{what} needs a PostgreSQL database (workers on any machine share it){hint}"
-        )
+def require_postgresql(database: Engine | str, what: str = "--queue") -> None:
+    """A :class:`ConfigError` unless ``database`` (an engine, or a URL: checked before it is
+    opened, so that a missing SQLite file's hint to create it is never shown) is PostgreSQL:
+    queues live there. A URL that cannot be parsed passes: opening it says what is wrong."""
+    if isinstance(database, Engine):
+        backend = database.dialect.name
+    else:
+        try:
+            backend = make_url(database).get_backend_name()
+        except (ArgumentError, ValueError):
+            return
+    if backend == "postgresql":
+        return
+    hint = "; or leave out --queue to do the work here" if what.endswith("--queue") else ""
+    raise ConfigError(
+        f"{what} needs a PostgreSQL database, which workers on any machine share: give one "
+        f"with --db or ${DB_ENV_VAR}, e.g. postgresql+psycopg://user@host/spintrace{hint}"
+    )
 
 
 def conninfo(engine: Engine) -> str:

@@ -66,7 +66,7 @@ def compact_index(engine: Engine, kinds: Sequence[str] = MERGE_KINDS) -> dict[st
 
     Each kind is its own transaction. A worker merges each kind in a child process of its own
     (:mod:`spintrace.jobs.merge`): at a million sources a process that had merged the segments
-    stayed at 1.4 GB and reached 1.9 GB merging the tables on top (``bench/scale.py``), while
+    stayed at 1.4 GB and reached 1.9 GB merging the tables on top (docs/scale-out.md), while
     each merge alone stays near 1 GB (``bench/merges.py``)."""
     merged = dict.fromkeys(kinds, 0)
     for kind in kinds:
@@ -122,9 +122,9 @@ _MALLOC_TRIM = _load_malloc_trim()
 
 def release_freed_memory() -> None:
     """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``) after a merge
-    of a thousand small segments. At a million sources the merging worker still stayed near
-    1.9 GB resident afterwards (bench/scale.py, docs/scale-out.md): what it keeps is not
-    known yet."""
+    or before a step that needs room. It does not return everything: at a million sources a
+    process that had merged the segments stayed at 1.4 GB (docs/scale-out.md; what keeps it
+    was not found), which is why workers merge in child processes."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
 
