@@ -83,7 +83,7 @@ def test_a_site_is_crawled_completely_and_recrawls_are_idempotent(
     assert all(site.hits[f"/{p}"] == 1 for p in article_paths(30))
     # robots.txt disallows /private/: not fetched, reported as a skip.
     assert site.hits["/private/secret.html"] == 0
-    assert "private/secret.html: IgnoreRequest: Forbidden by robots.txt" in result.stderr
+    assert "private/secret.html: Forbidden by robots.txt" in result.stderr
     with Session(engine) as session:
         docs = session.scalars(select(Document)).all()
         assert {d.role for d in docs} == {"page"}

@@ -59,7 +59,7 @@ def test_robots_txt_holds_for_the_third_and_later_urls_of_a_host(tmp_path: Path,
         assert server.hits["/robots.txt"] == (1 if mode == "--list" else 2)
     assert _captured(db_url) == {server.url + path for path in PUBLIC}
     for path in PRIVATE:
-        assert f"{path}: IgnoreRequest: Forbidden by robots.txt" in result.stderr
+        assert f"{path}: Forbidden by robots.txt" in result.stderr
 
 
 def _pages(server: LoopbackServer) -> None:
@@ -118,4 +118,20 @@ def test_robots_txt_fetch_outcomes_follow_rfc_9309(tmp_path: Path) -> None:
         # ... and repeated by every page it kept from being fetched.
         for path in PUBLIC:
             line = next(ln for ln in log.splitlines() if f"skipped {server.url}{path}:" in ln)
-            assert "Forbidden by robots.txt" in line and reason in line, line
+            # Not "forbidden": the site may have no rules at all (regression: it said so).
+            assert "its robots.txt could not be read" in line and reason in line, line
+            assert "Forbidden" not in line, line
+
+
+def test_an_unreachable_robots_txt_is_not_called_forbidden(tmp_path: Path) -> None:
+    """Regression: a start URL whose server refused the robots.txt connection failed with
+    "IgnoreRequest: Forbidden by robots.txt: ...", as if the site's rules forbade it."""
+    db_url = _db(tmp_path)
+    with LoopbackServer() as server:
+        url = server.url  # a port that was open; closed when the server stops
+    result = run_cli(db_url, "crawl", "--no-extract", url + "/a1.html", *FAST)
+    assert result.returncode == 1, result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"Error: could not fetch {url}/a1.html: its robots.txt could not")
+    assert "be read: " in error and "robots.txt could not be fetched (" in error, error
+    assert "Forbidden" not in error and "IgnoreRequest" not in error, error

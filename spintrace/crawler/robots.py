@@ -42,6 +42,10 @@ __all__ = ["DisallowAll", "RobotsTxtMiddleware"]
 logger = logging.getLogger(__name__)
 
 FORBIDDEN = "Forbidden by robots.txt"
+"""Why a page its host's robots.txt rules disallow was not fetched (Scrapy's own wording)."""
+UNREADABLE = "its robots.txt could not be read"
+"""Why a page was not fetched when its host's robots.txt could not be read (RFC 9309 then
+disallows the whole host): not "forbidden", the site may have no rules at all."""
 # RFC 9309 does not name 429; Google's crawler treats it as a server error (5xx), which is the
 # polite reading of "too many requests": wait, do not take it as "no rules".
 TOO_MANY_REQUESTS = 429
@@ -81,7 +85,7 @@ class RobotsTxtMiddleware(ScrapyRobotsTxt):
     def process_request_2(self, rp: RobotParser | None, request: Request) -> None:
         if isinstance(rp, DisallowAll):
             self._stats.inc_value("robotstxt/forbidden")
-            raise IgnoreRequest(f"{FORBIDDEN}: {rp.reason}")
+            raise IgnoreRequest(f"{UNREADABLE}: {rp.reason}")
         super().process_request_2(rp, request)
 
     async def robot_parser(self, request: Request) -> RobotParser | None:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
-from scrapy.exceptions import CloseSpider
+from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import LinkExtractor
 from twisted.python.failure import Failure
@@ -295,11 +295,14 @@ class SiteSpider(Spider):
 
 
 def describe_failure(failure: Failure) -> str:
-    """One line about why a request failed: the HTTP status, or the error and its message."""
+    """One line about why a request failed: the HTTP status, or the error and its message
+    (only the message where a middleware chose to drop the request and said why)."""
     value = failure.value
     response = getattr(value, "response", None)
     if response is not None and hasattr(response, "status"):
         return f"HTTP {response.status}"
     message = str(value).strip().splitlines()[0] if str(value).strip() else ""
     name = type(value).__name__
+    if isinstance(value, IgnoreRequest) and message:
+        return message
     return f"{name}: {message}" if message else name
