@@ -314,8 +314,31 @@ def test_queueing_commands_print_json_when_asked(pg_url: str) -> None:
     assert again["jobs"] == 0 and again["sites"][0]["job_id"] is None
     queued = json.loads(_cli(pg_url, "match", "--queue", "--json"))
     assert queued["queued"] == "match" and len(queued["run"]) == 32  # a uuid4 hex
+    # The crawl queued above has not run: the run may miss its pages, and says so.
+    assert queued["unfinished"] == {"crawl": 1, "process": 0}
     process = json.loads(_cli(pg_url, "captures", "process", "--queue", "--json"))
     assert process == {"queued": "process", "captures": 0, "jobs": 0}
+
+
+def test_match_queue_warns_while_crawls_are_unfinished(pg_url: str) -> None:
+    """Regression (README tester): `match --queue` gave no sign that queued crawls had not run,
+    so their pages were silently left for a later match."""
+
+    def match_queue() -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "spintrace", "--db", pg_url, "match", "--queue"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=ENV)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("match run ") and "queued" in done.stdout
+        return done
+
+    engine = _fresh(pg_url)
+    assert "note:" not in match_queue().stderr
+    with engine.begin() as connection:  # as if a worker had run it
+        connection.execute(text("DELETE FROM procrastinate_jobs"))
+    engine.dispose()
+    _cli(pg_url, "crawl", "--queue", "http://127.0.0.1:9/", "http://127.0.0.1:8/")
+    note = match_queue().stderr
+    assert "note: 2 crawl jobs and 0 capture batches still queued or running" in note
 
 
 def _slow_crawl_started(

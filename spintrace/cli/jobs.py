@@ -122,12 +122,21 @@ def queue_processing(app: App, *, as_json: bool = False) -> None:
 
 def queue_match(app: App, *, as_json: bool = False, recheck: bool = False) -> None:
     """``match --queue`` (``--recheck``: every page's check forgotten once the run may start)."""
-    from spintrace.jobs import enqueue_match
+    from spintrace.jobs import enqueue_match, unfinished_intake
 
     with app.engine() as engine:
         run = enqueue_match(engine, recheck=recheck)
+        intake = unfinished_intake(engine)
+    if intake["crawl"] or intake["process"]:
+        click.echo(
+            f"note: {plural(intake['crawl'], 'crawl job')} and "
+            f"{plural(intake['process'], 'capture batch', 'capture batches')} still queued or "
+            "running: pages they store after this run has chosen its pages wait for the next "
+            "match (`spintrace jobs` shows when they are done)",
+            err=True,
+        )
     if as_json:
-        echo_json({"queued": "match", "run": run})
+        echo_json({"queued": "match", "run": run, "unfinished": intake})
         return
     click.echo(
         f"match run {run} queued: workers index new sources, then match stale pages in "

@@ -11,7 +11,12 @@ See docs/scale-out.md.
 
 from __future__ import annotations
 
-from spintrace.jobs.enqueue import enqueue_crawl, enqueue_match, enqueue_processing
+from spintrace.jobs.enqueue import (
+    enqueue_crawl,
+    enqueue_match,
+    enqueue_processing,
+    unfinished_intake,
+)
 from spintrace.jobs.queue import QUEUES, JobCounts, ensure_schema, job_counts
 from spintrace.jobs.worker import run_worker
 
@@ -24,4 +29,5 @@ __all__ = [
     "ensure_schema",
     "job_counts",
     "run_worker",
+    "unfinished_intake",
 ]

@@ -30,6 +30,7 @@ __all__ = [
     "enqueue_match",
     "enqueue_processing",
     "enqueue_watch",
+    "unfinished_intake",
 ]
 
 
@@ -109,6 +110,15 @@ def enqueue_match(engine: Engine, *, recheck: bool = False) -> str:
         finally:
             release_lock(guard, MATCH_RUN_KEY)
     return run
+
+
+def unfinished_intake(engine: Engine) -> dict[str, int]:
+    """Crawl jobs and capture batches still queued or running: what a match run queued now
+    may miss (pages that reach the database after the run chose its pages wait for the next)."""
+    return {
+        "crawl": pending_jobs(engine, "crawl_site"),
+        "process": pending_jobs(engine, "process_batch"),
+    }
 
 
 def enqueue_watch(
