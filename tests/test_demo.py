@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import sqlite3
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -255,3 +260,47 @@ def test_demo_runs_again_from_a_fresh_database(demo_run: SimpleNamespace) -> Non
     assert again.exit_code == 0, again.output
     assert "16 of 16 copies linked" in again.output
     assert "extracted: 8 new documents" in again.output
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_demo_serve_serves_the_sites_for_a_users_own_crawl(tmp_path: Path, stop: int) -> None:
+    """`demo --serve` serves the demo sites until stopped and prints crawl commands that
+    reach them (a user could not try a crawl, queued or not, without writing a script)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    serving = subprocess.Popen(
+        [sys.executable, "-m", "spintrace", "demo", "--serve", "-o", str(tmp_path / "d")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert serving.stdout is not None
+        lines = [serving.stdout.readline() for _ in range(4)]
+        command = next(
+            ln.split() for ln in lines if ln.strip().startswith("spintrace crawl --as source")
+        )
+        assert command[:5] == ["spintrace", "crawl", "--as", "source", "--settings"]
+        settings, first = command[5], command[6]
+        assert first == "https://harbourgazette.example/"
+        db = f"sqlite:///{tmp_path / 'own.db'}"
+        for args in (["db", "upgrade"], ["crawl", "--as", "source", "--settings", settings, first]):
+            done = subprocess.run(
+                [sys.executable, "-m", "spintrace", "--db", db, *args],
+                capture_output=True,
+                text=True,
+                timeout=300,
+                env=env,
+            )
+            assert done.returncode == 0, done.stderr
+        with sqlite3.connect(tmp_path / "own.db") as connection:
+            urls = [u for (u,) in connection.execute("SELECT url FROM captures")]
+        articles = [s for s in SOURCES if s["url"].startswith(first)]
+        assert {a["url"] for a in articles} <= set(urls), urls
+        assert all(url.startswith(first) for url in urls)  # real names, not 127.0.0.1
+    finally:
+        serving.send_signal(stop)
+        _, err = serving.communicate(timeout=30)
+    assert serving.returncode == 0, err
+    assert "until Ctrl-C" in err and re.search(r"stopped; \d+ requests answered", err), err
+    assert "Traceback" not in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 
 import click
@@ -21,14 +23,23 @@ __all__ = ["demo"]
     show_default=True,
     help="Folder for the demo database, crawl settings and matches.csv.",
 )
-def demo(output: Path) -> None:
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Only serve the demo sites, until Ctrl-C, for your own crawls (e.g. `crawl --queue`).",
+)
+def demo(output: Path, serve: bool) -> None:
     """Crawl bundled demo sites on loopback, match and export (nothing leaves this machine).
 
     Serves publisher sites and six content farms of two operators, built from the bundled
     public-domain demo articles, on 127.0.0.1, crawls them with `spintrace crawl`, matches
     the pages to the sources, writes matches.csv and compares the links with the demo's
-    known truth.
+    known truth. With --serve it serves the sites and writes the crawl settings that reach
+    them (crawl-settings.json in the output folder), and nothing else, until stopped.
     """
+    if serve:
+        _serve(output)
+        return
     from spintrace.demo.run import run_demo
 
     click.echo("serving the demo sites on 127.0.0.1 (nothing leaves this machine)...")
@@ -89,3 +100,33 @@ def demo(output: Path) -> None:
     click.echo(f"database: {result.database_url}")
     click.echo(f"matches:  {output / 'matches.csv'}")
     click.echo(f"done in {result.seconds:.1f} s")
+
+
+def _serve(output: Path) -> None:
+    """``demo --serve``: the sites on loopback, and how to crawl them, until SIGINT/SIGTERM."""
+    from spintrace.demo.sites import DemoServers, build_sites, write_crawl_settings
+
+    sites = build_sites()
+    stop = threading.Event()
+    with DemoServers(sites) as servers:
+        settings = write_crawl_settings(output, servers.hosts)
+        click.echo(
+            f"serving {plural(len(sites), 'demo site')} on 127.0.0.1 until Ctrl-C (nothing "
+            f"leaves this machine); {settings} routes each host to its server, also for "
+            "`crawl --queue` (the settings travel with the job)",
+            err=True,
+        )
+        for role, name in (("source", "publishers"), ("page", "content farms")):
+            urls = [site.start_url for site in sites if site.role == role]
+            click.echo(f"{name} (crawl --as {role}):")
+            click.echo(f"  spintrace crawl --as {role} --settings {settings} {' '.join(urls)}")
+        previous = {
+            number: signal.signal(number, lambda *_: stop.set())
+            for number in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            stop.wait()
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+        click.echo(f"stopped; {plural(servers.requests, 'request')} answered", err=True)

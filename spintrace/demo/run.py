@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from spintrace.config import Settings
 from spintrace.db.engine import open_engine
 from spintrace.db.migrate import upgrade
 from spintrace.db.models import Site, SiteIndicator
-from spintrace.demo.sites import DemoServers, DemoSite, build_sites, crawl_settings
+from spintrace.demo.sites import DemoServers, DemoSite, build_sites, write_crawl_settings
 from spintrace.demo.watching import money_trail, watch_round
 from spintrace.errors import SpintraceError
 from spintrace.linking.match import MatchReport, match_pages
@@ -168,11 +167,8 @@ def _serve_crawl_match_watch(result: DemoResult, settings: Settings | None) -> N
     """Serves the demo sites, writes the crawl settings that reach them, crawls the
     publishers (``--as source``) then the farms (``--as page``) into the demo database,
     matches, and runs one watch round over the same sites (:mod:`spintrace.demo.watching`)."""
-    settings_file = result.folder / "crawl-settings.json"
     with DemoServers(result.sites) as servers:
-        settings_file.write_text(
-            json.dumps(crawl_settings(servers.hosts), indent=2) + "\n", encoding="utf-8"
-        )
+        settings_file = write_crawl_settings(result.folder, servers.hosts)
         for role in ("source", "page"):
             urls = [site.start_url for site in result.sites if site.role == role]
             result.crawls.append(_crawl(result.database_url, role, urls, settings_file))

@@ -8,7 +8,9 @@ names there, through :class:`spintrace.crawler.hostmap.LoopbackHostsHandler`.
 
 from __future__ import annotations
 
+import json
 from contextlib import ExitStack
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -16,7 +18,9 @@ from spintrace.crawler.hostmap import HOSTS_SETTING
 from spintrace.demo.content import DemoSite
 from spintrace.demo.loopback import LoopbackServer
 
-__all__ = ["DemoServers", "crawl_settings"]
+__all__ = ["CRAWL_SETTINGS_FILE", "DemoServers", "crawl_settings", "write_crawl_settings"]
+
+CRAWL_SETTINGS_FILE = "crawl-settings.json"
 
 
 class DemoServers:
@@ -76,3 +80,12 @@ def crawl_settings(hosts: dict[str, str]) -> dict[str, Any]:
         "RETRY_TIMES": 1,
         "CLOSESPIDER_TIMEOUT": 120,
     }
+
+
+def write_crawl_settings(folder: Path, hosts: dict[str, str]) -> Path:
+    """Writes :func:`crawl_settings` for ``hosts`` to ``crawl-settings.json`` in ``folder``
+    (made if missing) for ``spintrace crawl --settings``; returns the file's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / CRAWL_SETTINGS_FILE
+    file.write_text(json.dumps(crawl_settings(hosts), indent=2) + "\n", encoding="utf-8")
+    return file

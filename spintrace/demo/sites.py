@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from spintrace.demo.content import DemoSite, load_jsonl
 from spintrace.demo.farm import farm_site
 from spintrace.demo.publisher import publisher_site
-from spintrace.demo.servers import DemoServers, crawl_settings
+from spintrace.demo.servers import DemoServers, crawl_settings, write_crawl_settings
 
 __all__ = [
     "DemoServers",
@@ -35,6 +35,7 @@ __all__ = [
     "build_sites",
     "crawl_settings",
     "load_jsonl",
+    "write_crawl_settings",
 ]
 
 
