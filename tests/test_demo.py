@@ -304,3 +304,20 @@ def test_demo_serve_serves_the_sites_for_a_users_own_crawl(tmp_path: Path, stop:
     assert serving.returncode == 0, err
     assert "until Ctrl-C" in err and re.search(r"stopped; \d+ requests answered", err), err
     assert "Traceback" not in err
+
+
+def test_the_demo_counts_every_stored_link_of_a_page() -> None:
+    """Regression: the demo's comparison kept one link per page (the last by source URL), so a
+    page linked to its true source and to a wrong one counted as found or as wrong, not both."""
+    from spintrace.demo.run import DemoResult, _compare_with_truth
+
+    truth = {"https://farm.example/a": "https://pub.example/1", "https://farm.example/b": ""}
+    result = DemoResult(folder=Path("."), database_url="sqlite://")
+    result.links = [
+        {"page_url": "https://farm.example/a", "source_url": "https://pub.example/1"},
+        {"page_url": "https://farm.example/a", "source_url": "https://pub.example/9"},
+        {"page_url": "https://farm.example/b", "source_url": "https://pub.example/1"},
+        {"page_url": "https://farm.example/c", "source_url": "https://pub.example/2"},
+    ]
+    _compare_with_truth(result, truth)
+    assert (result.copies, result.found, result.wrong, result.false_links) == (1, 1, 1, 2)

@@ -202,21 +202,21 @@ def _match_and_export(result: DemoResult, settings: Settings | None) -> None:
 
 def _compare_with_truth(result: DemoResult, truth: dict[str, str]) -> None:
     """Counts the copies in ``truth`` (page URL -> source URL, empty for a non-copy) and how
-    ``result.links`` found them: to the true source, to a wrong one, or falsely."""
-    linked = {str(row["page_url"]): str(row["source_url"]) for row in result.links}
+    ``result.links`` found them, every stored link counted (a page may have several): copies
+    linked to their true source, links to a wrong source, and links of pages that copy
+    nothing (or that the truth does not know: a crawled non-copy)."""
     result.copies = sum(1 for source in truth.values() if source)
-    for page, source in truth.items():
-        got = linked.get(page)
-        if got is None:
-            continue
-        if not source:
+    found = set()
+    for row in result.links:
+        page, source = str(row["page_url"]), str(row["source_url"])
+        true = truth.get(page, "")
+        if not true:
             result.false_links += 1
-        elif got == source:
-            result.found += 1
+        elif source == true:
+            found.add(page)
         else:
             result.wrong += 1
-    # A link from a page the truth does not know (a crawled non-copy) is a false link too.
-    result.false_links += sum(1 for page in linked if page not in truth)
+    result.found = len(found)
 
 
 def run_demo(folder: Path, settings: Settings | None = None) -> DemoResult:
