@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -174,9 +176,10 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
 def test_demo_command(demo_run: SimpleNamespace) -> None:
     result: Result = demo_run.result
     assert result.exit_code == 0, result.output
-    assert "16 of 16 copies linked to their true source, 0 to a wrong source, 0 false links" in (
-        result.output
+    summary = (
+        "16 of 16 copies linked to their true source, 0 links to a wrong source, 0 false links"
     )
+    assert summary in result.output
     assert "crawl --as source:" in result.output and "crawl --as page:" in result.output
     # Every article and nothing else: listings, service and teaser pages are non-articles.
     assert "extracted: 8 new documents" in result.output
@@ -262,35 +265,49 @@ def test_demo_runs_again_from_a_fresh_database(demo_run: SimpleNamespace) -> Non
     assert "extracted: 8 new documents" in again.output
 
 
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
-def test_demo_serve_serves_the_sites_for_a_users_own_crawl(tmp_path: Path, stop: int) -> None:
-    """`demo --serve` serves the demo sites until stopped and prints crawl commands that
-    reach them (a user could not try a crawl, queued or not, without writing a script)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def _serve(tmp_path: Path) -> subprocess.Popen[str]:
+    """``spintrace demo --serve`` in a child process, killed after two minutes whatever happens
+    (so a stalled child fails the test instead of hanging it)."""
     serving = subprocess.Popen(
         [sys.executable, "-m", "spintrace", "demo", "--serve", "-o", str(tmp_path / "d")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    watchdog = threading.Timer(120, serving.kill)
+    watchdog.daemon = True
+    watchdog.start()
+    return serving
+
+
+def _stopped_cleanly(serving: subprocess.Popen[str]) -> None:
+    _, err = serving.communicate(timeout=30)
+    assert serving.returncode == 0, err
+    assert re.search(r"stopped; \d+ requests? answered", err), err
+    assert "Traceback" not in err and "Aborted" not in err, err
+
+
+def test_demo_serve_serves_the_sites_for_a_users_own_crawl(tmp_path: Path) -> None:
+    """`demo --serve` serves the demo sites until stopped and prints crawl commands that
+    reach them (a user could not try a crawl, queued or not, without writing a script)."""
+    serving = _serve(tmp_path)
     try:
         assert serving.stdout is not None
         lines = [serving.stdout.readline() for _ in range(4)]
-        command = next(
-            ln.split() for ln in lines if ln.strip().startswith("spintrace crawl --as source")
-        )
-        assert command[:5] == ["spintrace", "crawl", "--as", "source", "--settings"]
-        settings, first = command[5], command[6]
+        command = next(shlex.split(ln) for ln in lines if " crawl --as source " in ln)
+        assert command[1:5] == ["crawl", "--as", "source", "--settings"]
+        settings, first = Path(command[5]), command[6]
+        assert settings.is_absolute() and settings.name == "serve-settings.json"
         assert first == "https://harbourgazette.example/"
         db = f"sqlite:///{tmp_path / 'own.db'}"
         for args in (["db", "upgrade"], ["crawl", "--as", "source", "--settings", settings, first]):
             done = subprocess.run(
-                [sys.executable, "-m", "spintrace", "--db", db, *args],
+                [sys.executable, "-m", "spintrace", "--db", db, *map(str, args)],
                 capture_output=True,
                 text=True,
                 timeout=300,
-                env=env,
+                cwd=tmp_path,  # not where the settings file is: its path is absolute
             )
             assert done.returncode == 0, done.stderr
         with sqlite3.connect(tmp_path / "own.db") as connection:
@@ -299,11 +316,26 @@ def test_demo_serve_serves_the_sites_for_a_users_own_crawl(tmp_path: Path, stop:
         assert {a["url"] for a in articles} <= set(urls), urls
         assert all(url.startswith(first) for url in urls)  # real names, not 127.0.0.1
     finally:
-        serving.send_signal(stop)
-        _, err = serving.communicate(timeout=30)
-    assert serving.returncode == 0, err
-    assert "until Ctrl-C" in err and re.search(r"stopped; \d+ requests answered", err), err
-    assert "Traceback" not in err
+        serving.send_signal(signal.SIGINT)
+    _stopped_cleanly(serving)
+
+
+@pytest.mark.parametrize(
+    "signals",
+    [[signal.SIGTERM], [signal.SIGINT, signal.SIGINT], [signal.SIGINT, signal.SIGTERM]],
+    ids=["SIGTERM", "SIGINT twice", "SIGINT then SIGTERM"],
+)
+def test_demo_serve_stops_cleanly_on_signals_at_any_moment(
+    tmp_path: Path, signals: list[int]
+) -> None:
+    """Review: a signal just after the servers started (before the handlers were installed),
+    or a second one while stopping, ended `demo --serve` with "Aborted!" or killed it."""
+    serving = _serve(tmp_path)
+    assert serving.stderr is not None
+    assert "serving 13 demo sites" in serving.stderr.readline()
+    for number in signals:
+        serving.send_signal(number)
+    _stopped_cleanly(serving)
 
 
 def test_the_demo_counts_every_stored_link_of_a_page() -> None:

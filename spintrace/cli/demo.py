@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
-import threading
+import sys
+import time
 from pathlib import Path
 
 import click
@@ -66,7 +68,8 @@ def demo(output: Path, serve: bool) -> None:
     click.echo("")
     click.echo(
         f"{result.found} of {result.copies} copies linked to their true source, "
-        f"{result.wrong} to a wrong source, {result.false_links} false links"
+        f"{plural(result.wrong, 'link')} to a wrong source, "
+        f"{plural(result.false_links, 'false link')}"
     )
     if result.substitutions:
         click.echo("")
@@ -103,30 +106,42 @@ def demo(output: Path, serve: bool) -> None:
 
 
 def _serve(output: Path) -> None:
-    """``demo --serve``: the sites on loopback, and how to crawl them, until SIGINT/SIGTERM."""
+    """``demo --serve``: the sites on loopback, and how to crawl them, until SIGINT/SIGTERM.
+
+    The handlers only set a flag, which the main thread polls (a handler that took a lock,
+    as ``threading.Event.set`` does, could deadlock against the interrupted main thread); they
+    are in place from before the servers start until after they stop, so a signal at any
+    moment, a second one included, ends the command cleanly.
+    """
+    from spintrace.demo.servers import SERVE_SETTINGS_FILE
     from spintrace.demo.sites import DemoServers, build_sites, write_crawl_settings
 
-    sites = build_sites()
-    stop = threading.Event()
-    with DemoServers(sites) as servers:
-        settings = write_crawl_settings(output, servers.hosts)
-        click.echo(
-            f"serving {plural(len(sites), 'demo site')} on 127.0.0.1 until Ctrl-C (nothing "
-            f"leaves this machine); {settings} routes each host to its server, also for "
-            "`crawl --queue` (the settings travel with the job)",
-            err=True,
-        )
-        for role, name in (("source", "publishers"), ("page", "content farms")):
-            urls = [site.start_url for site in sites if site.role == role]
-            click.echo(f"{name} (crawl --as {role}):")
-            click.echo(f"  spintrace crawl --as {role} --settings {settings} {' '.join(urls)}")
-        previous = {
-            number: signal.signal(number, lambda *_: stop.set())
-            for number in (signal.SIGINT, signal.SIGTERM)
-        }
-        try:
-            stop.wait()
-        finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
-        click.echo(f"stopped; {plural(servers.requests, 'request')} answered", err=True)
+    stopped: list[int] = []
+    previous = {
+        number: signal.signal(number, lambda number, _: stopped.append(number))
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        sites = build_sites()
+        with DemoServers(sites) as servers:
+            hosts = servers.hosts
+            settings = write_crawl_settings(output, hosts, SERVE_SETTINGS_FILE).resolve()
+            click.echo(
+                f"serving {plural(len(sites), 'demo site')} on 127.0.0.1 until Ctrl-C (nothing "
+                f"leaves this machine); {settings} routes each host to its server, also for "
+                "`crawl --queue` (the settings travel with the job; the ports change on "
+                "every start)",
+                err=True,
+            )
+            program = sys.argv[0] if Path(sys.argv[0]).name == "spintrace" else "spintrace"
+            for role, name in (("source", "publishers"), ("page", "content farms")):
+                urls = [site.start_url for site in sites if site.role == role]
+                command = [program, "crawl", "--as", role, "--settings", str(settings), *urls]
+                click.echo(f"{name} (crawl --as {role}):")
+                click.echo(f"  {shlex.join(command)}")
+            while not stopped:
+                time.sleep(0.1)
+            click.echo(f"stopped; {plural(servers.requests, 'request')} answered", err=True)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -18,9 +18,18 @@ from spintrace.crawler.hostmap import HOSTS_SETTING
 from spintrace.demo.content import DemoSite
 from spintrace.demo.loopback import LoopbackServer
 
-__all__ = ["CRAWL_SETTINGS_FILE", "DemoServers", "crawl_settings", "write_crawl_settings"]
+__all__ = [
+    "CRAWL_SETTINGS_FILE",
+    "SERVE_SETTINGS_FILE",
+    "DemoServers",
+    "crawl_settings",
+    "write_crawl_settings",
+]
 
 CRAWL_SETTINGS_FILE = "crawl-settings.json"
+"""The settings of ``spintrace demo``'s own crawls, in its output folder."""
+SERVE_SETTINGS_FILE = "serve-settings.json"
+"""Those of ``demo --serve`` (its own file: a demo run beside it must not replace its ports)."""
 
 
 class DemoServers:
@@ -82,10 +91,12 @@ def crawl_settings(hosts: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def write_crawl_settings(folder: Path, hosts: dict[str, str]) -> Path:
-    """Writes :func:`crawl_settings` for ``hosts`` to ``crawl-settings.json`` in ``folder``
-    (made if missing) for ``spintrace crawl --settings``; returns the file's path."""
+def write_crawl_settings(
+    folder: Path, hosts: dict[str, str], name: str = CRAWL_SETTINGS_FILE
+) -> Path:
+    """Writes :func:`crawl_settings` for ``hosts`` to ``name`` in ``folder`` (made if
+    missing) for ``spintrace crawl --settings``; returns the file's path."""
     folder.mkdir(parents=True, exist_ok=True)
-    file = folder / CRAWL_SETTINGS_FILE
+    file = folder / name
     file.write_text(json.dumps(crawl_settings(hosts), indent=2) + "\n", encoding="utf-8")
     return file
