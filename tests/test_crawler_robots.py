@@ -127,8 +127,7 @@ def test_an_unreachable_robots_txt_is_not_called_forbidden(tmp_path: Path) -> No
     """Regression: a start URL whose server refused the robots.txt connection failed with
     "IgnoreRequest: Forbidden by robots.txt: ...", as if the site's rules forbade it."""
     db_url = _db(tmp_path)
-    with LoopbackServer() as server:
-        url = server.url  # a port that was open; closed when the server stops
+    url = "http://127.0.0.1:9"  # the discard port: nothing listens there
     result = run_cli(db_url, "crawl", "--no-extract", url + "/a1.html", *FAST)
     assert result.returncode == 1, result.stderr
     error = result.stderr.strip().splitlines()[-1]

@@ -41,8 +41,6 @@ __all__ = ["DisallowAll", "RobotsTxtMiddleware"]
 
 logger = logging.getLogger(__name__)
 
-FORBIDDEN = "Forbidden by robots.txt"
-"""Why a page its host's robots.txt rules disallow was not fetched (Scrapy's own wording)."""
 UNREADABLE = "its robots.txt could not be read"
 """Why a page was not fetched when its host's robots.txt could not be read (RFC 9309 then
 disallows the whole host): not "forbidden", the site may have no rules at all."""
@@ -84,7 +82,7 @@ class RobotsTxtMiddleware(ScrapyRobotsTxt):
 
     def process_request_2(self, rp: RobotParser | None, request: Request) -> None:
         if isinstance(rp, DisallowAll):
-            self._stats.inc_value("robotstxt/forbidden")
+            self._stats.inc_value("robotstxt/unreadable")
             raise IgnoreRequest(f"{UNREADABLE}: {rp.reason}")
         super().process_request_2(rp, request)
 
