@@ -320,6 +320,42 @@ def test_queueing_commands_print_json_when_asked(pg_url: str) -> None:
     assert process == {"queued": "process", "captures": 0, "jobs": 0}
 
 
+def test_a_match_queued_right_after_crawls_waits_for_them(
+    pg_url: str, second_pg_url: str, request: pytest.FixtureRequest
+) -> None:
+    """Regression (README tester): `crawl --queue` then `match --queue` matched before the
+    crawls' captures were extracted (the run's first stage ran before their extraction jobs,
+    queued when each crawl ended): every page was checked against no source, 0 links."""
+    servers = [LoopbackServer() for _ in range(2)]
+    for server in servers:
+        server.__enter__()
+        request.addfinalizer(lambda s=server: s.__exit__(None, None, None))
+        server.routes.update(news_site(server.url, articles=12, per_page=20))
+    publisher, farm = (s.url + "/" for s in servers)
+    reference = _fresh(second_pg_url)
+    _cli(second_pg_url, "crawl", publisher, "--as", "source", *CRAWL)
+    _cli(second_pg_url, "crawl", farm, *CRAWL)
+    _cli(second_pg_url, "match")
+    expected = _links(reference)
+    assert expected, "the reference run linked nothing: the test would prove nothing"
+    reference.dispose()
+
+    engine = _fresh(pg_url)
+    _cli(pg_url, "crawl", "--queue", publisher, "--as", "source", *CRAWL)
+    _cli(pg_url, "crawl", "--queue", farm, *CRAWL)
+    _cli(pg_url, "match", "--queue")
+    worker = subprocess.run(
+        [sys.executable, "-m", "spintrace", "--db", pg_url, "worker", "--burst"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=ENV,
+    )
+    assert worker.returncode == 0, worker.stderr
+    assert _links(engine) == expected
+    engine.dispose()
+
+
 def test_match_queue_warns_while_crawls_are_unfinished(pg_url: str) -> None:
     """Regression (README tester): `match --queue` gave no sign that queued crawls had not run,
     so their pages were silently left for a later match."""
@@ -338,7 +374,7 @@ def test_match_queue_warns_while_crawls_are_unfinished(pg_url: str) -> None:
     engine.dispose()
     _cli(pg_url, "crawl", "--queue", "http://127.0.0.1:9/", "http://127.0.0.1:8/")
     note = match_queue().stderr
-    assert "note: 2 crawl jobs and 0 capture batches still queued or running" in note
+    assert "note: 2 crawl jobs still queued or running: the run starts when they" in note
 
 
 def _slow_crawl_started(

@@ -126,19 +126,20 @@ def queue_match(app: App, *, as_json: bool = False, recheck: bool = False) -> No
 
     with app.engine() as engine:
         run = enqueue_match(engine, recheck=recheck)
-        intake = unfinished_intake(engine)
-    if intake["crawl"] or intake["process"]:
+        unfinished = unfinished_intake(engine)
+    if as_json:
+        echo_json({"queued": "match", "run": run, "unfinished": asdict(unfinished)})
+    else:
         click.echo(
-            f"note: {plural(intake['crawl'], 'crawl job')} and "
-            f"{plural(intake['process'], 'capture batch', 'capture batches')} still queued or "
-            "running: pages they store after this run has chosen its pages wait for the next "
-            "match (`spintrace jobs` shows when they are done)",
+            f"match run {run} queued: workers index new sources, then match stale pages in "
+            "batches; `spintrace jobs` shows its progress"
+        )
+    if unfinished:
+        parts = [plural(unfinished.crawl, "crawl job")] if unfinished.crawl else []
+        if unfinished.process:
+            parts.append(plural(unfinished.process, "capture batch", "capture batches"))
+        click.echo(
+            f"note: {' and '.join(parts)} still queued or running: the run starts when they "
+            "and the extraction of what they store are done (`spintrace jobs` shows them)",
             err=True,
         )
-    if as_json:
-        echo_json({"queued": "match", "run": run, "unfinished": intake})
-        return
-    click.echo(
-        f"match run {run} queued: workers index new sources, then match stale pages in "
-        "batches; `spintrace jobs` shows its progress"
-    )

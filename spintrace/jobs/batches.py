@@ -17,6 +17,7 @@ __all__ = [
     "TASK_PREFIX",
     "chunks",
     "failed_jobs_of",
+    "intake_before",
     "pending_jobs",
     "unprocessed_captures",
     "waiting_crawl",
@@ -69,6 +70,21 @@ def pending_jobs(engine: Engine, task: str | None = None, run: str | None = None
         params["run"] = run
     with engine.connect() as connection:
         return int(connection.scalar(sql_text(query), params) or 0)
+
+
+def intake_before(engine: Engine, since: str) -> int:
+    """Crawl jobs queued before ``since`` (a match run's start time, ISO 8601), and capture
+    batches, still queued or running: what the run waits for before it chooses its sources
+    and pages. Crawls queued after the run do not hold it up; capture batches are short, and
+    those of an earlier crawl are queued only when it ends, so every one is waited for."""
+    query = (
+        "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing') AND ("
+        "task_name = :process OR (task_name = :crawl "
+        "AND CAST(args->>'since' AS timestamptz) < CAST(:since AS timestamptz)))"
+    )
+    params = {"process": f"{TASK_PREFIX}process_batch", "crawl": f"{TASK_PREFIX}crawl_site"}
+    with engine.connect() as connection:
+        return int(connection.scalar(sql_text(query), {**params, "since": since}) or 0)
 
 
 def waiting_crawl(engine: Engine, lock: str) -> bool:

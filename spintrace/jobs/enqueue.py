@@ -26,6 +26,7 @@ from spintrace.watch.store import save_watch_list
 
 __all__ = [
     "QueuedCrawl",
+    "Unfinished",
     "enqueue_crawl",
     "enqueue_match",
     "enqueue_processing",
@@ -112,13 +113,24 @@ def enqueue_match(engine: Engine, *, recheck: bool = False) -> str:
     return run
 
 
-def unfinished_intake(engine: Engine) -> dict[str, int]:
+@dataclass(frozen=True)
+class Unfinished:
+    """Crawl jobs and capture batches still queued or running when a match run is queued
+    (which it waits for)."""
+
+    crawl: int
+    process: int
+
+    def __bool__(self) -> bool:
+        return bool(self.crawl or self.process)
+
+
+def unfinished_intake(engine: Engine) -> Unfinished:
     """Crawl jobs and capture batches still queued or running: what a match run queued now
-    may miss (pages that reach the database after the run chose its pages wait for the next)."""
-    return {
-        "crawl": pending_jobs(engine, "crawl_site"),
-        "process": pending_jobs(engine, "process_batch"),
-    }
+    waits for before it starts (:func:`spintrace.jobs.batches.intake_before`)."""
+    return Unfinished(
+        crawl=pending_jobs(engine, "crawl_site"), process=pending_jobs(engine, "process_batch")
+    )
 
 
 def enqueue_watch(

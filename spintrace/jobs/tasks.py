@@ -6,7 +6,8 @@ indexing and matching steps skip what is done (:mod:`spintrace.linking.steps`). 
 coroutines that run their blocking work in a thread, so the worker's heartbeat keeps beating.
 
 A queued match run is driven by :func:`match_run`, one short job per stage that queues the next
-one: ``start`` queues the index batches; ``indexed`` waits for them, merges the segments and
+one: ``start`` waits for the crawl jobs queued before the run and for capture batches, then
+queues the index batches; ``indexed`` waits for them, merges the segments and
 queues the match batches; ``matched`` waits for those and runs the finish step.
 """
 
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from procrastinate import Blueprint, JobContext, RetryStrategy
@@ -28,7 +31,13 @@ from spintrace.config import Settings
 from spintrace.db.locks import HostBusy
 from spintrace.db.models import utcnow
 from spintrace.ingest.captures import process_captures
-from spintrace.jobs.batches import chunks, failed_jobs_of, pending_jobs, unprocessed_captures
+from spintrace.jobs.batches import (
+    chunks,
+    failed_jobs_of,
+    intake_before,
+    pending_jobs,
+    unprocessed_captures,
+)
 from spintrace.jobs.crawl import CrawlInterrupted, crawl_in_subprocess
 from spintrace.jobs.merge import merge_in_subprocess
 from spintrace.linking.steps import (
@@ -191,10 +200,10 @@ async def _queue(task: Any, parts: list[JSONDict], run: str, then: str, since: s
     await match_run.defer_async(run=run, stage=then, since=since)
 
 
-async def _waiting(engine: Engine, task: str, run: str, stage: str, since: str) -> bool:
-    """Whether jobs of ``task`` of ``run`` are still queued or running; if so, ``stage`` is
+async def _waiting(busy: Callable[[], int], run: str, stage: str, since: str) -> bool:
+    """Whether ``busy()`` counts jobs the run's ``stage`` waits for; if so, the stage is
     queued to look again in a moment (a waiting run holds no worker)."""
-    if not await asyncio.to_thread(pending_jobs, engine, task, run):
+    if not await asyncio.to_thread(busy):
         return False
     wait = wait_before_look(since, utcnow())
     await match_run.configure(schedule_in=wait).defer_async(run=run, stage=stage, since=since)
@@ -207,12 +216,16 @@ async def match_run(context: JobContext, run: str, stage: str, since: str) -> st
     state = _state(context)
     engine = state.engine
     if stage == "start":
+        # The crawls queued before the run, and the extraction of what they stored, first:
+        # started now, the run would match what they bring against no source, or not at all.
+        if await _waiting(partial(intake_before, engine, since), run, stage, since):
+            return "waiting for the crawls queued before the run"
         ids = await asyncio.to_thread(unindexed_source_ids, engine)
         parts = [_json({"run": run, "ids": part}) for part in chunks(ids, SOURCE_BATCH)]
         await _queue(index_sources_batch, parts, run, "indexed", since)
         return f"{len(ids)} sources to index in {len(parts)} batches"
     if stage == "indexed":
-        if await _waiting(engine, "index_batch", run, stage, since):
+        if await _waiting(partial(pending_jobs, engine, "index_batch", run), run, stage, since):
             return "waiting for the index batches"
         failed = await asyncio.to_thread(failed_jobs_of, engine, "index_batch", run)
         if failed:
@@ -243,7 +256,7 @@ async def match_run(context: JobContext, run: str, stage: str, since: str) -> st
         await _queue(match_pages_batch, parts, run, "matched", since)
         return f"{len(ids)} pages to match in {len(parts)} batches"
     if stage == "matched":
-        if await _waiting(engine, "match_batch", run, stage, since):
+        if await _waiting(partial(pending_jobs, engine, "match_batch", run), run, stage, since):
             return "waiting for the match batches"
         state.cache.clear()  # learning changes what the judge holds: the memory is needed now
         release_freed_memory()
