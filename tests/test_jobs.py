@@ -611,6 +611,21 @@ def test_queue_commands_without_a_database_ask_for_postgresql(
         assert ("leave out --queue" in result.output) == ("--queue" in args)
 
 
+def test_queue_commands_name_an_unknown_database_kind(runner: object) -> None:
+    """Regression (README tester): `worker` with --db postgres://... said it "needs a
+    PostgreSQL database" (it was given one, misspelt); now the kind is named, as elsewhere."""
+    from click.testing import CliRunner
+
+    from spintrace.cli import cli
+
+    assert isinstance(runner, CliRunner)
+    for args in (["worker"], ["jobs"], ["match", "--queue"]):
+        result = runner.invoke(cli, ["--db", "postgres://postgres@127.0.0.1/x", *args])
+        assert result.exit_code == 1, (args, result.output)
+        assert "unknown database kind 'postgres'" in result.output, result.output
+        assert "needs a PostgreSQL database" not in result.output
+
+
 def test_a_job_that_failed_for_a_stated_reason_is_logged_in_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

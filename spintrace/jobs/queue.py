@@ -45,7 +45,8 @@ _SCHEMA_LOCK = 0x5350494E54524143  # "SPINTRAC": one process creates the queue's
 def require_postgresql(database: Engine | str, what: str = "--queue") -> None:
     """A :class:`ConfigError` unless ``database`` (an engine, or a URL: checked before it is
     opened, so that a missing SQLite file's hint to create it is never shown) is PostgreSQL:
-    queues live there. A URL that cannot be parsed passes: opening it says what is wrong."""
+    queues live there. A URL that cannot be parsed, or of a kind spintrace does not know
+    (``postgres://``), passes: opening it says what is wrong."""
     if isinstance(database, Engine):
         backend = database.dialect.name
     else:
@@ -53,7 +54,7 @@ def require_postgresql(database: Engine | str, what: str = "--queue") -> None:
             backend = make_url(database).get_backend_name()
         except (ArgumentError, ValueError):
             return
-    if backend == "postgresql":
+    if backend != "sqlite":
         return
     hint = "; or leave out --queue to do the work here" if what.endswith("--queue") else ""
     raise ConfigError(
