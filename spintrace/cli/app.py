@@ -264,4 +264,8 @@ def cli(ctx: click.Context, db_url: str, verbose: int, quiet: bool) -> None:
     logging.basicConfig(
         level=logging.ERROR if quiet else level, format="%(levelname)s %(name)s: %(message)s"
     )
+    if verbose == 0:
+        # trafilatura warns "discarding data: URL" for every page with no article (listings,
+        # tag and service pages): routine on any site, and the commands count such pages.
+        logging.getLogger("trafilatura").setLevel(logging.ERROR)
     ctx.obj = App(database_url(db_url), quiet=quiet)
