@@ -352,6 +352,9 @@ def test_a_match_queued_right_after_crawls_waits_for_them(
         env=ENV,
     )
     assert worker.returncode == 0, worker.stderr
+    # Without -v a worker logs no job: it says that it runs and when it stops (README tester).
+    assert "worker spintrace-worker running all jobs until none is left" in worker.stderr
+    assert worker.stderr.rstrip().endswith("worker stopped"), worker.stderr
     assert _links(engine) == expected
     engine.dispose()
 

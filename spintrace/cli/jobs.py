@@ -52,7 +52,15 @@ def worker(
     require_postgresql(app.db_url, "spintrace worker")  # before opening: no SQLite hint
     settings = load_settings()
     with app.engine() as engine:
+        # A worker logs its jobs only with -v: say that it runs, and when it stops.
+        app.info(
+            f"worker {name or 'spintrace-worker'} running {', '.join(queues) or 'all'} jobs"
+            f"{' until none is left' if burst else ''} (`spintrace -v worker` logs each one); "
+            "Ctrl-C or SIGTERM stops it after its running job",
+            err=True,
+        )
         run_worker(engine, settings, queues=queues, burst=burst, heartbeat=heartbeat, name=name)
+    app.info("worker stopped", err=True)
 
 
 @click.command()
@@ -74,7 +82,7 @@ def jobs(app: App, show_failed: bool) -> None:
             if not failed:
                 click.echo("no failed jobs")
             else:
-                click.echo("the reason of each is in its worker's log")
+                click.echo("the reason for each is in its worker's log")
             return
         rows = job_counts(engine)
     if not rows:
