@@ -164,6 +164,15 @@ class App:
         finally:
             engine.dispose()
 
+    def queue_engine(self, what: str) -> AbstractContextManager[Engine]:
+        """:meth:`engine` for a command that queues work or runs it from the queue (``what``,
+        as the user typed it): a PostgreSQL database, checked before it is opened, so that a
+        missing SQLite file's hint to create it is never shown."""
+        from spintrace.jobs.queue import require_postgresql
+
+        require_postgresql(self.db_url, what)
+        return self.engine()
+
     def refuse_database_file(self, output: Path) -> None:
         """A user error if ``output`` is the SQLite database being read, or one of its journals
         (through a symbolic link too)."""

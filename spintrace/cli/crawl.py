@@ -227,13 +227,11 @@ def _echo_crawl(app: App, report: Any) -> None:
 def _queue_crawl(app: App, options: Any, *, extract: bool, as_json: bool) -> None:
     from spintrace.crawler import check_start_url
     from spintrace.jobs import enqueue_crawl
-    from spintrace.jobs.queue import require_postgresql
 
     if options.jobdir is not None:
         raise click.UsageError("--jobdir and --queue do not go together: queued crawls resume")
     urls = [check_start_url(url) for url in options.urls]
-    require_postgresql(app.db_url, "crawl --queue")
-    with app.engine() as engine:
+    with app.queue_engine("crawl --queue") as engine:
         queued = enqueue_crawl(
             engine,
             urls,
@@ -267,9 +265,6 @@ def captures_process(app: App, queued: bool, as_json: bool) -> None:
     from spintrace.ingest.captures import process_captures
 
     if queued:
-        from spintrace.jobs.queue import require_postgresql
-
-        require_postgresql(app.db_url, "captures process --queue")
         queue_processing(app, as_json=as_json)
         return
     with app.engine() as engine:

@@ -37,7 +37,7 @@ def demo(output: Path, serve: bool) -> None:
     public-domain demo articles, on 127.0.0.1, crawls them with `spintrace crawl`, matches
     the pages to the sources, writes matches.csv and compares the links with the demo's
     known truth. With --serve it serves the sites and writes the crawl settings that reach
-    them (crawl-settings.json in the output folder), and nothing else, until stopped.
+    them (serve-settings.json in the output folder), and nothing else, until stopped.
     """
     if serve:
         _serve(output)

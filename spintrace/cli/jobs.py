@@ -47,11 +47,9 @@ def worker(
     its running job; a killed worker's jobs are queued again after three missed heartbeats.
     """
     from spintrace.jobs import run_worker
-    from spintrace.jobs.queue import require_postgresql
 
-    require_postgresql(app.db_url, "spintrace worker")  # before opening: no SQLite hint
     settings = load_settings()
-    with app.engine() as engine:
+    with app.queue_engine("spintrace worker") as engine:
         # A worker logs its jobs only with -v: say that it runs, and when it stops.
         app.info(
             f"worker {name or 'spintrace-worker'} running {', '.join(queues) or 'all'} jobs"
@@ -69,10 +67,9 @@ def worker(
 def jobs(app: App, show_failed: bool) -> None:
     """Show queued, running, failed and done jobs by kind (PostgreSQL)."""
     from spintrace.jobs import job_counts
-    from spintrace.jobs.queue import failed_jobs, require_postgresql
+    from spintrace.jobs.queue import failed_jobs
 
-    require_postgresql(app.db_url, "spintrace jobs")  # before opening: no SQLite hint
-    with app.engine() as engine:
+    with app.queue_engine("spintrace jobs") as engine:
         if show_failed:
             failed = failed_jobs(engine)
             for job in failed:
@@ -120,7 +117,7 @@ def queue_processing(app: App, *, as_json: bool = False) -> None:
     """``captures process --queue``."""
     from spintrace.jobs import enqueue_processing
 
-    with app.engine() as engine:
+    with app.queue_engine("captures process --queue") as engine:
         captures, parts = enqueue_processing(engine)
     if as_json:
         echo_json({"queued": "process", "captures": captures, "jobs": parts})
@@ -132,7 +129,7 @@ def queue_match(app: App, *, as_json: bool = False, recheck: bool = False) -> No
     """``match --queue`` (``--recheck``: every page's check forgotten once the run may start)."""
     from spintrace.jobs import enqueue_match, unfinished_intake
 
-    with app.engine() as engine:
+    with app.queue_engine("match --queue") as engine:
         run = enqueue_match(engine, recheck=recheck)
         unfinished = unfinished_intake(engine)
     if as_json:

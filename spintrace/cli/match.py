@@ -68,9 +68,6 @@ def match(app: App, workers: int, queued: bool, recheck: bool, as_json: bool) ->
                 "setting flags do not go with --queue: workers use their own settings "
                 "(SPINTRACE_* variables or spintrace.toml where they run)"
             )
-        from spintrace.jobs.queue import require_postgresql
-
-        require_postgresql(app.db_url, "match --queue")
         queue_match(app, as_json=as_json, recheck=recheck)
         return
     settings = load_settings()

@@ -64,11 +64,8 @@ def watch(
 
         if once or force:
             raise click.UsageError("--queue does not go with --once or --all: workers keep going")
-        from spintrace.jobs.queue import require_postgresql
-
-        require_postgresql(app.db_url, "watch --queue")
         list_name = name or str(watch_file.resolve())
-        with app.engine() as engine:
+        with app.queue_engine("watch --queue") as engine:
             sites = enqueue_watch(engine, list_name, watch_list, scrapy)
         click.echo(
             f"watch list {list_name!r} stored; {plural(len(sites), 'site')} queued now, the "

@@ -206,7 +206,7 @@ def _compare_with_truth(result: DemoResult, truth: dict[str, str]) -> None:
     linked to their true source, links to a wrong source, and links of pages that copy
     nothing (or that the truth does not know: a crawled non-copy)."""
     result.copies = sum(1 for source in truth.values() if source)
-    found = set()
+    found: set[str] = set()
     for row in result.links:
         page, source = str(row["page_url"]), str(row["source_url"])
         true = truth.get(page, "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -15,6 +16,7 @@ from spintrace.db.urls import site_domain
 
 __all__ = [
     "TASK_PREFIX",
+    "Intake",
     "chunks",
     "failed_jobs_of",
     "intake_before",
@@ -72,19 +74,35 @@ def pending_jobs(engine: Engine, task: str | None = None, run: str | None = None
         return int(connection.scalar(sql_text(query), params) or 0)
 
 
-def intake_before(engine: Engine, since: str) -> int:
+@dataclass(frozen=True)
+class Intake:
+    """Crawl jobs and capture batches still queued or running (true when there are any)."""
+
+    crawl: int
+    process: int
+
+    def __bool__(self) -> bool:
+        return bool(self.crawl or self.process)
+
+
+def intake_before(engine: Engine, since: str) -> Intake:
     """Crawl jobs queued before ``since`` (a match run's start time, ISO 8601), and capture
     batches, still queued or running: what the run waits for before it chooses its sources
     and pages. Crawls queued after the run do not hold it up; capture batches are short, and
     those of an earlier crawl are queued only when it ends, so every one is waited for."""
     query = (
-        "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing') AND ("
-        "task_name = :process OR (task_name = :crawl "
-        "AND CAST(args->>'since' AS timestamptz) < CAST(:since AS timestamptz)))"
+        "SELECT task_name, count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing') "
+        "AND (task_name = :process OR (task_name = :crawl "
+        "AND CAST(args->>'since' AS timestamptz) < CAST(:since AS timestamptz))) "
+        "GROUP BY task_name"
     )
     params = {"process": f"{TASK_PREFIX}process_batch", "crawl": f"{TASK_PREFIX}crawl_site"}
     with engine.connect() as connection:
-        return int(connection.scalar(sql_text(query), {**params, "since": since}) or 0)
+        counts = {
+            str(t): int(n)
+            for t, n in connection.execute(sql_text(query), {**params, "since": since})
+        }
+    return Intake(counts.get(params["crawl"], 0), counts.get(params["process"], 0))
 
 
 def waiting_crawl(engine: Engine, lock: str) -> bool:

@@ -16,7 +16,14 @@ from spintrace.db.locks import MATCH_RUN_KEY, release_lock, take_lock
 from spintrace.db.models import utcnow
 from spintrace.db.urls import site_domain
 from spintrace.errors import ConfigError
-from spintrace.jobs.batches import chunks, pending_jobs, unprocessed_captures, waiting_crawl
+from spintrace.jobs.batches import (
+    Intake,
+    chunks,
+    intake_before,
+    pending_jobs,
+    unprocessed_captures,
+    waiting_crawl,
+)
 from spintrace.jobs.queue import open_app, require_postgresql
 from spintrace.jobs.tasks import CAPTURE_BATCH, crawl_site, match_run, process_batch
 from spintrace.jobs.watching import due_sites, watch_sellers, watch_site
@@ -26,7 +33,6 @@ from spintrace.watch.store import save_watch_list
 
 __all__ = [
     "QueuedCrawl",
-    "Unfinished",
     "enqueue_crawl",
     "enqueue_match",
     "enqueue_processing",
@@ -113,24 +119,10 @@ def enqueue_match(engine: Engine, *, recheck: bool = False) -> str:
     return run
 
 
-@dataclass(frozen=True)
-class Unfinished:
-    """Crawl jobs and capture batches still queued or running when a match run is queued
-    (which it waits for)."""
-
-    crawl: int
-    process: int
-
-    def __bool__(self) -> bool:
-        return bool(self.crawl or self.process)
-
-
-def unfinished_intake(engine: Engine) -> Unfinished:
-    """Crawl jobs and capture batches still queued or running: what a match run queued now
-    waits for before it starts (:func:`spintrace.jobs.batches.intake_before`)."""
-    return Unfinished(
-        crawl=pending_jobs(engine, "crawl_site"), process=pending_jobs(engine, "process_batch")
-    )
+def unfinished_intake(engine: Engine) -> Intake:
+    """What a match run queued now waits for before it starts: every crawl job and capture
+    batch still queued or running (:func:`spintrace.jobs.batches.intake_before`)."""
+    return intake_before(engine, utcnow().isoformat())
 
 
 def enqueue_watch(

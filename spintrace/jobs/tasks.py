@@ -200,8 +200,8 @@ async def _queue(task: Any, parts: list[JSONDict], run: str, then: str, since: s
     await match_run.defer_async(run=run, stage=then, since=since)
 
 
-async def _waiting(busy: Callable[[], int], run: str, stage: str, since: str) -> bool:
-    """Whether ``busy()`` counts jobs the run's ``stage`` waits for; if so, the stage is
+async def _waiting(busy: Callable[[], object], run: str, stage: str, since: str) -> bool:
+    """Whether ``busy()`` finds jobs the run's ``stage`` waits for; if so, the stage is
     queued to look again in a moment (a waiting run holds no worker)."""
     if not await asyncio.to_thread(busy):
         return False
